@@ -1,0 +1,237 @@
+"""Sending a delivery: one HTTP POST per attempt, its log row, and what happens next.
+
+The body is built once per attempt and those exact bytes are both signed and sent. Each worker
+process keeps one pooled `requests.Session` so that repeated deliveries reuse connections."""
+
+import json
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from datetime import timezone as dt_timezone
+from email.utils import parsedate_to_datetime
+
+import requests
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import timezone
+
+from . import signing
+from .models import Attempt, Delivery, Subscription
+from .targets import TargetRefused, check_at_send_time
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "tiledesk-hooks/1.0 (+https://github.com/Tiledesk)"
+REDACTED = "[redacted]"
+MAX_RETRY_AFTER_S = 24 * 3600
+_RESPONSE_READ_LIMIT = 64 * 1024
+
+_session: requests.Session | None = None
+_session_pid: int | None = None
+
+
+def http_session() -> requests.Session:
+    """The process's pooled session (a forked worker makes its own, never sharing sockets)."""
+    global _session, _session_pid
+    if _session is None or _session_pid != os.getpid():
+        _session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=64, pool_maxsize=64, max_retries=0)
+        _session.mount("http://", adapter)
+        _session.mount("https://", adapter)
+        _session.trust_env = False
+        _session_pid = os.getpid()
+    return _session
+
+
+def hook_representation(subscription: Subscription) -> dict:
+    """The `hook` object of the envelope, as Tiledesk sends it (no secret)."""
+    return {
+        "_id": subscription.pk,
+        "id": subscription.pk,
+        "createdAt": _iso(subscription.created_at),
+        "updatedAt": _iso(subscription.updated_at),
+        "target": subscription.target,
+        "event": subscription.event,
+        "id_project": subscription.project_id,
+        "createdBy": str(subscription.created_by_id) if subscription.created_by_id else None,
+        "__v": 0,
+    }
+
+
+def _iso(moment) -> str:
+    return moment.astimezone(dt_timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def envelope_bytes(delivery: Delivery) -> bytes:
+    envelope = {
+        "hook": hook_representation(delivery.subscription),
+        "timestamp": delivery.event_payload.timestamp_ms(),
+        "payload": delivery.event_payload.payload,
+    }
+    return json.dumps(envelope, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
+
+
+def request_headers(delivery: Delivery, body: bytes, now_s: int) -> dict[str, str]:
+    subscription = delivery.subscription
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "x-hook-id": delivery.pk,
+        "webhook-id": delivery.pk,
+        "webhook-timestamp": str(now_s),
+        "webhook-signature": signing.signature_header(subscription.signing_secrets(), delivery.pk, now_s, body),
+    }
+    if settings.HOOKS_SEND_SECRET_HEADER:
+        headers["x-hook-secret"] = subscription.secret
+    return headers
+
+
+def redacted(headers: dict[str, str]) -> dict[str, str]:
+    return {k: (REDACTED if k.lower() in ("x-hook-secret", "authorization") else v) for k, v in headers.items()}
+
+
+@dataclass
+class Exchange:
+    """What one HTTP try produced."""
+
+    status_code: int | None = None
+    response_headers: dict = field(default_factory=dict)
+    response_body: bytes = b""
+    error: str = ""
+    duration_ms: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300 and not self.error
+
+
+def post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> Exchange:
+    """POST without following redirects; a timeout becomes 504 "Gateway Timeout"."""
+    started = time.monotonic()
+    exchange = Exchange()
+    try:
+        check_at_send_time(url)
+        with http_session().post(url, data=body, headers=headers, timeout=timeout_s,
+                                 allow_redirects=False, stream=True) as response:
+            exchange.status_code = response.status_code
+            exchange.response_headers = dict(response.headers)
+            exchange.response_body = _read_limited(response, started, timeout_s)
+        if 300 <= exchange.status_code < 400:
+            exchange.error = f"redirect to {exchange.response_headers.get('Location', '?')} not followed"
+    except TargetRefused as exc:
+        exchange.error = str(exc)
+    except requests.Timeout:
+        exchange.status_code, exchange.error = 504, "Gateway Timeout"
+    except requests.RequestException as exc:
+        exchange.status_code, exchange.error = None, _short_error(exc)
+    exchange.duration_ms = int((time.monotonic() - started) * 1000)
+    return exchange
+
+
+def _read_limited(response: requests.Response, started: float, timeout_s: float) -> bytes:
+    chunks, size = [], 0
+    for chunk in response.iter_content(8192):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= _RESPONSE_READ_LIMIT:
+            break
+        if time.monotonic() - started > timeout_s:
+            raise requests.Timeout("response body too slow")
+    return b"".join(chunks)
+
+
+def _short_error(exc: Exception) -> str:
+    text = str(exc)
+    return (f"{type(exc).__name__}: {text}")[:1000]
+
+
+def record_attempt(delivery: Delivery, body: bytes, headers: dict[str, str], exchange: Exchange) -> Attempt:
+    delivery.attempt_count += 1
+    return Attempt.objects.create(
+        project_id=delivery.project_id,
+        delivery=delivery,
+        subscription_id=delivery.subscription_id,
+        event=delivery.event,
+        attempt=delivery.attempt_count,
+        target=delivery.subscription.target,
+        request_headers=redacted(headers),
+        request_body=body.decode(errors="replace"),
+        status_code=exchange.status_code,
+        response_headers=exchange.response_headers,
+        response_body=exchange.response_body[: settings.HOOKS_RESPONSE_BODY_LIMIT].decode(errors="replace"),
+        error=exchange.error,
+        duration_ms=exchange.duration_ms,
+        outcome=Attempt.Outcome.SUCCESS if exchange.ok else Attempt.Outcome.FAILED,
+    )
+
+
+def send_once(delivery: Delivery, timeout_s: float) -> tuple[Attempt, Exchange]:
+    """Make one attempt and log it; the caller decides what the outcome means."""
+    body = envelope_bytes(delivery)
+    headers = request_headers(delivery, body, int(time.time()))
+    exchange = post(delivery.subscription.target, body, headers, timeout_s)
+    return record_attempt(delivery, body, headers, exchange), exchange
+
+
+def retry_delay_s(delivery: Delivery, exchange: Exchange) -> float | None:
+    """Seconds until the next attempt, or None when this round's attempts are used up."""
+    failures_this_round = delivery.attempt_count - delivery.round_started_after
+    delays = settings.HOOKS_RETRY_DELAYS_S
+    if failures_this_round > len(delays):
+        return None
+    delay = delays[failures_this_round - 1] * (1 + random.uniform(0, settings.HOOKS_RETRY_JITTER))
+    if exchange.status_code in (429, 503):
+        delay = max(delay, _retry_after_s(exchange.response_headers.get("Retry-After")) or 0)
+    return delay
+
+
+def _retry_after_s(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = (parsedate_to_datetime(value) - timezone.now()).total_seconds()
+        except (TypeError, ValueError):
+            return None
+    return min(max(seconds, 0), MAX_RETRY_AFTER_S)
+
+
+def attempt_delivery(delivery: Delivery) -> Delivery.Status:
+    """One attempt of a claimed delivery, then its next state: success, a retry, or failed."""
+    subscription = delivery.subscription
+    attempt, exchange = send_once(delivery, settings.HOOKS_TIMEOUT_S)
+    now = timezone.now()
+    delivery.locked_until = None
+    if exchange.ok:
+        delivery.status, delivery.next_attempt_at, delivery.last_error = Delivery.Status.SUCCESS, None, ""
+    else:
+        delivery.last_error = (exchange.error or f"HTTP {exchange.status_code}")[:500]
+        delay = None if exchange.status_code == 410 else retry_delay_s(delivery, exchange)
+        if delay is None:
+            delivery.status, delivery.next_attempt_at = Delivery.Status.FAILED, None
+        else:
+            delivery.next_attempt_at = now + timedelta(seconds=delay)
+    delivery.save(update_fields=["status", "attempt_count", "next_attempt_at", "locked_until", "last_error", "updated_at"])
+    if exchange.status_code == 410:
+        disable_subscription(subscription, "The target answered 410 Gone.")
+    logger.info("delivery %s attempt %s: %s", delivery.pk, attempt.attempt, exchange.status_code or exchange.error)
+    return delivery.status
+
+
+def disable_subscription(subscription: Subscription, reason: str) -> None:
+    with transaction.atomic():
+        Subscription.objects.filter(pk=subscription.pk).update(
+            enabled=False, disabled_reason=reason[:300], updated_at=timezone.now()
+        )
+        # Nothing more goes to a disabled subscription; what was waiting stays visible and can be
+        # redelivered once it is enabled again.
+        Delivery.objects.filter(subscription=subscription, status=Delivery.Status.PENDING).update(
+            status=Delivery.Status.FAILED, next_attempt_at=None, last_error=f"subscription disabled: {reason}"[:500]
+        )
+    logger.warning("subscription %s disabled: %s", subscription.pk, reason)

@@ -1,0 +1,140 @@
+"""Subscriptions, and the outbox of deliveries and their attempts.
+
+A published event writes one `EventPayload` (the payload serialized once) and one `Delivery` per
+matching subscription, in the transaction of the domain change; every HTTP try is an `Attempt` row.
+The worker task receives only a delivery id and claims the row before sending."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from support.ids import new_object_id
+from support.models import Project
+
+from .events import OPERATOR_SELECT
+
+
+def _object_id() -> models.CharField:
+    return models.CharField(primary_key=True, max_length=24, default=new_object_id, editable=False)
+
+
+class Subscription(models.Model):
+    id = _object_id()
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="subscriptions")
+    event = models.CharField(max_length=200, db_index=True)
+    target = models.URLField(max_length=2000)
+    secret = models.CharField(max_length=100)
+    # After a rotation the old secret keeps signing beside the new one until it expires, so that
+    # receivers can switch over without dropping deliveries.
+    previous_secret = models.CharField(max_length=100, blank=True, default="")
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    enabled = models.BooleanField(default=True)
+    disabled_reason = models.CharField(max_length=300, blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project"], condition=Q(event=OPERATOR_SELECT), name="one_operator_select_per_project"
+            )
+        ]
+        indexes = [models.Index(fields=["project", "event", "enabled"], name="sub_match_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.event} -> {self.target}"
+
+    def signing_secrets(self, now=None) -> list[str]:
+        now = now or timezone.now()
+        secrets_ = [self.secret]
+        if self.previous_secret and self.previous_secret_expires_at and self.previous_secret_expires_at > now:
+            secrets_.append(self.previous_secret)
+        return secrets_
+
+
+class EventPayload(models.Model):
+    """One published event's payload, shared by all its deliveries (serialized once)."""
+
+    id = _object_id()
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    payload = models.JSONField()
+    occurred_at = models.DateTimeField(default=timezone.now)
+
+    def timestamp_ms(self) -> int:
+        return int(self.occurred_at.timestamp() * 1000)
+
+
+class Delivery(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SUCCESS = "success"
+        FAILED = "failed"
+
+    id = _object_id()
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="deliveries")
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=200)
+    event_payload = models.ForeignKey(EventPayload, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempt_count = models.PositiveIntegerField(default=0)
+    # Attempts counted from here belong to the current round; a redelivery starts a new round with
+    # the full retry schedule while attempt numbers keep counting.
+    round_started_after = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now, null=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True, default="")
+    # For operator.select: what the answer led to ("webhook" or "fallback: <reason>").
+    decision = models.CharField(max_length=300, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="delivery_due_idx"),
+            models.Index(fields=["project", "-created_at"], name="delivery_project_idx"),
+            models.Index(fields=["subscription", "-created_at"], name="delivery_sub_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} #{self.id} ({self.status})"
+
+
+class Attempt(models.Model):
+    """One HTTP try of a delivery: the log row of the logs API."""
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success"
+        FAILED = "failed"
+
+    id = _object_id()
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts")
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="attempts")
+    event = models.CharField(max_length=200)
+    attempt = models.PositiveIntegerField()
+    target = models.CharField(max_length=2000)
+    request_headers = models.JSONField(default=dict)
+    request_body = models.TextField()
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    response_body = models.TextField(blank=True, default="")
+    error = models.CharField(max_length=1000, blank=True, default="")
+    duration_ms = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["project", "-created_at"], name="attempt_project_idx"),
+            models.Index(fields=["subscription", "outcome", "-created_at"], name="attempt_sub_idx"),
+            models.Index(fields=["project", "outcome", "-created_at"], name="attempt_outcome_idx"),
+            models.Index(fields=["created_at"], name="attempt_age_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} attempt {self.attempt} -> {self.status_code or self.error}"

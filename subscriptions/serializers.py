@@ -1,0 +1,93 @@
+from rest_framework import serializers
+
+from support.serializers import ProjectScopedSerializer
+
+from . import events, signing
+from .models import Attempt, Delivery, Subscription
+from .targets import url_problem
+
+
+class SubscriptionSerializer(ProjectScopedSerializer):
+    """A REST Hook. The full secret is shown once, in the answer to the create (and on rotation)."""
+
+    target = serializers.CharField(max_length=2000)
+    secret = serializers.SerializerMethodField()
+    createdBy = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Subscription
+        fields = ProjectScopedSerializer.common_fields + (
+            "event", "target", "enabled", "disabled_reason", "secret", "createdBy",
+        )
+        read_only_fields = ("disabled_reason",)
+
+    def get_fields(self):
+        # `__v` (Tiledesk's document version) cannot be a class attribute: Python would mangle it.
+        fields = super().get_fields()
+        fields["__v"] = serializers.SerializerMethodField(method_name="get_version")
+        return fields
+
+    def get_version(self, obj) -> int:
+        return 0
+
+    def get_secret(self, obj) -> str:
+        return obj.secret if self.context.get("reveal_secret") else signing.mask_secret(obj.secret)
+
+    def get_createdBy(self, obj) -> str | None:
+        return str(obj.created_by_id) if obj.created_by_id else None
+
+    def validate_event(self, value: str) -> str:
+        if not events.is_valid_event_name(value):
+            raise serializers.ValidationError(
+                f"Unknown event {value!r}: use a name from GET /api/events/, "
+                "message.create.request.channel.<channel> or event.emit.<name>."
+            )
+        if value == events.OPERATOR_SELECT:
+            others = Subscription.objects.filter(project=self.project, event=events.OPERATOR_SELECT)
+            if self.instance is not None:
+                others = others.exclude(pk=self.instance.pk)
+            if others.exists():
+                raise serializers.ValidationError(
+                    "This project already has an operator.select subscription (at most one, enabled or not)."
+                )
+        return value
+
+    def validate_target(self, value: str) -> str:
+        if problem := url_problem(value.strip()):
+            raise serializers.ValidationError(problem)
+        return value.strip()
+
+    def update(self, instance, validated_data):
+        if validated_data.get("enabled") and not instance.enabled:
+            validated_data["disabled_reason"] = ""
+        return super().update(instance, validated_data)
+
+
+class AttemptSerializer(serializers.ModelSerializer):
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+
+    class Meta:
+        model = Attempt
+        fields = (
+            "id", "delivery", "subscription", "event", "attempt", "target", "request_headers", "request_body",
+            "status_code", "response_headers", "response_body", "error", "duration_ms", "outcome", "createdAt",
+        )
+
+
+class DeliverySerializer(ProjectScopedSerializer):
+    timestamp = serializers.SerializerMethodField()
+    attempts = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Delivery
+        fields = ProjectScopedSerializer.common_fields + (
+            "subscription", "event", "status", "attempt_count", "next_attempt_at", "last_error", "decision",
+            "timestamp", "attempts",
+        )
+
+    def get_timestamp(self, obj) -> int:
+        return obj.event_payload.timestamp_ms()
+
+    def get_attempts(self, obj) -> list[dict]:
+        rows = sorted(obj.attempts.all(), key=lambda attempt: attempt.attempt)
+        return AttemptSerializer(rows, many=True).data

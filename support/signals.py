@@ -1,0 +1,6 @@
+"""Domain signals that `post_save`/`post_delete` cannot express. The webhook layer listens to them."""
+
+from django.dispatch import Signal
+
+# Sent with `instance=<Request>` after a conversation is closed.
+request_closed = Signal()

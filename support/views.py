@@ -1,0 +1,164 @@
+"""The support domain's REST API, every resource scoped under /api/projects/{project_id}/."""
+
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from .models import (
+    Department,
+    Event,
+    Faq,
+    FaqKb,
+    Group,
+    Lead,
+    Message,
+    Project,
+    ProjectUser,
+    Request,
+    Role,
+    close_request,
+)
+from .permissions import ALL_ROLES, HasProjectRole, ProjectScopedMixin, membership_of
+from .serializers import (
+    DepartmentSerializer,
+    EventSerializer,
+    FaqKbSerializer,
+    FaqSerializer,
+    GroupSerializer,
+    LeadSerializer,
+    MessageSerializer,
+    ProjectSerializer,
+    ProjectUserSerializer,
+    RequestSerializer,
+)
+
+PROJECT_PERMISSIONS = [IsAuthenticated, HasProjectRole]
+
+
+class ProjectViewSet(viewsets.ModelViewSet):
+    serializer_class = ProjectSerializer
+    permission_classes = [IsAuthenticated]
+
+    def get_queryset(self):
+        return Project.objects.filter(
+            project_users__user=self.request.user, project_users__status=ProjectUser.Status.ACTIVE
+        ).order_by("-created_at")
+
+    def perform_create(self, serializer) -> None:
+        user = self.request.user
+        with transaction.atomic():
+            project = serializer.save(created_by=user)
+            ProjectUser.objects.create(project=project, user=user, email=user.email or f"{user.pk}@users.invalid", role=Role.OWNER)
+
+    def check_object_permissions(self, request, obj) -> None:
+        super().check_object_permissions(request, obj)
+        membership = membership_of(request.user, obj.pk)
+        allowed = {"PUT": (Role.OWNER, Role.ADMIN), "PATCH": (Role.OWNER, Role.ADMIN), "DELETE": (Role.OWNER,)}
+        if request.method in allowed and membership.role not in allowed[request.method]:
+            self.permission_denied(request, message="Your role in this project may not do this.")
+
+
+class ProjectScopedViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
+    permission_classes = PROJECT_PERMISSIONS
+
+
+class ProjectUserViewSet(ProjectScopedViewSet):
+    queryset = ProjectUser.objects.order_by("created_at")
+    serializer_class = ProjectUserSerializer
+    filterset_fields = ("role", "status", "user_available")
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "membership": self.membership}
+
+    def perform_destroy(self, instance) -> None:
+        if instance.role == Role.OWNER and self.get_queryset().filter(role=Role.OWNER).count() <= 1:
+            from rest_framework.exceptions import ValidationError
+
+            raise ValidationError({"role": ["A project keeps at least one owner."]})
+        instance.delete()
+
+
+class GroupViewSet(ProjectScopedViewSet):
+    queryset = Group.objects.order_by("created_at")
+    serializer_class = GroupSerializer
+
+
+class DepartmentViewSet(ProjectScopedViewSet):
+    queryset = Department.objects.order_by("created_at")
+    serializer_class = DepartmentSerializer
+    filterset_fields = ("routing",)
+
+
+class FaqKbViewSet(ProjectScopedViewSet):
+    queryset = FaqKb.objects.order_by("created_at")
+    serializer_class = FaqKbSerializer
+
+
+class FaqViewSet(ProjectScopedViewSet):
+    queryset = Faq.objects.order_by("created_at")
+    serializer_class = FaqSerializer
+    filterset_fields = {"faq_kb": ["exact"]}
+
+
+class LeadViewSet(ProjectScopedViewSet):
+    queryset = Lead.objects.order_by("-created_at")
+    serializer_class = LeadSerializer
+    write_roles = ALL_ROLES
+
+
+class RequestViewSet(ProjectScopedViewSet):
+    queryset = Request.objects.select_related("lead").order_by("-created_at")
+    serializer_class = RequestSerializer
+    write_roles = ALL_ROLES
+    filterset_fields = ("status", "department", "channel_name")
+
+    def destroy(self, request, *args, **kwargs):
+        if self.membership.role not in (Role.OWNER, Role.ADMIN):
+            self.permission_denied(request, message="Only owners and admins delete conversations.")
+        return super().destroy(request, *args, **kwargs)
+
+    @action(detail=True, methods=["post"])
+    def close(self, request, project_id=None, pk=None):
+        closed = close_request(self.get_object())
+        return Response(self.get_serializer(closed).data)
+
+
+class MessageViewSet(ProjectScopedMixin, mixins.ListModelMixin, mixins.CreateModelMixin,
+                     mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Messages of one conversation: /requests/{request_pk}/messages/."""
+
+    serializer_class = MessageSerializer
+    permission_classes = PROJECT_PERMISSIONS
+    write_roles = ALL_ROLES
+
+    def get_conversation(self) -> Request:
+        return get_object_or_404(Request, project=self.project, pk=self.kwargs["request_pk"])
+
+    def get_queryset(self):
+        return Message.objects.filter(request=self.get_conversation()).select_related("request").order_by("created_at")
+
+    def perform_create(self, serializer) -> None:
+        conversation = self.get_conversation()
+        user = self.request.user
+        serializer.save(
+            project=self.project,
+            request=conversation,
+            channel_name=conversation.channel_name,
+            sender=serializer.validated_data.get("sender") or str(user.pk),
+            sender_fullname=serializer.validated_data.get("sender_fullname") or user.get_full_name() or user.get_username(),
+        )
+
+
+class EventViewSet(ProjectScopedMixin, mixins.ListModelMixin, mixins.CreateModelMixin,
+                   mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    queryset = Event.objects.order_by("-created_at")
+    serializer_class = EventSerializer
+    permission_classes = PROJECT_PERMISSIONS
+    write_roles = ALL_ROLES
+    filterset_fields = ("name",)
+
+    def perform_create(self, serializer) -> None:
+        serializer.save(project=self.project, created_by=self.request.user)

@@ -1,0 +1,194 @@
+"""Settings for tiledesk-hooks.
+
+Every knob a deployment turns is an environment variable (see ../shared/API.md, "Configuration");
+the defaults give a working single-machine install on SQLite with django-q2's ORM broker.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    return os.environ.get(name, "1" if default else "0").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def _secret_key() -> str:
+    """The key comes from the environment, else from a git-ignored file made on first start, so a
+    fresh clone works without setup and restarts keep sessions valid."""
+    if key := os.environ.get("DJANGO_SECRET_KEY"):
+        return key
+    path = BASE_DIR / ".secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DJANGO_DEBUG")
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "django_q",
+    "support",
+    "subscriptions",
+    "automations",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "tiledesk_hooks.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "tiledesk_hooks.wsgi.application"
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")),
+    )
+}
+# Each API call is one transaction: a domain change and the deliveries it publishes (the outbox)
+# commit together or not at all.
+DATABASES["default"]["ATOMIC_REQUESTS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web server and the worker write the same file: WAL lets readers run beside a writer,
+    # IMMEDIATE transactions take the write lock up front instead of failing mid-transaction, and
+    # the busy timeout makes a writer wait its turn instead of raising "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # A file, not memory, so that a worker process started by a test sees the test database.
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.environ.get("SQLITE_TEST_NAME", str(BASE_DIR / "test-db.sqlite3"))
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+LOGIN_URL = "/admin/login/"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "support.pagination.StandardPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
+    "EXCEPTION_HANDLER": "support.exceptions.api_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+# --- webhooks -------------------------------------------------------------------------------
+HOOKS_TIMEOUT_S = env_float("HOOKS_TIMEOUT_S", 10)
+HOOKS_RETRY_DELAYS_S = [float(x) for x in env_list("HOOKS_RETRY_DELAYS_S", "5,30,120,600,1800,7200,21600,43200")]
+HOOKS_ALLOW_PRIVATE_TARGETS = env_bool("HOOKS_ALLOW_PRIVATE_TARGETS")
+HOOKS_OPERATOR_SELECT_TIMEOUT_S = env_float("HOOKS_OPERATOR_SELECT_TIMEOUT_S", 5)
+HOOKS_SECRET_ROTATION_GRACE_S = env_float("HOOKS_SECRET_ROTATION_GRACE_S", 24 * 3600)
+HOOKS_SEND_SECRET_HEADER = env_bool("HOOKS_SEND_SECRET_HEADER", True)
+HOOKS_RESPONSE_BODY_LIMIT = 4096
+# Random extra delay added to each retry, as a fraction of the delay, so that many deliveries that
+# failed together do not come back together.
+HOOKS_RETRY_JITTER = env_float("HOOKS_RETRY_JITTER", 0.1)
+# How long a worker owns a delivery it claimed; after that a crashed worker's claim lapses.
+HOOKS_CLAIM_LEASE_S = env_float("HOOKS_CLAIM_LEASE_S", HOOKS_TIMEOUT_S + 30)
+
+# --- automations ----------------------------------------------------------------------------
+AUTOMATION_MAX_RUNTIME_S = env_float("AUTOMATION_MAX_RUNTIME_S", 30)
+AUTOMATION_MAX_BODY_BYTES = int(os.environ.get("AUTOMATION_MAX_BODY_BYTES", 1048576))
+
+# --- django-q2 --------------------------------------------------------------------------------
+Q_BROKER = os.environ.get("Q_BROKER", "orm")
+_q_task_timeout = int(max(HOOKS_TIMEOUT_S, AUTOMATION_MAX_RUNTIME_S) + 30)
+Q_CLUSTER = {
+    "name": "tiledesk_hooks",
+    "workers": int(os.environ.get("Q_WORKERS", "4")),
+    "timeout": _q_task_timeout,
+    # django-q2 re-queues a task not acknowledged within `retry` seconds; it must exceed the task
+    # timeout or a slow delivery would be handed to a second worker while the first still runs.
+    "retry": _q_task_timeout + 30,
+    "max_attempts": 3,
+    "catch_up": False,
+    "save_limit": 1000,
+    "ack_failures": True,
+    "poll": 0.1,
+    "label": "Task queue",
+}
+if Q_BROKER == "orm":
+    Q_CLUSTER["orm"] = "default"
+elif Q_BROKER.startswith(("redis://", "rediss://", "unix://")):
+    Q_CLUSTER["redis"] = Q_BROKER
+else:
+    raise ValueError(f"Q_BROKER must be 'orm' or a redis:// URL, not {Q_BROKER!r}")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    "loggers": {
+        "subscriptions": {"level": os.environ.get("LOG_LEVEL", "INFO")},
+        "automations": {"level": os.environ.get("LOG_LEVEL", "INFO")},
+    },
+}
