@@ -9,8 +9,7 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, timedelta
 from email.utils import parsedate_to_datetime
 
 import requests
@@ -63,7 +62,7 @@ def hook_representation(subscription: Subscription) -> dict:
 
 
 def _iso(moment) -> str:
-    return moment.astimezone(dt_timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def envelope_bytes(delivery: Delivery) -> bytes:
@@ -115,8 +114,9 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> Ex
     exchange = Exchange()
     try:
         check_at_send_time(url)
-        with http_session().post(url, data=body, headers=headers, timeout=timeout_s,
-                                 allow_redirects=False, stream=True) as response:
+        with http_session().post(
+            url, data=body, headers=headers, timeout=timeout_s, allow_redirects=False, stream=True
+        ) as response:
             exchange.status_code = response.status_code
             exchange.response_headers = dict(response.headers)
             exchange.response_body = _read_limited(response, started, timeout_s)
@@ -217,7 +217,9 @@ def attempt_delivery(delivery: Delivery) -> Delivery.Status:
             delivery.status, delivery.next_attempt_at = Delivery.Status.FAILED, None
         else:
             delivery.next_attempt_at = now + timedelta(seconds=delay)
-    delivery.save(update_fields=["status", "attempt_count", "next_attempt_at", "locked_until", "last_error", "updated_at"])
+    delivery.save(
+        update_fields=["status", "attempt_count", "next_attempt_at", "locked_until", "last_error", "updated_at"]
+    )
     if exchange.status_code == 410:
         disable_subscription(subscription, "The target answered 410 Gone.")
     logger.info("delivery %s attempt %s: %s", delivery.pk, attempt.attempt, exchange.status_code or exchange.error)

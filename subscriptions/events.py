@@ -24,17 +24,32 @@ class EventType:
 
 def _request_example() -> dict:
     return {
-        "_id": "6553a1f0c1d2e3f4a5b6c7d8", "id": "6553a1f0c1d2e3f4a5b6c7d8",
+        "_id": "6553a1f0c1d2e3f4a5b6c7d8",
+        "id": "6553a1f0c1d2e3f4a5b6c7d8",
         "request_id": "support-group-6553a1f0aaaabbbbccccdddd-0f1e2d3c4b5a69788796a5b4c3d2e1f0",
-        "status": "assigned", "first_text": "Hello, I need help with my order",
-        "lead": {"_id": "6553a1f0aaaa000011112222", "id": "6553a1f0aaaa000011112222", "fullname": "Ann Smith",
-                 "email": "ann@example.com", "attributes": {}, "id_project": "6553a1f0aaaabbbbccccdddd",
-                 "createdAt": "2026-11-23T10:00:00.000000Z", "updatedAt": "2026-11-23T10:00:00.000000Z"},
-        "department": "6553a1f0dddd000011112222", "participants": ["2"], "channel": {"name": "chat21"},
-        "closed_at": None, "attributes": {}, "sourcePage": "https://shop.example.com/orders",
-        "routed_by": "builtin", "routing_reason": "least busy available agent",
+        "status": "assigned",
+        "first_text": "Hello, I need help with my order",
+        "lead": {
+            "_id": "6553a1f0aaaa000011112222",
+            "id": "6553a1f0aaaa000011112222",
+            "fullname": "Ann Smith",
+            "email": "ann@example.com",
+            "attributes": {},
+            "id_project": "6553a1f0aaaabbbbccccdddd",
+            "createdAt": "2026-11-23T10:00:00.000000Z",
+            "updatedAt": "2026-11-23T10:00:00.000000Z",
+        },
+        "department": "6553a1f0dddd000011112222",
+        "participants": ["2"],
+        "channel": {"name": "chat21"},
+        "closed_at": None,
+        "attributes": {},
+        "sourcePage": "https://shop.example.com/orders",
+        "routed_by": "builtin",
+        "routing_reason": "least busy available agent",
         "id_project": "6553a1f0aaaabbbbccccdddd",
-        "createdAt": "2026-11-23T10:00:00.000000Z", "updatedAt": "2026-11-23T10:00:00.000000Z",
+        "createdAt": "2026-11-23T10:00:00.000000Z",
+        "updatedAt": "2026-11-23T10:00:00.000000Z",
     }
 
 
@@ -46,39 +61,79 @@ def _obj(oid: str, **fields) -> dict:
     return {"_id": oid, "id": oid, **fields, **_PROJECT, **_STAMP}
 
 
-_MESSAGE = _obj("6553a1f0eeee000011112222", request="6553a1f0c1d2e3f4a5b6c7d8",
-                recipient=_request_example()["request_id"], sender="2", senderFullname="Bob Agent",
-                text="Your order ships today", type="text", channel={"name": "chat21"}, attributes={})
+_MESSAGE = _obj(
+    "6553a1f0eeee000011112222",
+    request="6553a1f0c1d2e3f4a5b6c7d8",
+    recipient=_request_example()["request_id"],
+    sender="2",
+    senderFullname="Bob Agent",
+    text="Your order ships today",
+    type="text",
+    channel={"name": "chat21"},
+    attributes={},
+)
 _LEAD = _request_example()["lead"]
 _FAQ_KB = _obj("6553a1f0ffff000011112222", name="Orders bot", description="Answers order questions")
-_FAQ = _obj("6553a1f0ffff000033334444", id_faq_kb="6553a1f0ffff000011112222",
-            question="Where is my order?", answer="Check the tracking link in your e-mail.")
-_DEPARTMENT = _obj("6553a1f0dddd000011112222", name="Sales", routing="assigned", id_bot=None,
-                   id_group="6553a1f0bbbb000011112222", default=False)
+_FAQ = _obj(
+    "6553a1f0ffff000033334444",
+    id_faq_kb="6553a1f0ffff000011112222",
+    question="Where is my order?",
+    answer="Check the tracking link in your e-mail.",
+)
+_DEPARTMENT = _obj(
+    "6553a1f0dddd000011112222",
+    name="Sales",
+    routing="assigned",
+    id_bot=None,
+    id_group="6553a1f0bbbb000011112222",
+    default=False,
+)
 _GROUP = _obj("6553a1f0bbbb000011112222", name="Tier 1", members=["2", "3"])
-_PROJECT_USER = _obj("6553a1f0cccc000011112222", id_user="3", email="carol@example.com", role="agent",
-                     user_available=True, max_assigned_chat=None, status="active")
+_PROJECT_USER = _obj(
+    "6553a1f0cccc000011112222",
+    id_user="3",
+    email="carol@example.com",
+    role="agent",
+    user_available=True,
+    max_assigned_chat=None,
+    status="active",
+)
 _EVENT = _obj("6553a1f0abab000011112222", name="typing.start", attributes={"text": "Hel"}, createdBy="2")
 _OPERATOR_SELECT = {
-    "agents": [{"id_user": "2", "role": "agent", "user_available": True},
-               {"id_user": "3", "role": "agent", "user_available": False}],
+    "agents": [
+        {"id_user": "2", "role": "agent", "user_available": True},
+        {"id_user": "3", "role": "agent", "user_available": False},
+    ],
     "available_agents": [{"id_user": "2", "role": "agent", "user_available": True}],
     "operators": [{"id_user": "2"}],
-    "department": _DEPARTMENT, "group": _GROUP, "id_project": "6553a1f0aaaabbbbccccdddd",
+    "department": _DEPARTMENT,
+    "group": _GROUP,
+    "id_project": "6553a1f0aaaabbbbccccdddd",
     "project": {"_id": "6553a1f0aaaabbbbccccdddd", "id": "6553a1f0aaaabbbbccccdddd", "name": "Acme support"},
     "context": {"request": _request_example(), "previous_operator_id": None},
 }
 
 CATALOG: tuple[EventType, ...] = (
     EventType("request.create", "A conversation was created.", "request", _request_example()),
-    EventType("request.update", "A conversation changed (assignment, department, attributes...).", "request",
-              _request_example()),
-    EventType("request.close", "A conversation was closed.", "request",
-              {**_request_example(), "status": "closed", "closed_at": "2026-11-23T10:30:00.000000Z"}),
+    EventType(
+        "request.update",
+        "A conversation changed (assignment, department, attributes...).",
+        "request",
+        _request_example(),
+    ),
+    EventType(
+        "request.close",
+        "A conversation was closed.",
+        "request",
+        {**_request_example(), "status": "closed", "closed_at": "2026-11-23T10:30:00.000000Z"},
+    ),
     EventType("message.create", "A message was sent in a conversation.", "message", _MESSAGE),
-    EventType(CHANNEL_PREFIX + "<channel>",
-              "A message was sent in a conversation of that channel (chat21, telegram, whatsapp...).",
-              "message", _MESSAGE),
+    EventType(
+        CHANNEL_PREFIX + "<channel>",
+        "A message was sent in a conversation of that channel (chat21, telegram, whatsapp...).",
+        "message",
+        _MESSAGE,
+    ),
     EventType("lead.create", "A lead (requester) was created.", "lead", _LEAD),
     EventType("faq.create", "A FAQ was added to a bot.", "faq", _FAQ),
     EventType("faq.update", "A FAQ changed.", "faq", _FAQ),
@@ -96,11 +151,15 @@ CATALOG: tuple[EventType, ...] = (
     EventType("group.update", "A group changed.", "group", _GROUP),
     EventType("group.delete", "A group was deleted.", "group", _GROUP),
     EventType("event.emit", "An event was emitted (POST .../events/).", "event", _EVENT),
-    EventType(EMIT_PREFIX + "<name>", "An event of that name was emitted (e.g. event.emit.typing.start).",
-              "event", _EVENT),
-    EventType(OPERATOR_SELECT,
-              "Synchronous: asked which operator gets a conversation. At most one per project.",
-              "operator_selection", _OPERATOR_SELECT),
+    EventType(
+        EMIT_PREFIX + "<name>", "An event of that name was emitted (e.g. event.emit.typing.start).", "event", _EVENT
+    ),
+    EventType(
+        OPERATOR_SELECT,
+        "Synchronous: asked which operator gets a conversation. At most one per project.",
+        "operator_selection",
+        _OPERATOR_SELECT,
+    ),
 )
 
 _EXACT = {event.name: event for event in CATALOG if "<" not in event.name}
@@ -111,7 +170,7 @@ def is_valid_event_name(name: str) -> bool:
         return True
     for prefix in (CHANNEL_PREFIX, EMIT_PREFIX):
         if name.startswith(prefix):
-            return bool(_SUFFIX.match(name[len(prefix):]))
+            return bool(_SUFFIX.match(name[len(prefix) :]))
     return False
 
 
@@ -130,9 +189,9 @@ def example_payload(name: str) -> dict:
     if event is None:
         raise KeyError(name)
     if name.startswith(EMIT_PREFIX):
-        return {**event.example, "name": name[len(EMIT_PREFIX):]}
+        return {**event.example, "name": name[len(EMIT_PREFIX) :]}
     if name.startswith(CHANNEL_PREFIX):
-        return {**event.example, "channel": {"name": name[len(CHANNEL_PREFIX):]}}
+        return {**event.example, "channel": {"name": name[len(CHANNEL_PREFIX) :]}}
     return event.example
 
 

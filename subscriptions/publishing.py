@@ -22,7 +22,9 @@ logger = logging.getLogger(__name__)
 event_published = Signal()
 
 
-def publish_event(project_id: str, names: Iterable[str], payload: dict, occurred_at: datetime | None = None) -> list[str]:
+def publish_event(
+    project_id: str, names: Iterable[str], payload: dict, occurred_at: datetime | None = None
+) -> list[str]:
     """Publish one occurrence under one or more names (e.g. `message.create` and its channel
     sub-event). Returns the ids of the deliveries it created."""
     names = list(dict.fromkeys(names))
@@ -36,8 +38,14 @@ def publish_event(project_id: str, names: Iterable[str], payload: dict, occurred
     if subscriptions:
         stored = EventPayload.objects.create(project_id=project_id, payload=payload, occurred_at=occurred_at)
         deliveries = Delivery.objects.bulk_create(
-            Delivery(project_id=project_id, subscription_id=sub.pk, event=sub.event, event_payload=stored,
-                     next_attempt_at=occurred_at, created_at=occurred_at)
+            Delivery(
+                project_id=project_id,
+                subscription_id=sub.pk,
+                event=sub.event,
+                event_payload=stored,
+                next_attempt_at=occurred_at,
+                created_at=occurred_at,
+            )
             for sub in subscriptions
         )
         delivery_ids = [d.pk for d in deliveries]

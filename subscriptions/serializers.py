@@ -17,7 +17,12 @@ class SubscriptionSerializer(ProjectScopedSerializer):
     class Meta:
         model = Subscription
         fields = ProjectScopedSerializer.common_fields + (
-            "event", "target", "enabled", "disabled_reason", "secret", "createdBy",
+            "event",
+            "target",
+            "enabled",
+            "disabled_reason",
+            "secret",
+            "createdBy",
         )
         read_only_fields = ("disabled_reason",)
 
@@ -69,8 +74,21 @@ class AttemptSerializer(serializers.ModelSerializer):
     class Meta:
         model = Attempt
         fields = (
-            "id", "delivery", "subscription", "event", "attempt", "target", "request_headers", "request_body",
-            "status_code", "response_headers", "response_body", "error", "duration_ms", "outcome", "createdAt",
+            "id",
+            "delivery",
+            "subscription",
+            "event",
+            "attempt",
+            "target",
+            "request_headers",
+            "request_body",
+            "status_code",
+            "response_headers",
+            "response_body",
+            "error",
+            "duration_ms",
+            "outcome",
+            "createdAt",
         )
 
 
@@ -81,8 +99,15 @@ class DeliverySerializer(ProjectScopedSerializer):
     class Meta:
         model = Delivery
         fields = ProjectScopedSerializer.common_fields + (
-            "subscription", "event", "status", "attempt_count", "next_attempt_at", "last_error", "decision",
-            "timestamp", "attempts",
+            "subscription",
+            "event",
+            "status",
+            "attempt_count",
+            "next_attempt_at",
+            "last_error",
+            "decision",
+            "timestamp",
+            "attempts",
         )
 
     def get_timestamp(self, obj) -> int:

@@ -16,7 +16,12 @@ from .publishing import publish_event
 
 # model -> (serializer, name on create, name on update or None, name on delete or None)
 _LIFECYCLE = {
-    domain.ProjectUser: (api.ProjectUserSerializer, "project_user.invite", "project_user.update", "project_user.delete"),
+    domain.ProjectUser: (
+        api.ProjectUserSerializer,
+        "project_user.invite",
+        "project_user.update",
+        "project_user.delete",
+    ),
     domain.Group: (api.GroupSerializer, "group.create", "group.update", "group.delete"),
     domain.Department: (api.DepartmentSerializer, "department.create", "department.update", "department.delete"),
     domain.FaqKb: (api.FaqKbSerializer, "faqbot.create", "faqbot.update", "faqbot.delete"),
@@ -60,15 +65,19 @@ def _on_request_closed(sender, instance, **kwargs):
 @receiver(post_save, sender=domain.Message, dispatch_uid="publish-message")
 def _on_message(sender, instance, created, raw=False, **kwargs):
     if created and not raw:
-        publish_event(instance.project_id, events.names_for_message(instance.channel_name),
-                      payload_of(api.MessageSerializer, instance))
+        publish_event(
+            instance.project_id,
+            events.names_for_message(instance.channel_name),
+            payload_of(api.MessageSerializer, instance),
+        )
 
 
 @receiver(post_save, sender=domain.Event, dispatch_uid="publish-emitted-event")
 def _on_emitted(sender, instance, created, raw=False, **kwargs):
     if created and not raw:
-        publish_event(instance.project_id, events.names_for_emitted(instance.name),
-                      payload_of(api.EventSerializer, instance))
+        publish_event(
+            instance.project_id, events.names_for_emitted(instance.name), payload_of(api.EventSerializer, instance)
+        )
 
 
 @receiver(post_migrate, dispatch_uid="schedule-retry-sweep")
@@ -80,6 +89,10 @@ def _schedule_sweep(sender, **kwargs):
 
     Schedule.objects.update_or_create(
         name="subscriptions.retry_pending",
-        defaults={"func": "subscriptions.tasks.retry_pending", "schedule_type": Schedule.MINUTES, "minutes": 1,
-                  "repeats": -1},
+        defaults={
+            "func": "subscriptions.tasks.retry_pending",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 1,
+            "repeats": -1,
+        },
     )

@@ -21,7 +21,7 @@ def mask_secret(secret: str) -> str:
 
 
 def _key(secret: str) -> bytes:
-    raw = secret[len(SECRET_PREFIX):] if secret.startswith(SECRET_PREFIX) else secret
+    raw = secret[len(SECRET_PREFIX) :] if secret.startswith(SECRET_PREFIX) else secret
     try:
         return base64.b64decode(raw, validate=True)
     except ValueError:

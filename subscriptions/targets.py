@@ -31,7 +31,9 @@ def url_problem(url: str) -> str | None:
         try:
             address = ipaddress.ip_address(parts.hostname)
         except ValueError:
-            if parts.hostname.lower() in ("localhost", "localhost.localdomain") or parts.hostname.lower().endswith(".localhost"):
+            if parts.hostname.lower() in ("localhost", "localhost.localdomain") or parts.hostname.lower().endswith(
+                ".localhost"
+            ):
                 return "Loopback targets are not allowed."
             return None
         if reason := address_problem(address):
@@ -64,7 +66,9 @@ def check_at_send_time(url: str) -> None:
     parts = urlsplit(url)
     host = parts.hostname or ""
     try:
-        infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80), proto=socket.IPPROTO_TCP)
+        infos = socket.getaddrinfo(
+            host, parts.port or (443 if parts.scheme == "https" else 80), proto=socket.IPPROTO_TCP
+        )
     except socket.gaierror as exc:
         raise TargetRefused(f"cannot resolve {host}: {exc}") from exc
     for info in infos:

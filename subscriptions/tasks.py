@@ -55,17 +55,23 @@ def deliver(delivery_id: str) -> str:
 def schedule_retry(delivery: Delivery) -> None:
     """The django-q2 scheduler runs the next attempt at its time (checked about every 30 s)."""
     schedule(
-        DELIVER, delivery.pk,
+        DELIVER,
+        delivery.pk,
         name=f"retry-{delivery.pk}-{delivery.attempt_count + 1}",
-        schedule_type=Schedule.ONCE, repeats=-1, next_run=delivery.next_attempt_at,
+        schedule_type=Schedule.ONCE,
+        repeats=-1,
+        next_run=delivery.next_attempt_at,
     )
 
 
 def redeliver(delivery: Delivery) -> None:
     """Start a new round of attempts on the same delivery (same id; attempt numbers continue)."""
     Delivery.objects.filter(pk=delivery.pk).update(
-        status=Delivery.Status.PENDING, next_attempt_at=timezone.now(), locked_until=None,
-        round_started_after=delivery.attempt_count, last_error="",
+        status=Delivery.Status.PENDING,
+        next_attempt_at=timezone.now(),
+        locked_until=None,
+        round_started_after=delivery.attempt_count,
+        last_error="",
     )
     enqueue_deliveries([delivery.pk])
 

@@ -12,6 +12,8 @@ urlpatterns = [
     path("events/", views.EventCatalogView.as_view(), name="event-catalog"),
     # Before the router, so that "logs" and "history" are not read as subscription ids.
     path("projects/<str:project_id>/subscriptions/logs/", views.AttemptLogView.as_view(), name="subscription-logs"),
-    path("projects/<str:project_id>/subscriptions/history/", views.AttemptLogView.as_view(), name="subscription-history"),
+    path(
+        "projects/<str:project_id>/subscriptions/history/", views.AttemptLogView.as_view(), name="subscription-history"
+    ),
     path("projects/<str:project_id>/", include(scoped.urls)),
 ]

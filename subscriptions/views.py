@@ -39,7 +39,9 @@ class SubscriptionViewSet(ManagersOnly, viewsets.ModelViewSet):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         self.perform_create(serializer)
-        data = self.get_serializer(serializer.instance, context={**self.get_serializer_context(), "reveal_secret": True}).data
+        data = self.get_serializer(
+            serializer.instance, context={**self.get_serializer_context(), "reveal_secret": True}
+        ).data
         # Tiledesk also hands the secret over in a response header.
         return Response(data, status=status.HTTP_201_CREATED, headers={"x-hook-secret": serializer.instance.secret})
 
@@ -47,7 +49,9 @@ class SubscriptionViewSet(ManagersOnly, viewsets.ModelViewSet):
     def rotate_secret(self, request, project_id=None, pk=None):
         subscription = self.get_object()
         subscription.previous_secret = subscription.secret
-        subscription.previous_secret_expires_at = timezone.now() + timedelta(seconds=settings.HOOKS_SECRET_ROTATION_GRACE_S)
+        subscription.previous_secret_expires_at = timezone.now() + timedelta(
+            seconds=settings.HOOKS_SECRET_ROTATION_GRACE_S
+        )
         subscription.secret = signing.new_secret()
         subscription.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"])
         return Response({"secret": subscription.secret})
@@ -84,8 +88,16 @@ class EventCatalogView(APIView):
     pagination_class = None
 
     def get(self, request):
-        return Response([
-            {"name": event.name, "description": event.description, "payload": event.payload,
-             "example": events.example_payload(event.name.replace("<channel>", "chat21").replace("<name>", "typing.start"))}
-            for event in events.CATALOG
-        ])
+        return Response(
+            [
+                {
+                    "name": event.name,
+                    "description": event.description,
+                    "payload": event.payload,
+                    "example": events.example_payload(
+                        event.name.replace("<channel>", "chat21").replace("<name>", "typing.start")
+                    ),
+                }
+                for event in events.CATALOG
+            ]
+        )

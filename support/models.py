@@ -25,9 +25,7 @@ class Timestamped(models.Model):
 class Project(Timestamped):
     id = object_id_field()
     name = models.CharField(max_length=200)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
-    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.id})"

@@ -96,7 +96,12 @@ class ProjectUserSerializer(ProjectScopedSerializer):
     class Meta:
         model = ProjectUser
         fields = ProjectScopedSerializer.common_fields + (
-            "id_user", "email", "role", "user_available", "max_assigned_chat", "status",
+            "id_user",
+            "email",
+            "role",
+            "user_available",
+            "max_assigned_chat",
+            "status",
         )
         read_only_fields = ("status",)
 
@@ -140,7 +145,9 @@ class GroupSerializer(ProjectScopedSerializer):
     def validate_members(self, value: list[str]) -> list[str]:
         teammates = {
             str(pk)
-            for pk in ProjectUser.objects.filter(project=self.project, user__isnull=False).values_list("user_id", flat=True)
+            for pk in ProjectUser.objects.filter(project=self.project, user__isnull=False).values_list(
+                "user_id", flat=True
+            )
         }
         strangers = [member for member in value if member not in teammates]
         if strangers:
@@ -244,8 +251,18 @@ class RequestSerializer(ProjectScopedSerializer):
     class Meta:
         model = Request
         fields = ProjectScopedSerializer.common_fields + (
-            "request_id", "status", "first_text", "lead", "department", "participants", "channel",
-            "closed_at", "attributes", "sourcePage", "routed_by", "routing_reason",
+            "request_id",
+            "status",
+            "first_text",
+            "lead",
+            "department",
+            "participants",
+            "channel",
+            "closed_at",
+            "attributes",
+            "sourcePage",
+            "routed_by",
+            "routing_reason",
         )
         read_only_fields = ("request_id", "status", "closed_at", "routed_by", "routing_reason")
 
@@ -279,7 +296,14 @@ class MessageSerializer(ProjectScopedSerializer):
     class Meta:
         model = Message
         fields = ProjectScopedSerializer.common_fields + (
-            "request", "recipient", "sender", "senderFullname", "text", "type", "channel", "attributes",
+            "request",
+            "recipient",
+            "sender",
+            "senderFullname",
+            "text",
+            "type",
+            "channel",
+            "attributes",
         )
 
     def validate(self, attrs):

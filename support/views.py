@@ -51,7 +51,9 @@ class ProjectViewSet(viewsets.ModelViewSet):
         user = self.request.user
         with transaction.atomic():
             project = serializer.save(created_by=user)
-            ProjectUser.objects.create(project=project, user=user, email=user.email or f"{user.pk}@users.invalid", role=Role.OWNER)
+            ProjectUser.objects.create(
+                project=project, user=user, email=user.email or f"{user.pk}@users.invalid", role=Role.OWNER
+            )
 
     def check_object_permissions(self, request, obj) -> None:
         super().check_object_permissions(request, obj)
@@ -126,8 +128,13 @@ class RequestViewSet(ProjectScopedViewSet):
         return Response(self.get_serializer(closed).data)
 
 
-class MessageViewSet(ProjectScopedMixin, mixins.ListModelMixin, mixins.CreateModelMixin,
-                     mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class MessageViewSet(
+    ProjectScopedMixin,
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
     """Messages of one conversation: /requests/{request_pk}/messages/."""
 
     serializer_class = MessageSerializer
@@ -148,12 +155,19 @@ class MessageViewSet(ProjectScopedMixin, mixins.ListModelMixin, mixins.CreateMod
             request=conversation,
             channel_name=conversation.channel_name,
             sender=serializer.validated_data.get("sender") or str(user.pk),
-            sender_fullname=serializer.validated_data.get("sender_fullname") or user.get_full_name() or user.get_username(),
+            sender_fullname=serializer.validated_data.get("sender_fullname")
+            or user.get_full_name()
+            or user.get_username(),
         )
 
 
-class EventViewSet(ProjectScopedMixin, mixins.ListModelMixin, mixins.CreateModelMixin,
-                   mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class EventViewSet(
+    ProjectScopedMixin,
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
     queryset = Event.objects.order_by("-created_at")
     serializer_class = EventSerializer
     permission_classes = PROJECT_PERMISSIONS

@@ -105,9 +105,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     # A file, not memory, so that a worker process started by a test sees the test database.
-    DATABASES["default"]["TEST"] = {
-        "NAME": os.environ.get("SQLITE_TEST_NAME", str(BASE_DIR / "test-db.sqlite3"))
-    }
+    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("SQLITE_TEST_NAME", str(BASE_DIR / "test-db.sqlite3"))}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -174,6 +172,9 @@ Q_CLUSTER = {
     "ack_failures": True,
     "poll": 0.1,
     "label": "Task queue",
+    # Tests run tasks in-process (the same async_task and scheduler code paths, without a
+    # cluster); end-to-end tests start a real qcluster instead.
+    "sync": env_bool("Q_SYNC"),
 }
 if Q_BROKER == "orm":
     Q_CLUSTER["orm"] = "default"

@@ -1,0 +1,163 @@
+"""Shared fixtures: users with tokens, a project with teammates, real HTTP receivers on 127.0.0.1,
+and a real django-q2 worker process for end-to-end tests."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from support.models import Project, ProjectUser, Role
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def make_user(db):
+    def make(username: str, **extra):
+        user = get_user_model().objects.create_user(username, f"{username}@example.com", "pw", **extra)
+        Token.objects.create(user=user)
+        return user
+
+    return make
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {user.auth_token.key}")
+    return client
+
+
+@pytest.fixture
+def owner(make_user):
+    return make_user("owner")
+
+
+@pytest.fixture
+def project(owner) -> Project:
+    project = Project.objects.create(name="Acme", created_by=owner)
+    ProjectUser.objects.create(project=project, user=owner, email=owner.email, role=Role.OWNER)
+    return project
+
+
+@pytest.fixture
+def add_member(project, make_user):
+    def add(username: str, role: str = Role.AGENT, **extra):
+        user = make_user(username)
+        ProjectUser.objects.create(project=project, user=user, email=user.email, role=role, **extra)
+        return user
+
+    return add
+
+
+@pytest.fixture
+def api(owner) -> APIClient:
+    """The project owner's API client."""
+    return client_for(owner)
+
+
+@pytest.fixture
+def agent_api(add_member) -> APIClient:
+    return client_for(add_member("agent", Role.AGENT))
+
+
+@pytest.fixture
+def stranger_api(make_user) -> APIClient:
+    """A logged-in user who is not a member of the project."""
+    return client_for(make_user("stranger"))
+
+
+@pytest.fixture
+def on_commit(django_capture_on_commit_callbacks):
+    """Run what the code defers to after commit (enqueueing deliveries) as a real commit would."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+def received(httpserver) -> list[dict]:
+    """What a pytest-httpserver receiver got: method, path, lower-cased headers, parsed JSON."""
+    out = []
+    for request, _response in httpserver.log:
+        body = request.get_data()
+        out.append({
+            "method": request.method,
+            "path": request.path,
+            "headers": {k.lower(): v for k, v in request.headers.items()},
+            "raw": body,
+            "json": json.loads(body) if body else None,
+        })
+    return out
+
+
+def database_url_for_subprocess() -> str:
+    """The URL of the database the tests are using (the test database), for child processes."""
+    s = connection.settings_dict
+    if s["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{s['NAME']}"
+    user = s.get("USER") or "postgres"
+    auth = f"{user}:{s['PASSWORD']}@" if s.get("PASSWORD") else f"{user}@"
+    return f"postgres://{auth}{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
+
+
+def child_env(**extra) -> dict:
+    env = dict(os.environ)
+    env.pop("Q_SYNC", None)
+    env.update({"DATABASE_URL": database_url_for_subprocess(), "PYTHONUNBUFFERED": "1"})
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+class Worker:
+    """A real `manage.py qcluster` process on the test database."""
+
+    def __init__(self, tmp_path: Path, **env):
+        self.log_path = tmp_path / f"qcluster-{time.monotonic_ns()}.log"
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"], cwd=REPO, env=child_env(**env),
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def stop(self, sig=signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, sig)
+                self.proc.wait(15)
+            except (OSError, subprocess.TimeoutExpired):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self.log.close()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def start_worker(transactional_db, tmp_path):
+    workers: list[Worker] = []
+
+    def start(**env) -> Worker:
+        worker = Worker(tmp_path, **env)
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+def wait_for(predicate, timeout: float = 20, interval: float = 0.05):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()

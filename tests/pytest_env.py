@@ -1,0 +1,15 @@
+"""Loaded by pytest before Django reads its settings (see addopts): the test environment.
+
+Targets on 127.0.0.1 are allowed (the receivers run there), timeouts and retry delays are short,
+and django-q2 runs tasks in-process unless a test starts a real qcluster."""
+
+import os
+
+os.environ.setdefault("HOOKS_ALLOW_PRIVATE_TARGETS", "1")
+os.environ.setdefault("HOOKS_TIMEOUT_S", "2")
+os.environ.setdefault("HOOKS_RETRY_DELAYS_S", "0.2,0.2,0.2")
+os.environ.setdefault("HOOKS_OPERATOR_SELECT_TIMEOUT_S", "1")
+os.environ.setdefault("AUTOMATION_MAX_RUNTIME_S", "5")
+os.environ.setdefault("Q_SYNC", "1")
+os.environ.setdefault("Q_WORKERS", "2")
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-" + "x" * 40)
