@@ -160,7 +160,8 @@ AUTOMATION_MAX_BODY_BYTES = int(os.environ.get("AUTOMATION_MAX_BODY_BYTES", 1048
 Q_BROKER = os.environ.get("Q_BROKER", "orm")
 _q_task_timeout = int(max(HOOKS_TIMEOUT_S, AUTOMATION_MAX_RUNTIME_S) + 30)
 Q_CLUSTER = {
-    "name": "tiledesk_hooks",
+    # Separate names keep separate queues when several deployments share one Redis.
+    "name": os.environ.get("Q_NAME", "tiledesk_hooks"),
     "workers": int(os.environ.get("Q_WORKERS", "4")),
     "timeout": _q_task_timeout,
     # django-q2 re-queues a task not acknowledged within `retry` seconds; it must exceed the task
