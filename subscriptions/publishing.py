@@ -34,33 +34,47 @@ def publish_event(
         .exclude(event=OPERATOR_SELECT)
         .only("id", "event")
     )
-    delivery_ids: list[str] = []
-    if subscriptions:
-        stored = EventPayload.objects.create(project_id=project_id, payload=payload, occurred_at=occurred_at)
-        deliveries = Delivery.objects.bulk_create(
-            Delivery(
-                project_id=project_id,
-                subscription_id=sub.pk,
-                event=sub.event,
-                event_payload=stored,
-                next_attempt_at=occurred_at,
-                created_at=occurred_at,
-            )
-            for sub in subscriptions
-        )
-        delivery_ids = [d.pk for d in deliveries]
-
-        def enqueue_after_commit() -> None:
-            from .tasks import enqueue_deliveries
-
-            enqueue_deliveries(delivery_ids)
-
-        transaction.on_commit(enqueue_after_commit, robust=True)
-
+    delivery_ids = _write_outbox(project_id, subscriptions, payload, occurred_at)
     transaction.on_commit(
         lambda: event_published.send(
             sender=publish_event, project_id=project_id, names=names, payload=payload, occurred_at=occurred_at
         ),
         robust=True,
     )
+    return delivery_ids
+
+
+def publish_to_subscription(subscription: Subscription, payload: dict, occurred_at: datetime | None = None) -> str:
+    """Publish one payload to one subscription only, whatever its event and state: the "send test
+    event" of the API and the admin. It takes the same outbox and queue path as a real event, so
+    it is delivered, retried and logged like any delivery. Returns the delivery id."""
+    return _write_outbox(subscription.project_id, [subscription], payload, occurred_at or timezone.now())[0]
+
+
+def _write_outbox(
+    project_id: str, subscriptions: list[Subscription], payload: dict, occurred_at: datetime
+) -> list[str]:
+    """The payload once and one delivery per subscription, enqueued only after commit."""
+    if not subscriptions:
+        return []
+    stored = EventPayload.objects.create(project_id=project_id, payload=payload, occurred_at=occurred_at)
+    deliveries = Delivery.objects.bulk_create(
+        Delivery(
+            project_id=project_id,
+            subscription_id=sub.pk,
+            event=sub.event,
+            event_payload=stored,
+            next_attempt_at=occurred_at,
+            created_at=occurred_at,
+        )
+        for sub in subscriptions
+    )
+    delivery_ids = [d.pk for d in deliveries]
+
+    def enqueue_after_commit() -> None:
+        from .tasks import enqueue_deliveries
+
+        enqueue_deliveries(delivery_ids)
+
+    transaction.on_commit(enqueue_after_commit, robust=True)
     return delivery_ids

@@ -3,6 +3,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db.models import Prefetch
 from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
@@ -13,7 +14,7 @@ from support.models import MANAGER_ROLES
 from support.permissions import ProjectScopedMixin
 from support.views import PROJECT_PERMISSIONS
 
-from . import events, signing, tasks
+from . import events, publishing, schema, signing, tasks
 from .filters import AttemptFilter, DeliveryFilter
 from .models import Attempt, Delivery, Subscription
 from .serializers import AttemptSerializer, DeliverySerializer, SubscriptionSerializer
@@ -45,6 +46,7 @@ class SubscriptionViewSet(ManagersOnly, viewsets.ModelViewSet):
         # Tiledesk also hands the secret over in a response header.
         return Response(data, status=status.HTTP_201_CREATED, headers={"x-hook-secret": serializer.instance.secret})
 
+    @extend_schema(request=None, responses={200: schema.SecretSerializer})
     @action(detail=True, methods=["post"])
     def rotate_secret(self, request, project_id=None, pk=None):
         subscription = self.get_object()
@@ -55,6 +57,50 @@ class SubscriptionViewSet(ManagersOnly, viewsets.ModelViewSet):
         subscription.secret = signing.new_secret()
         subscription.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"])
         return Response({"secret": subscription.secret})
+
+    @extend_schema(
+        request=None,
+        responses={202: schema.AcceptedDeliverySerializer},
+        description="Deliver an example of the subscription's event (see `GET /api/events/`) through the real "
+        "pipeline: a delivery is created, sent by a worker, retried and logged like any other.",
+    )
+    @action(detail=True, methods=["post"])
+    def test(self, request, project_id=None, pk=None):
+        subscription = self.get_object()
+        delivery_id = publishing.publish_to_subscription(subscription, events.example_payload(subscription.event))
+        return Response(
+            {"id": delivery_id, "status": Delivery.Status.PENDING, "event": subscription.event},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+    @extend_schema(
+        request=schema.RecoverSerializer,
+        responses={202: schema.RecoverResultSerializer},
+        description="Start a new round of attempts on every failed delivery of this subscription created since "
+        "`since` (same delivery ids, attempt numbers continue).",
+    )
+    @action(detail=True, methods=["post"])
+    def recover(self, request, project_id=None, pk=None):
+        subscription = self.get_object()
+        body = schema.RecoverSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        since = body.validated_data["since"]
+        failed = list(
+            Delivery.objects.filter(subscription=subscription, status=Delivery.Status.FAILED, created_at__gte=since)
+            .order_by("created_at")
+            .only("id", "attempt_count")
+        )
+        for delivery in failed:
+            tasks.redeliver(delivery)
+        return Response(
+            {
+                "subscription": subscription.pk,
+                "since": body.data["since"],
+                "count": len(failed),
+                "deliveries": [delivery.pk for delivery in failed],
+            },
+            status=status.HTTP_202_ACCEPTED,
+        )
 
 
 class AttemptLogView(ManagersOnly, generics.ListAPIView):
@@ -74,6 +120,7 @@ class DeliveryViewSet(ManagersOnly, mixins.ListModelMixin, mixins.RetrieveModelM
     serializer_class = DeliverySerializer
     filterset_class = DeliveryFilter
 
+    @extend_schema(request=None, responses={202: schema.AcceptedDeliverySerializer})
     @action(detail=True, methods=["post"])
     def redeliver(self, request, project_id=None, pk=None):
         delivery = self.get_object()
@@ -87,17 +134,9 @@ class EventCatalogView(APIView):
     permission_classes = [AllowAny]
     pagination_class = None
 
+    @extend_schema(
+        auth=[],
+        responses={200: OpenApiResponse(schema.EventTypeSerializer(many=True), description="The whole catalog.")},
+    )
     def get(self, request):
-        return Response(
-            [
-                {
-                    "name": event.name,
-                    "description": event.description,
-                    "payload": event.payload,
-                    "example": events.example_payload(
-                        event.name.replace("<channel>", "chat21").replace("<name>", "typing.start")
-                    ),
-                }
-                for event in events.CATALOG
-            ]
-        )
+        return Response(schema.catalog_rows())

@@ -194,3 +194,26 @@ LOGGING = {
         "automations": {"level": os.environ.get("LOG_LEVEL", "INFO")},
     },
 }
+
+# --- console: API docs (issue 7) ----------------------------------------------------------------
+# drf-spectacular builds the OpenAPI 3 schema from the views; the sidecar package ships Swagger UI
+# and ReDoc as static files so the docs work without a CDN.
+INSTALLED_APPS += ["drf_spectacular", "drf_spectacular_sidecar"]
+REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "drf_spectacular.openapi.AutoSchema"
+SPECTACULAR_SETTINGS = {
+    "TITLE": "tiledesk-hooks API",
+    "DESCRIPTION": "REST Hooks, operator.select and webhook automations for a Tiledesk-style support platform. "
+    "Authenticate with `Authorization: Token <key>`.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["tiledesk_hooks.openapi.only_api_paths"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "tiledesk_hooks.openapi.add_examples",
+        "tiledesk_hooks.openapi.add_error_responses",
+    ],
+}

@@ -1,0 +1,275 @@
+"""drf-spectacular hooks: which endpoints the OpenAPI schema documents, and the examples it shows.
+
+Examples come from the event catalog (`subscriptions.events`), whose example payloads are the
+resources exactly as their API serializes them, so the docs and the webhooks show the same shapes
+and there is one place to keep them right."""
+
+from copy import deepcopy
+
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension, OpenApiViewExtension
+from drf_spectacular.utils import extend_schema, extend_schema_view
+
+from subscriptions import events
+
+_STAMP = {"createdAt": "2026-11-23T10:00:00.000000Z", "updatedAt": "2026-11-23T10:00:00.000000Z"}
+_PID = "6553a1f0aaaabbbbccccdddd"
+_SUB_ID = "6553a1f0aaaa999988887777"
+_DELIVERY_ID = "6553a1f0aaaa555544443333"
+
+
+def _catalog(name: str) -> dict:
+    return deepcopy(events.example_payload(name))
+
+
+def _attempt() -> dict:
+    return {
+        "id": "6553a1f0aaaa222211110000",
+        "delivery": _DELIVERY_ID,
+        "subscription": _SUB_ID,
+        "event": "request.create",
+        "attempt": 1,
+        "target": "https://hooks.example.com/tiledesk",
+        "request_headers": {"Content-Type": "application/json", "x-hook-secret": "[redacted]"},
+        "request_body": '{"hook":{...},"timestamp":1795432800000,"payload":{...}}',
+        "status_code": 200,
+        "response_headers": {"Content-Type": "application/json"},
+        "response_body": '{"ok":true}',
+        "error": "",
+        "duration_ms": 42,
+        "outcome": "success",
+        "createdAt": "2026-11-23T10:00:01.000000Z",
+    }
+
+
+def _examples() -> dict[str, object]:
+    """Response examples by component name (request bodies are derived from them)."""
+    subscription = {
+        "_id": _SUB_ID,
+        "id": _SUB_ID,
+        "id_project": _PID,
+        "event": "request.create",
+        "target": "https://hooks.example.com/tiledesk",
+        "enabled": True,
+        "disabled_reason": "",
+        "secret": "whsec_••••a1b2",
+        "createdBy": "2",
+        "__v": 0,
+        **_STAMP,
+    }
+    delivery = {
+        "_id": _DELIVERY_ID,
+        "id": _DELIVERY_ID,
+        "id_project": _PID,
+        "subscription": _SUB_ID,
+        "event": "request.create",
+        "status": "success",
+        "attempt_count": 1,
+        "next_attempt_at": None,
+        "last_error": "",
+        "decision": "",
+        "timestamp": 1795432800000,
+        "attempts": [_attempt()],
+        **_STAMP,
+    }
+    project = {"_id": _PID, "id": _PID, "name": "Acme support", "createdBy": "2", "role": "owner", **_STAMP}
+    return {
+        "Project": project,
+        "Subscription": subscription,
+        "Delivery": delivery,
+        "Attempt": _attempt(),
+        "Request": _catalog("request.create"),
+        "Message": _catalog("message.create"),
+        "Lead": _catalog("lead.create"),
+        "Faq": _catalog("faq.create"),
+        "FaqKb": _catalog("faqbot.create"),
+        "Department": _catalog("department.create"),
+        "Group": _catalog("group.create"),
+        "ProjectUser": _catalog("project_user.invite"),
+        "Event": _catalog("event.emit"),
+        "EventType": {
+            "name": "request.create",
+            "description": "A conversation was created.",
+            "payload": "request",
+            "example": _catalog("request.create"),
+        },
+        "Secret": {"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw7wQ0xz1HfXU="},
+        "AcceptedDelivery": {"id": _DELIVERY_ID, "status": "pending", "event": "request.create"},
+        "Recover": {"since": "2026-11-23T00:00:00Z"},
+        "RecoverResult": {
+            "subscription": _SUB_ID,
+            "since": "2026-11-23T00:00:00.000000Z",
+            "count": 1,
+            "deliveries": [_DELIVERY_ID],
+        },
+        "Error": {"detail": "Not found."},
+    }
+
+
+def only_api_paths(endpoints, **kwargs):
+    """Document /api/ only: the Tiledesk-compatible mount (/{project_id}/subscriptions) runs the very
+    same views, and documenting it twice would only duplicate every operation."""
+    return [endpoint for endpoint in endpoints if endpoint[0].startswith("/api/")]
+
+
+def _fit(example: object, component: dict, components: dict) -> object:
+    """Keep only the properties a (request) component declares."""
+    if not isinstance(example, dict) or "properties" not in component:
+        return example
+    return {key: value for key, value in example.items() if key in component["properties"]}
+
+
+def add_examples(result, generator, request, public):
+    """Put an `example` on every component: resources from the table above, request bodies
+    (`...Request`, `Patched...Request`) trimmed to their writable fields, paginated lists wrapping
+    one item."""
+    components = result.get("components", {}).get("schemas", {})
+    examples = _examples()
+    for name, component in components.items():
+        if "example" in component:
+            continue
+        base = name.removeprefix("Patched")
+        if base in examples:
+            component["example"] = examples[base]
+        elif base.endswith("Request") and base[: -len("Request")] in examples:
+            component["example"] = _fit(examples[base[: -len("Request")]], component, components)
+        elif name.startswith("Paginated") and name.endswith("List") and name[9:-4] in examples:
+            component["example"] = {
+                "count": 1,
+                "next": None,
+                "previous": None,
+                "results": [examples[name[9:-4]]],
+            }
+    catalog = result.get("paths", {}).get("/api/events/", {}).get("get")
+    if catalog:
+        from subscriptions.schema import catalog_rows
+
+        catalog["responses"]["200"]["content"]["application/json"]["example"] = catalog_rows()
+    return result
+
+
+# --- schema extensions for the support app's custom fields and views ------------------------------
+# They live here, beside the hooks, so the support app carries no documentation-only code; importing
+# this module (done by tiledesk_hooks.urls) registers them.
+
+
+class ChannelFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = "support.serializers.ChannelField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {
+            "type": "object",
+            "properties": {"name": {"type": "string", "maxLength": 60, "example": "chat21"}},
+            "required": ["name"],
+        }
+
+
+class LeadReferenceFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = "support.serializers.LeadReferenceField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        from support.serializers import LeadSerializer
+
+        lead = auto_schema.resolve_serializer(LeadSerializer, direction).ref
+        if direction == "response":
+            return lead
+        return {"oneOf": [{"type": "string", "description": "An existing lead's id."}, lead]}
+
+
+class UserIdFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = "support.serializers.UserIdField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {"type": "string", "nullable": True, "description": "A user id, as a string."}
+
+
+class _WithQueryset(OpenApiViewExtension):
+    """Views whose get_queryset needs a real request: give the generator the model directly."""
+
+    model_path = ""
+
+    def view_replacement(self):
+        from django.apps import apps
+
+        model = apps.get_model(self.model_path)
+
+        class Documented(self.target_class):
+            queryset = model.objects.none()
+
+        return Documented
+
+
+class ProjectViewSetExtension(_WithQueryset):
+    target_class = "support.views.ProjectViewSet"
+    model_path = "support.Project"
+
+
+class MessageViewSetExtension(_WithQueryset):
+    target_class = "support.views.MessageViewSet"
+    model_path = "support.Message"
+
+
+class RequestViewSetExtension(OpenApiViewExtension):
+    target_class = "support.views.RequestViewSet"
+
+    def view_replacement(self):
+        @extend_schema_view(close=extend_schema(request=None))
+        class Documented(self.target_class):
+            pass
+
+        return Documented
+
+
+_VALIDATION_ERROR = {
+    "description": "Invalid input: field errors.",
+    "content": {
+        "application/json": {
+            "schema": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+            "example": {"target": ["Enter a valid URL."]},
+        }
+    },
+}
+
+
+def _detail(description: str, message: str) -> dict:
+    return {
+        "description": description,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}, "example": {"detail": message}}
+        },
+    }
+
+
+def add_error_responses(result, generator, request, public):
+    """The contract's errors on every operation they can happen on: 400 with field errors for
+    bodies, 401 without credentials, 403 for a role that may not, 404 outside one's projects."""
+    result.setdefault("components", {}).setdefault("schemas", {}).setdefault(
+        "Error",
+        {
+            "type": "object",
+            "properties": {"detail": {"type": "string"}},
+            "required": ["detail"],
+            "example": {"detail": "Not found."},
+        },
+    )
+    for path, operations in result.get("paths", {}).items():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            if operation.get("requestBody") or "recover" in path:
+                responses.setdefault("400", _VALIDATION_ERROR)
+            security = operation.get("security") or []
+            if security and {} not in security:
+                responses.setdefault(
+                    "401", _detail("No or invalid credentials.", "Authentication credentials were not provided.")
+                )
+            if "{project_id}" in path or "{id}" in path:
+                responses.setdefault(
+                    "403",
+                    _detail(
+                        "Your role in this project may not do this.",
+                        "You do not have permission to perform this action.",
+                    ),
+                )
+                responses.setdefault(
+                    "404", _detail("Not found, or in a project you are not a member of.", "No such project.")
+                )
+    return result
