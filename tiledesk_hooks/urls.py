@@ -17,3 +17,7 @@ urlpatterns += [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
 ]
+
+# --- console: Tiledesk-compatible REST Hooks paths (/{project_id}/subscriptions...), last so that
+# they never shadow a route above.
+urlpatterns += [path("", include("subscriptions.tiledesk_urls"))]
