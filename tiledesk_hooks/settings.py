@@ -217,3 +217,32 @@ SPECTACULAR_SETTINGS = {
         "tiledesk_hooks.openapi.add_error_responses",
     ],
 }
+
+# --- console: operations (issue 7) ---------------------------------------------------------------
+INSTALLED_APPS += ["console"]
+# WhiteNoise serves the static files (admin, Swagger UI, ReDoc) from the app server itself, so that
+# gunicorn in production needs no separate file server; finders avoid a collectstatic step.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "whitenoise.middleware.WhiteNoiseMiddleware"
+)
+WHITENOISE_USE_FINDERS = True
+STATIC_ROOT.mkdir(exist_ok=True)  # collectstatic's target (git-ignored); WhiteNoise warns when it is missing
+if Q_BROKER == "orm" and "CACHES" not in globals():
+    # django-q2 keeps each cluster's status (the worker heartbeat of /healthz, /metrics and the admin
+    # dashboard) in a cache; with the ORM broker that cache must be shared by the web and worker
+    # processes of this machine. (With Redis the status lives in Redis.)
+    import hashlib
+    import tempfile
+
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "django_q": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": os.path.join(
+                tempfile.gettempdir(), "tiledesk-hooks-qstat-" + hashlib.sha1(str(BASE_DIR).encode()).hexdigest()[:12]
+            ),
+        },
+    }
+    Q_CLUSTER["cache"] = "django_q"
+# A worker whose last heartbeat is older than this counts as gone.
+HOOKS_WORKER_HEARTBEAT_MAX_AGE_S = env_float("HOOKS_WORKER_HEARTBEAT_MAX_AGE_S", 60)

@@ -18,6 +18,9 @@ urlpatterns += [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
 ]
 
+# --- console: operations (/healthz, /metrics)
+urlpatterns += [path("", include("console.urls"))]
+
 # --- console: Tiledesk-compatible REST Hooks paths (/{project_id}/subscriptions...), last so that
 # they never shadow a route above.
 urlpatterns += [path("", include("subscriptions.tiledesk_urls"))]
