@@ -220,13 +220,6 @@ SPECTACULAR_SETTINGS = {
 
 # --- console: operations (issue 7) ---------------------------------------------------------------
 INSTALLED_APPS += ["console"]
-# WhiteNoise serves the static files (admin, Swagger UI, ReDoc) from the app server itself, so that
-# gunicorn in production needs no separate file server; finders avoid a collectstatic step.
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "whitenoise.middleware.WhiteNoiseMiddleware"
-)
-WHITENOISE_USE_FINDERS = True
-STATIC_ROOT.mkdir(exist_ok=True)  # collectstatic's target (git-ignored); WhiteNoise warns when it is missing
 if Q_BROKER == "orm" and "CACHES" not in globals():
     # django-q2 keeps each cluster's status (the worker heartbeat of /healthz, /metrics and the admin
     # dashboard) in a cache; with the ORM broker that cache must be shared by the web and worker
