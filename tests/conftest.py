@@ -86,13 +86,15 @@ def received(httpserver) -> list[dict]:
     out = []
     for request, _response in httpserver.log:
         body = request.get_data()
-        out.append({
-            "method": request.method,
-            "path": request.path,
-            "headers": {k.lower(): v for k, v in request.headers.items()},
-            "raw": body,
-            "json": json.loads(body) if body else None,
-        })
+        out.append(
+            {
+                "method": request.method,
+                "path": request.path,
+                "headers": {k.lower(): v for k, v in request.headers.items()},
+                "raw": body,
+                "json": json.loads(body) if body else None,
+            }
+        )
     return out
 
 
@@ -121,8 +123,12 @@ class Worker:
         self.log_path = tmp_path / f"qcluster-{time.monotonic_ns()}.log"
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"], cwd=REPO, env=child_env(**env),
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=REPO,
+            env=child_env(**env),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def stop(self, sig=signal.SIGTERM) -> None:
