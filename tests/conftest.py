@@ -86,13 +86,15 @@ def received(httpserver) -> list[dict]:
     out = []
     for request, _response in httpserver.log:
         body = request.get_data()
-        out.append({
-            "method": request.method,
-            "path": request.path,
-            "headers": {k.lower(): v for k, v in request.headers.items()},
-            "raw": body,
-            "json": json.loads(body) if body else None,
-        })
+        out.append(
+            {
+                "method": request.method,
+                "path": request.path,
+                "headers": {k.lower(): v for k, v in request.headers.items()},
+                "raw": body,
+                "json": json.loads(body) if body else None,
+            }
+        )
     return out
 
 
@@ -121,18 +123,28 @@ class Worker:
         self.log_path = tmp_path / f"qcluster-{time.monotonic_ns()}.log"
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"], cwd=REPO, env=child_env(**env),
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=REPO,
+            env=child_env(**env),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def stop(self, sig=signal.SIGTERM) -> None:
+        """Ask the cluster's sentinel to stop (it stops its own workers); whatever is left of the
+        process group after that is killed."""
         if self.proc.poll() is None:
             try:
-                os.killpg(self.proc.pid, sig)
+                self.proc.send_signal(sig)
                 self.proc.wait(15)
-            except (OSError, subprocess.TimeoutExpired):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        self.proc.wait(5)
         self.log.close()
 
     def output(self) -> str:
@@ -140,7 +152,12 @@ class Worker:
 
 
 @pytest.fixture
-def start_worker(transactional_db, tmp_path):
+def start_worker(transactional_db, tmp_path, monkeypatch):
+    """Start real qcluster processes; the test process then enqueues through the real broker
+    instead of running tasks inline."""
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", False)
     workers: list[Worker] = []
 
     def start(**env) -> Worker:

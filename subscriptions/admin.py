@@ -1,0 +1,192 @@
+"""The operator's console for REST Hooks: subscriptions, deliveries and their attempts."""
+
+import json
+
+from django.contrib import admin, messages
+from django.db.models import Count, Q
+from django.utils.html import format_html
+
+from . import signing, tasks
+from .models import Attempt, Delivery, Subscription
+
+
+def pretty_json(value) -> str:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return format_html("<pre>{}</pre>", value)
+    return format_html('<pre style="white-space: pre-wrap">{}</pre>', json.dumps(value, indent=2, ensure_ascii=False))
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    list_display = (
+        "event",
+        "target",
+        "project",
+        "enabled",
+        "last_outcome",
+        "success_rate",
+        "disabled_reason",
+        "created_at",
+    )
+    list_editable = ("enabled",)
+    list_filter = ("enabled", "event", "project")
+    search_fields = ("target", "event", "project__name", "id")
+    readonly_fields = ("id", "masked_secret", "created_by", "created_at", "updated_at", "disabled_reason")
+    exclude = ("secret", "previous_secret", "previous_secret_expires_at")
+    actions = ("enable", "disable")
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("project")
+            .annotate(
+                attempts_total=Count("attempts"),
+                attempts_ok=Count("attempts", filter=Q(attempts__outcome=Attempt.Outcome.SUCCESS)),
+            )
+        )
+
+    @admin.display(description="secret")
+    def masked_secret(self, obj) -> str:
+        return signing.mask_secret(obj.secret)
+
+    @admin.display(description="last outcome")
+    def last_outcome(self, obj) -> str:
+        last = obj.attempts.order_by("-created_at").values_list("outcome", "status_code").first()
+        return f"{last[0]} ({last[1] or 'no response'})" if last else "-"
+
+    @admin.display(description="success rate", ordering="attempts_ok")
+    def success_rate(self, obj) -> str:
+        return (
+            f"{100 * obj.attempts_ok / obj.attempts_total:.0f}% of {obj.attempts_total}" if obj.attempts_total else "-"
+        )
+
+    @admin.action(description="Enable selected subscriptions")
+    def enable(self, request, queryset):
+        changed = queryset.update(enabled=True, disabled_reason="")
+        self.message_user(request, f"{changed} subscription(s) enabled.", messages.SUCCESS)
+
+    @admin.action(description="Disable selected subscriptions")
+    def disable(self, request, queryset):
+        changed = queryset.update(enabled=False, disabled_reason="disabled by an operator")
+        self.message_user(request, f"{changed} subscription(s) disabled.", messages.SUCCESS)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.secret = signing.new_secret()
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+class AttemptInline(admin.TabularInline):
+    model = Attempt
+    fields = ("attempt", "created_at", "outcome", "status_code", "error", "duration_ms")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "event",
+        "subscription",
+        "project",
+        "status",
+        "attempt_count",
+        "next_attempt_at",
+        "created_at",
+    )
+    list_filter = ("status", "event", "project", "created_at")
+    search_fields = ("id", "subscription__target", "event")
+    readonly_fields = (
+        "id",
+        "project",
+        "subscription",
+        "event",
+        "status",
+        "attempt_count",
+        "next_attempt_at",
+        "locked_until",
+        "last_error",
+        "decision",
+        "created_at",
+        "updated_at",
+        "payload",
+    )
+    exclude = ("event_payload", "round_started_after")
+    inlines = (AttemptInline,)
+    actions = ("redeliver",)
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(description="payload")
+    def payload(self, obj) -> str:
+        return pretty_json(obj.event_payload.payload)
+
+    @admin.action(description="Redeliver selected deliveries")
+    def redeliver(self, request, queryset):
+        for delivery in queryset:
+            tasks.redeliver(delivery)
+        self.message_user(request, f"{queryset.count()} delivery(ies) queued again.", messages.SUCCESS)
+
+
+@admin.register(Attempt)
+class AttemptAdmin(admin.ModelAdmin):
+    """Read-only: the log of what was sent and what came back."""
+
+    list_display = ("created_at", "event", "target", "attempt", "outcome", "status_code", "duration_ms", "project")
+    list_filter = ("outcome", "status_code", "event", "project", "created_at")
+    search_fields = ("target", "delivery__id", "error")
+    date_hierarchy = "created_at"
+    fields = (
+        "id",
+        "project",
+        "delivery",
+        "subscription",
+        "event",
+        "attempt",
+        "target",
+        "outcome",
+        "status_code",
+        "error",
+        "duration_ms",
+        "created_at",
+        "pretty_request_headers",
+        "pretty_request_body",
+        "pretty_response_headers",
+        "pretty_response_body",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="request headers")
+    def pretty_request_headers(self, obj) -> str:
+        return pretty_json(obj.request_headers)
+
+    @admin.display(description="request body")
+    def pretty_request_body(self, obj) -> str:
+        return pretty_json(obj.request_body)
+
+    @admin.display(description="response headers")
+    def pretty_response_headers(self, obj) -> str:
+        return pretty_json(obj.response_headers)
+
+    @admin.display(description="response body")
+    def pretty_response_body(self, obj) -> str:
+        return pretty_json(obj.response_body)
