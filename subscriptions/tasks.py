@@ -2,6 +2,7 @@
 task claims it with one conditional UPDATE so that two workers never send the same attempt."""
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -76,7 +77,7 @@ def redeliver(delivery: Delivery) -> None:
     enqueue_deliveries([delivery.pk])
 
 
-def retry_pending(grace_s: float = SWEEP_GRACE_S) -> int:
+def retry_pending(grace_s: float = SWEEP_GRACE_S, progress: Callable[[int, int], None] | None = None) -> int:
     """Enqueue every pending delivery that is overdue and unclaimed. Scheduled every minute, and
     the `retry_pending` command; a duplicate enqueue is harmless (the claim decides)."""
     now = timezone.now()
@@ -86,5 +87,8 @@ def retry_pending(grace_s: float = SWEEP_GRACE_S) -> int:
         .values_list("pk", flat=True)
     )
     ids = list(overdue)
-    enqueue_deliveries(ids)
+    for start in range(0, len(ids), 500):
+        enqueue_deliveries(ids[start : start + 500])
+        if progress:  # the command's progress bar: (enqueued in this step, total)
+            progress(len(ids[start : start + 500]), len(ids))
     return len(ids)

@@ -14,7 +14,7 @@ from support.models import MANAGER_ROLES
 from support.permissions import ProjectScopedMixin
 from support.views import PROJECT_PERMISSIONS
 
-from . import events, publishing, schema, signing, tasks
+from . import events, publishing, replay, schema, signing, tasks
 from .filters import AttemptFilter, DeliveryFilter
 from .models import Attempt, Delivery, Subscription
 from .serializers import AttemptSerializer, DeliverySerializer, SubscriptionSerializer
@@ -85,19 +85,13 @@ class SubscriptionViewSet(ManagersOnly, viewsets.ModelViewSet):
         body = schema.RecoverSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         since = body.validated_data["since"]
-        failed = list(
-            Delivery.objects.filter(subscription=subscription, status=Delivery.Status.FAILED, created_at__gte=since)
-            .order_by("created_at")
-            .only("id", "attempt_count")
-        )
-        for delivery in failed:
-            tasks.redeliver(delivery)
+        replayed = replay.replay(replay.failed_since(since, subscription=subscription))
         return Response(
             {
                 "subscription": subscription.pk,
                 "since": body.data["since"],
-                "count": len(failed),
-                "deliveries": [delivery.pk for delivery in failed],
+                "count": len(replayed),
+                "deliveries": replayed,
             },
             status=status.HTTP_202_ACCEPTED,
         )

@@ -1,4 +1,7 @@
+import sys
+
 from django.core.management.base import BaseCommand
+from tqdm import tqdm
 
 from subscriptions import tasks
 
@@ -10,5 +13,11 @@ class Command(BaseCommand):
         parser.add_argument("--grace", type=float, default=0, help="only deliveries overdue by this many seconds")
 
     def handle(self, *args, grace: float, **options):
-        count = tasks.retry_pending(grace_s=grace)
+        with tqdm(unit="delivery", file=sys.stderr, disable=options["verbosity"] == 0) as bar:
+
+            def progress(step: int, total: int) -> None:
+                bar.total = total
+                bar.update(step)
+
+            count = tasks.retry_pending(grace_s=grace, progress=progress)
         self.stdout.write(f"{count} pending delivery(ies) queued")
