@@ -6,6 +6,8 @@ from django.contrib import admin, messages
 from django.db.models import Count, Q
 from django.utils.html import format_html
 
+from console.admin_actions import replay_failed_since, send_test_event
+
 from . import signing, tasks
 from .models import Attempt, Delivery, Subscription
 
@@ -36,7 +38,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
     search_fields = ("target", "event", "project__name", "id")
     readonly_fields = ("id", "masked_secret", "created_by", "created_at", "updated_at", "disabled_reason")
     exclude = ("secret", "previous_secret", "previous_secret_expires_at")
-    actions = ("enable", "disable")
+    actions = ("enable", "disable", send_test_event, replay_failed_since)  # the last two: the console's
 
     def get_queryset(self, request):
         return (

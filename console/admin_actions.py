@@ -1,0 +1,68 @@
+"""Admin actions of the operator's console on subscriptions. They call the same functions as the
+API (`publish_to_subscription` for a test event, `replay` for recovery), so the admin and the API
+cannot drift apart."""
+
+from datetime import timedelta
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from subscriptions import events, publishing, replay
+
+
+@admin.action(description="Send test event")
+def send_test_event(modeladmin, request, queryset):
+    """An example of each selected subscription's event, through the real pipeline (logged as usual)."""
+    sent = [publishing.publish_to_subscription(s, events.example_payload(s.event)) for s in queryset]
+    modeladmin.message_user(request, f"{len(sent)} test event(s) queued: delivery {', '.join(sent)}.", messages.SUCCESS)
+
+
+class ReplayForm(forms.Form):
+    SCOPES = (("subscription", "these subscriptions"), ("project", "every subscription of their projects"))
+
+    since = forms.DateTimeField(
+        help_text="UTC, e.g. 2026-11-23 08:00. Failed deliveries created at or after it are sent again.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"}),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"],
+    )
+    scope = forms.ChoiceField(choices=SCOPES, initial="subscription", widget=forms.RadioSelect)
+
+
+@admin.action(description="Replay failed deliveries since…")
+def replay_failed_since(modeladmin, request, queryset):
+    """Asks the time (and whether for the selected subscriptions or their whole projects) on an
+    intermediate page, then starts a new round of attempts on every failed delivery since then."""
+    form = ReplayForm(request.POST if "apply" in request.POST else None)
+    if form.is_valid():
+        since = form.cleaned_data["since"]
+        if form.cleaned_data["scope"] == "project":
+            projects = {s.project for s in queryset.select_related("project")}
+            replayed = [pk for project in projects for pk in replay.replay(replay.failed_since(since, project=project))]
+            where = f"{len(projects)} project(s)"
+        else:
+            replayed = [pk for s in queryset for pk in replay.replay(replay.failed_since(since, subscription=s))]
+            where = f"{queryset.count()} subscription(s)"
+        modeladmin.message_user(
+            request,
+            f"{len(replayed)} failed delivery(ies) of {where} since {since:%Y-%m-%d %H:%M} UTC queued again.",
+            messages.SUCCESS,
+        )
+        return None
+    if not form.is_bound:
+        form = ReplayForm(initial={"since": (timezone.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")})
+    return TemplateResponse(
+        request,
+        "admin/subscriptions/subscription/replay_failed.html",
+        {
+            **modeladmin.admin_site.each_context(request),
+            "title": "Replay failed deliveries",
+            "opts": modeladmin.model._meta,
+            "subscriptions": queryset.select_related("project"),
+            "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "action": "replay_failed_since",
+        },
+    )
