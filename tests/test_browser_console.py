@@ -1,0 +1,162 @@
+"""The console and the API docs in a real browser: Debian's Chromium driven by Playwright against
+pytest-django's live server. Screenshots of each page go to test-artifacts/ (git-ignored) so a
+person can look at them. Run with `pytest -m browser`."""
+
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from subscriptions.models import Attempt, Delivery, Subscription
+from tests.conftest import REPO, received
+from tests.test_subscription_test_and_recover import failed_delivery
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (.ci/run installs Debian's chromium)")
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
+    # synchronous and safe, so Django's guard against ORM calls from async code is lifted here.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium, request):
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    yield page
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-final.png"), full_page=True)
+    context.close()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def operator(make_user):
+    return make_user("operator", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def logged_in(page, live_server, operator):
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+    page.fill("#id_username", "operator")
+    page.fill("#id_password", "pw")
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{live_server.url}/admin/")
+    return page
+
+
+@pytest.fixture
+def hook(project, httpserver):
+    httpserver.expect_request("/hook").respond_with_json({"ok": True})
+    return Subscription.objects.create(
+        project=project, event="request.create", target=httpserver.url_for("/hook"), secret="whsec_c2VjcmV0c2VjcmV0"
+    )
+
+
+def test_operator_logs_in_and_sees_the_dashboard_with_a_chart(logged_in, hook):
+    failed = failed_delivery(hook, timedelta(minutes=30))
+    Attempt.objects.create(
+        project=hook.project,
+        delivery=failed,
+        subscription=hook,
+        event=hook.event,
+        attempt=1,
+        target=hook.target,
+        request_body="{}",
+        error="Connection refused",
+        outcome="failed",
+    )
+    page = logged_in
+    page.reload()
+
+    chart = page.locator("svg.console-chart").first
+    chart.wait_for(state="visible")
+    assert chart.bounding_box()["height"] > 50
+    assert page.locator("svg.console-chart rect.bar-failed").count() == 1
+    assert "Connection refused" in page.locator(".console-failing").inner_text()
+    shot(page, "dashboard")
+
+
+def test_operator_disables_a_subscription_from_its_list(logged_in, live_server, hook):
+    page = logged_in
+    page.goto(f"{live_server.url}/admin/subscriptions/subscription/")
+    checkbox = page.locator("input[name='form-0-enabled']")
+    assert checkbox.is_checked()
+    checkbox.uncheck()
+    shot(page, "subscription-list-before-save")
+    page.click("input[name='_save']")
+    page.locator(".messagelist").wait_for()
+
+    hook.refresh_from_db()
+    assert hook.enabled is False
+    assert not page.locator("input[name='form-0-enabled']").is_checked()
+    shot(page, "subscription-list-disabled")
+
+
+def test_operator_opens_a_failed_delivery_and_redelivers_it(logged_in, live_server, hook, httpserver):
+    failed = failed_delivery(hook, timedelta(hours=1))
+    Attempt.objects.create(
+        project=hook.project,
+        delivery=failed,
+        subscription=hook,
+        event=hook.event,
+        attempt=4,
+        target=hook.target,
+        request_headers={"Content-Type": "application/json"},
+        request_body='{"payload": {"first_text": "Hello"}}',
+        status_code=500,
+        response_body='{"error": "boom"}',
+        outcome="failed",
+    )
+    page = logged_in
+    page.goto(f"{live_server.url}/admin/subscriptions/delivery/?status__exact=failed")
+    page.click(f"a[href*='{failed.pk}']")
+    page.locator(".console-exchange").first.wait_for()
+    assert "boom" in page.locator(".console-response").first.inner_text()
+    shot(page, "failed-delivery")
+
+    page.click("#redeliver-button")
+    page.locator(".messagelist").wait_for()
+
+    assert re.search(r"1 delivery\(ies\) queued again", page.locator(".messagelist").inner_text())
+    assert [got["headers"]["x-hook-id"] for got in received(httpserver)] == [failed.pk]
+    assert Delivery.objects.get(pk=failed.pk).status == Delivery.Status.SUCCESS
+    shot(page, "redelivered")
+
+
+def test_swagger_ui_lists_the_operations(page, live_server, db):
+    page.goto(f"{live_server.url}/api/docs/")
+    page.locator(".opblock").first.wait_for()
+
+    summaries = page.locator(".opblock-summary-path").all_inner_texts()
+    assert len(summaries) > 40
+    assert any("/api/projects/{project_id}/subscriptions/{id}/test/" in s.replace("\u200b", "") for s in summaries)
+    shot(page, "swagger-ui")
