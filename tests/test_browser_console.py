@@ -49,13 +49,13 @@ def page(chromium, request):
     page.set_default_timeout(15000)
     yield page
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-final.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-final.png"))
     context.close()
 
 
-def shot(page, name: str) -> None:
+def shot(page, name: str, full_page: bool = True) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
 
 
 @pytest.fixture
@@ -152,11 +152,43 @@ def test_operator_opens_a_failed_delivery_and_redelivers_it(logged_in, live_serv
     shot(page, "redelivered")
 
 
+def outside_requests(page, live_server) -> list[str]:
+    """Every URL the page fetched from outside this app (there is no internet here). A request the
+    page's own Content-Security-Policy blocks never leaves the browser and does not count."""
+    outside: list[str] = []
+
+    def local(request) -> bool:
+        return request.url.startswith((live_server.url, "data:", "blob:"))
+
+    def blocked(request) -> None:
+        if request.failure in ("csp", "net::ERR_BLOCKED_BY_CSP") and request.url in outside:
+            outside.remove(request.url)
+
+    page.on("request", lambda r: None if local(r) else outside.append(r.url))
+    page.on("requestfailed", blocked)
+    return outside
+
+
 def test_swagger_ui_lists_the_operations(page, live_server, db):
+    outside = outside_requests(page, live_server)
     page.goto(f"{live_server.url}/api/docs/")
     page.locator(".opblock").first.wait_for()
 
     summaries = page.locator(".opblock-summary-path").all_inner_texts()
     assert len(summaries) > 40
     assert any("/api/projects/{project_id}/subscriptions/{id}/test/" in s.replace("\u200b", "") for s in summaries)
+    page.wait_for_load_state("networkidle")
+    assert outside == []
     shot(page, "swagger-ui")
+
+
+def test_redoc_renders_the_api_from_local_assets(page, live_server, db):
+    outside = outside_requests(page, live_server)
+    page.goto(f"{live_server.url}/api/redoc/")
+    page.get_by_text("tiledesk-hooks API").first.wait_for()
+    page.wait_for_load_state("networkidle")
+
+    assert page.locator("[data-section-id^='operation/']").count() > 40
+    assert page.locator("[data-section-id='operation/projects_subscriptions_recover_create']").count() == 1
+    assert outside == []
+    shot(page, "redoc", full_page=False)
