@@ -3,6 +3,7 @@ commands on the Redis broker and PostgreSQL, all on 127.0.0.1; an API call throu
 webhook the receiver gets."""
 
 import os
+import re
 import shlex
 import signal
 import socket
@@ -122,3 +123,13 @@ def test_a_request_created_through_gunicorn_is_delivered_by_the_qcluster(product
     assert got["headers"]["x-hook-secret"] == created.json()["secret"]
     assert wait_for(lambda: Delivery.objects.filter(status="success").count() == 1, timeout=10)
     assert shlex.split(procfile()["worker"])[-1] == "qcluster"
+
+
+def test_gunicorn_serves_the_docs_and_their_assets(production):
+    docs = requests.get(production + "/api/docs/", timeout=10)
+    assert docs.status_code == 200
+    assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', docs.text)
+    assert assets
+    for asset in assets:
+        assert requests.get(production + asset, timeout=10).status_code == 200, asset
+    assert requests.get(production + "/metrics", timeout=10).status_code == 200
