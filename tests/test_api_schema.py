@@ -10,6 +10,8 @@ from django.core.management import call_command
 from django.urls import URLPattern, URLResolver, get_resolver
 from openapi_spec_validator import validate
 
+from subscriptions import events
+
 # Not operations of the API: the docs themselves, and DRF's browsable index of links (DRF marks it
 # `schema = None`).
 NOT_OPERATIONS = {"/api/schema/", "/api/docs/", "/api/redoc/", "/api/"}
@@ -120,3 +122,10 @@ def test_docs_pages_load_every_asset_from_this_app(client, db, url):
 def test_schema_generation_has_no_warnings(db, tmp_path):
     """A warning means drf-spectacular guessed (an untyped field, an unknown body): annotate instead."""
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+
+
+def test_schema_pattern_for_event_names_matches_the_catalog_rule(schema):
+    pattern = schema["components"]["schemas"]["SubscriptionRequest"]["properties"]["event"]["pattern"]
+    names = ["request.create", "operator.select", "message.create.request.channel.telegram", "event.emit.typing.start"]
+    for name in names + ["request.nope", "event.emit.", "message.create.request.channel.a b"]:
+        assert bool(re.match(pattern, name)) == events.is_valid_event_name(name), name

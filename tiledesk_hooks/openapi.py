@@ -105,6 +105,30 @@ def _examples() -> dict[str, object]:
     }
 
 
+def event_name_pattern() -> str:
+    """The names `is_valid_event_name` accepts, as one regular expression for the schema."""
+    import re
+
+    exact = [re.escape(event.name) for event in events.CATALOG if "<" not in event.name]
+    suffix = events._SUFFIX.pattern.removeprefix("^").removesuffix("$")
+    families = [re.escape(prefix) + suffix for prefix in (events.CHANNEL_PREFIX, events.EMIT_PREFIX)]
+    return "^(" + "|".join(exact + families) + ")$"
+
+
+def document_subscription_fields(result, generator, request, public):
+    """`event` is a catalog name (or one of its two open families) and `target` an absolute URL:
+    say so in the schema, so that clients and the fuzzer send what the API accepts."""
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("SubscriptionRequest"):
+            properties = component.get("properties", {})
+            if "event" in properties:
+                properties["event"]["pattern"] = event_name_pattern()
+                properties["event"]["description"] = "A name from GET /api/events/ (or its channel/emit families)."
+            if "target" in properties:
+                properties["target"]["format"] = "uri"
+    return result
+
+
 def only_api_paths(endpoints, **kwargs):
     """Document /api/ only: the Tiledesk-compatible mount (/{project_id}/subscriptions) runs the very
     same views, and documenting it twice would only duplicate every operation."""

@@ -221,6 +221,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "tiledesk_hooks.openapi.add_examples",
         "tiledesk_hooks.openapi.add_error_responses",
+        "tiledesk_hooks.openapi.document_subscription_fields",
     ],
 }
 
