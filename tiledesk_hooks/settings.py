@@ -222,6 +222,7 @@ SPECTACULAR_SETTINGS = {
         "tiledesk_hooks.openapi.add_examples",
         "tiledesk_hooks.openapi.add_error_responses",
         "tiledesk_hooks.openapi.document_subscription_fields",
+        "tiledesk_hooks.openapi.tag_by_resource",
     ],
 }
 
