@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import requests
@@ -163,6 +164,8 @@ def main() -> int:
     print(
         f"\nfuzz: {len(lines)} requests (max {args.max_examples} examples per operation), {len(errors)} server errors"
     )
+    by_status = Counter(line.split(" ", 1)[0] for line in lines)
+    print("fuzz: answers by status:", ", ".join(f"{code}: {n}" for code, n in sorted(by_status.items())))
     for line in sorted(set(errors)):
         print("  ", line)
     if errors and (tmp / "error.log").exists():
