@@ -71,6 +71,46 @@ def _examples() -> dict[str, object]:
         "attempts": [_attempt()],
         **_STAMP,
     }
+    automation_id = "6553a1f0aaaa111122223333"
+    automation = {
+        "_id": automation_id,
+        "id": automation_id,
+        "id_project": _PID,
+        "name": "Greet new leads",
+        "enabled": True,
+        "flow": {
+            "steps": [
+                {"action": "set", "name": "who", "value": "{{ payload.name }}"},
+                {"action": "response", "status": 200, "body": {"hello": "{{ who }}"}},
+            ]
+        },
+        "webhook_id": "Jx4k2n8QpT0cW1vZy7rA9sLm3bXe5dFh",
+        "production_url": "https://hooks.example.com/webhook/Jx4k2n8QpT0cW1vZy7rA9sLm3bXe5dFh",
+        "development_url": "https://hooks.example.com/webhook/Jx4k2n8QpT0cW1vZy7rA9sLm3bXe5dFh/dev",
+        "debug_url": "https://hooks.example.com/automations/6553a1f0aaaa111122223333/debug/",
+        "createdBy": "2",
+        **_STAMP,
+    }
+    run = {
+        "_id": "6553a1f0aaaa444455556666",
+        "id": "6553a1f0aaaa444455556666",
+        "id_project": _PID,
+        "automation": automation_id,
+        "mode": "production",
+        "status": "succeeded",
+        "method": "POST",
+        "query": {},
+        "headers": {"content-type": "application/json"},
+        "content_type": "application/json",
+        "body": '{"name": "Ann"}',
+        "body_truncated": False,
+        "error": "",
+        "response": {"status": 200, "headers": {}, "body": {"hello": "Ann"}},
+        "trace": [{"id": "step-1", "action": "set", "output": "Ann", "error": "", "duration_ms": 0}],
+        "finished_at": "2026-11-23T10:00:00.012000Z",
+        "duration_ms": 12,
+        **_STAMP,
+    }
     project = {"_id": _PID, "id": _PID, "name": "Acme support", "createdBy": "2", "role": "owner", **_STAMP}
     return {
         "Project": project,
@@ -102,6 +142,8 @@ def _examples() -> dict[str, object]:
             "deliveries": [_DELIVERY_ID],
         },
         "Error": {"detail": "Not found."},
+        "Automation": automation,
+        "Run": run,
     }
 
 
@@ -312,3 +354,40 @@ def add_error_responses(result, generator, request, public):
                     "404", _detail("Not found, or in a project you are not a member of.", "No such project.")
                 )
     return result
+
+
+class AutomationViewSetExtension(OpenApiViewExtension):
+    """The automations app's actions: `regenerate` takes no body, `runs` answers a page of runs
+    filtered by `mode` and `status`. Optional: that app is built separately."""
+
+    target_class = "automations.views.AutomationViewSet"
+    optional = True
+
+    def view_replacement(self):
+        from drf_spectacular.utils import OpenApiParameter
+        from rest_framework import serializers
+
+        from automations.serializers import RunSerializer
+
+        class PaginatedRunList(serializers.Serializer):
+            count = serializers.IntegerField()
+            next = serializers.URLField(allow_null=True)
+            previous = serializers.URLField(allow_null=True)
+            results = RunSerializer(many=True)
+
+        @extend_schema_view(
+            regenerate=extend_schema(request=None),
+            runs=extend_schema(
+                responses=PaginatedRunList,
+                parameters=[
+                    OpenApiParameter("mode", enum=["production", "development"]),
+                    OpenApiParameter("status", str),
+                    OpenApiParameter("page", int),
+                    OpenApiParameter("page_size", int),
+                ],
+            ),
+        )
+        class Documented(self.target_class):
+            pass
+
+        return Documented
