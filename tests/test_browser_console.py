@@ -4,6 +4,7 @@ person can look at them. Run with `pytest -m browser`."""
 
 import os
 import re
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,34 +28,30 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def chromium():
+@contextmanager
+def browser_page(name: str):
+    """A fresh headless Chromium page; a screenshot of where it ended goes to test-artifacts/.
+
+    Playwright's sync API runs an event loop in this thread while it is open, and Django's ORM must
+    not be used meanwhile (it would open connections that are never closed): tests arrange their
+    data before opening the page and check the database after closing it."""
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (.ci/run installs Debian's chromium)")
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
-    # synchronous and safe, so Django's guard against ORM calls from async code is lifted here.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
     from playwright.sync_api import sync_playwright
 
+    ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(chromium, request):
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15000)
-    yield page
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-final.png"))
-    context.close()
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(15000)
+        try:
+            yield page
+        finally:
+            page.screenshot(path=str(ARTIFACTS / f"{name}-final.png"))
+            browser.close()
 
 
 def shot(page, name: str, full_page: bool = True) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
 
 
@@ -63,14 +60,12 @@ def operator(make_user):
     return make_user("operator", is_staff=True, is_superuser=True)
 
 
-@pytest.fixture
-def logged_in(page, live_server, operator):
+def log_in(page, live_server) -> None:
     page.goto(f"{live_server.url}/admin/login/?next=/admin/")
     page.fill("#id_username", "operator")
     page.fill("#id_password", "pw")
     page.click("input[type=submit]")
     page.wait_for_url(f"{live_server.url}/admin/")
-    return page
 
 
 @pytest.fixture
@@ -81,7 +76,7 @@ def hook(project, httpserver):
     )
 
 
-def test_operator_logs_in_and_sees_the_dashboard_with_a_chart(logged_in, hook):
+def test_operator_logs_in_and_sees_the_dashboard_with_a_chart(live_server, operator, hook):
     failed = failed_delivery(hook, timedelta(minutes=30))
     Attempt.objects.create(
         project=hook.project,
@@ -94,34 +89,35 @@ def test_operator_logs_in_and_sees_the_dashboard_with_a_chart(logged_in, hook):
         error="Connection refused",
         outcome="failed",
     )
-    page = logged_in
-    page.reload()
 
-    chart = page.locator("svg.console-chart").first
-    chart.wait_for(state="visible")
-    assert chart.bounding_box()["height"] > 50
-    assert page.locator("svg.console-chart rect.bar-failed").count() == 1
-    assert "Connection refused" in page.locator(".console-failing").inner_text()
-    shot(page, "dashboard")
+    with browser_page("dashboard") as page:
+        log_in(page, live_server)
+        chart = page.locator("svg.console-chart").first
+        chart.wait_for(state="visible")
+        assert chart.bounding_box()["height"] > 50
+        assert page.locator("svg.console-chart rect.bar-failed").count() == 1
+        assert "Connection refused" in page.locator(".console-failing").inner_text()
+        shot(page, "dashboard")
 
 
-def test_operator_disables_a_subscription_from_its_list(logged_in, live_server, hook):
-    page = logged_in
-    page.goto(f"{live_server.url}/admin/subscriptions/subscription/")
-    checkbox = page.locator("input[name='form-0-enabled']")
-    assert checkbox.is_checked()
-    checkbox.uncheck()
-    shot(page, "subscription-list-before-save")
-    page.click("input[name='_save']")
-    page.locator(".messagelist").wait_for()
+def test_operator_disables_a_subscription_from_its_list(live_server, operator, hook):
+    with browser_page("subscription-list") as page:
+        log_in(page, live_server)
+        page.goto(f"{live_server.url}/admin/subscriptions/subscription/")
+        checkbox = page.locator("input[name='form-0-enabled']")
+        assert checkbox.is_checked()
+        checkbox.uncheck()
+        shot(page, "subscription-list-before-save")
+        page.click("input[name='_save']")
+        page.locator(".messagelist").wait_for()
+        assert not page.locator("input[name='form-0-enabled']").is_checked()
+        shot(page, "subscription-list-disabled")
 
     hook.refresh_from_db()
     assert hook.enabled is False
-    assert not page.locator("input[name='form-0-enabled']").is_checked()
-    shot(page, "subscription-list-disabled")
 
 
-def test_operator_opens_a_failed_delivery_and_redelivers_it(logged_in, live_server, hook, httpserver):
+def test_operator_opens_a_failed_delivery_and_redelivers_it(live_server, operator, hook, httpserver):
     failed = failed_delivery(hook, timedelta(hours=1))
     Attempt.objects.create(
         project=hook.project,
@@ -136,20 +132,21 @@ def test_operator_opens_a_failed_delivery_and_redelivers_it(logged_in, live_serv
         response_body='{"error": "boom"}',
         outcome="failed",
     )
-    page = logged_in
-    page.goto(f"{live_server.url}/admin/subscriptions/delivery/?status__exact=failed")
-    page.click(f"a[href*='{failed.pk}']")
-    page.locator(".console-exchange").first.wait_for()
-    assert "boom" in page.locator(".console-response").first.inner_text()
-    shot(page, "failed-delivery")
 
-    page.click("#redeliver-button")
-    page.locator(".messagelist").wait_for()
+    with browser_page("redeliver") as page:
+        log_in(page, live_server)
+        page.goto(f"{live_server.url}/admin/subscriptions/delivery/?status__exact=failed")
+        page.click(f"a[href*='{failed.pk}']")
+        page.locator(".console-exchange").first.wait_for()
+        assert "boom" in page.locator(".console-response").first.inner_text()
+        shot(page, "failed-delivery")
+        page.click("#redeliver-button")
+        page.locator(".messagelist").wait_for()
+        assert re.search(r"1 delivery\(ies\) queued again", page.locator(".messagelist").inner_text())
+        shot(page, "redelivered")
 
-    assert re.search(r"1 delivery\(ies\) queued again", page.locator(".messagelist").inner_text())
     assert [got["headers"]["x-hook-id"] for got in received(httpserver)] == [failed.pk]
     assert Delivery.objects.get(pk=failed.pk).status == Delivery.Status.SUCCESS
-    shot(page, "redelivered")
 
 
 def outside_requests(page, live_server) -> list[str]:
@@ -169,7 +166,12 @@ def outside_requests(page, live_server) -> list[str]:
     return outside
 
 
-def test_swagger_ui_lists_the_operations(page, live_server, db):
+def test_swagger_ui_lists_the_operations(live_server, db):
+    with browser_page("swagger-ui") as page:
+        check_swagger_ui(page, live_server)
+
+
+def check_swagger_ui(page, live_server) -> None:
     outside = outside_requests(page, live_server)
     page.goto(f"{live_server.url}/api/docs/")
     page.locator(".opblock").first.wait_for()
@@ -182,7 +184,12 @@ def test_swagger_ui_lists_the_operations(page, live_server, db):
     shot(page, "swagger-ui")
 
 
-def test_redoc_renders_the_api_from_local_assets(page, live_server, db):
+def test_redoc_renders_the_api_from_local_assets(live_server, db):
+    with browser_page("redoc") as page:
+        check_redoc(page, live_server)
+
+
+def check_redoc(page, live_server) -> None:
     outside = outside_requests(page, live_server)
     page.goto(f"{live_server.url}/api/redoc/")
     page.get_by_text("tiledesk-hooks API").first.wait_for()
