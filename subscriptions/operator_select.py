@@ -18,6 +18,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
 
 from support import serializers as api
 from support.routing import RoutingQuestion, SelectorAnswer
@@ -60,12 +61,13 @@ class OperatorSelectWebhook:
 def build_payload(question: RoutingQuestion) -> dict:
     project = question.request.project
     context = {"project": project}
+    agents = {agent.pk: dict(api.ProjectUserSerializer(agent, context=context).data) for agent in question.agents}
     return {
-        "agents": [_agent(agent, context) for agent in question.agents],
-        "available_agents": [_agent(agent, context) for agent in question.available_agents],
+        "agents": list(agents.values()),
+        "available_agents": [agents[agent.pk] for agent in question.available_agents],
         "operators": [{"id_user": uid} for uid in question.suggestion],
-        "department": payload_of(api.DepartmentSerializer, question.department) if question.department else None,
-        "group": payload_of(api.GroupSerializer, question.group) if question.group else None,
+        "department": _plain(api.DepartmentSerializer, question.department, context),
+        "group": _plain(api.GroupSerializer, question.group, context),
         "id_project": project.pk,
         "project": {"_id": project.pk, "id": project.pk, "name": project.name},
         "context": {
@@ -75,8 +77,11 @@ def build_payload(question: RoutingQuestion) -> dict:
     }
 
 
-def _agent(teammate, context) -> dict:
-    return json.loads(json.dumps(api.ProjectUserSerializer(teammate, context=context).data))
+def _plain(serializer_class, instance, context: dict) -> dict | None:
+    """As the API serializes it, in plain JSON types (the payload is stored as JSON)."""
+    if instance is None:
+        return None
+    return json.loads(JSONRenderer().render(serializer_class(instance, context=context).data))
 
 
 def call(subscription: Subscription, question: RoutingQuestion) -> SelectorAnswer:

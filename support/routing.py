@@ -294,17 +294,19 @@ def _apply(
     (load may have moved while the selector was asked); a selector's choice is checked again."""
     with transaction.atomic():
         _lock_project(request.project_id)
-        current = Request.objects.select_for_update().get(pk=request.pk)
+        current = Request.objects.select_for_update(of=("self",)).select_related("project", "lead").get(pk=request.pk)
         if current.status == Request.Status.CLOSED:
             return current
-        fresh = build_question(request.project_id, department, current, previous_operator_id)
-        decision = fresh.builtin
+        decision = None
         if answer is not None and answer.operators is not None:
-            strangers = [uid for uid in answer.operators if uid not in fresh.agent_ids]
+            eligible = {str(agent.user_id) for agent in eligible_agents(request.project_id, department)}
+            strangers = [uid for uid in answer.operators if uid not in eligible]
             if strangers:
                 answer = SelectorAnswer(None, f"fallback: {', '.join(strangers)} no longer eligible")
             else:
                 decision = _selected(answer.operators)
+        if decision is None:
+            decision = build_question(request.project_id, department, current, previous_operator_id).builtin
         if answer is not None and answer.operators is None:
             decision = Decision(
                 decision.participants,
