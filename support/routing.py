@@ -223,7 +223,7 @@ def asks_selector(project_id: str, department: Department | None) -> bool:
 def _lock_project(project_id: str) -> None:
     """Serialize routing decisions per project, so that two conversations routed at the same moment
     see each other's load (a no-op on SQLite, whose writers are serialized anyway)."""
-    Project.objects.select_for_update().filter(pk=project_id).exists()
+    Project.objects.select_for_update(no_key=True).filter(pk=project_id).exists()
 
 
 def fields_for_new(project_id: str, department: Department | None) -> dict:

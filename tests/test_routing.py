@@ -3,6 +3,7 @@
 These tests commit for real (transactional), as the API does in production: the request views
 manage their own transactions so that routing can ask the operator.select webhook outside them."""
 
+import time
 from collections import Counter
 
 import pytest
@@ -299,3 +300,32 @@ def test_a_closed_request_cannot_be_assigned(api, project, agents, pooled):
 
 def test_a_stranger_gets_404_on_assign(project, agents, pooled, stranger_api):
     assert assign(stranger_api, project, pooled["id"], agents[0]).status_code == 404
+
+
+def test_concurrent_creates_still_spread_evenly(project, owner, agents, sales, monkeypatch):
+    """Routing decisions are serialized per project, so simultaneous creates see each other's load.
+    Reading the load is slowed down to widen the window in which two decisions could overlap."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from tests.conftest import client_for
+
+    read_load = routing.open_conversations
+
+    def slow_read(*args, **kwargs):
+        load = read_load(*args, **kwargs)
+        time.sleep(0.1)
+        return load
+
+    monkeypatch.setattr(routing, "open_conversations", slow_read)
+
+    def create_in_thread(_) -> str:
+        try:
+            return create(client_for(owner), project)["participants"][0]
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        served = Counter(pool.map(create_in_thread, range(9)))
+    assert served == {uid: 3 for uid in ids(agents)}
