@@ -203,6 +203,31 @@ def test_a_receiver_sleeping_past_the_timeout_is_abandoned_in_time(
     assert done.wait(5)  # let the receiver finish before the next test uses it
 
 
+def test_a_receiver_trickling_its_answer_is_abandoned_in_time(api, project, a_and_b, sales, subscription, httpserver):
+    """Each byte arrives well within the timeout, but the whole answer would not."""
+    a, _ = a_and_b
+    done = threading.Event()
+
+    def trickle(request):
+        def body():
+            try:
+                for _ in range(10):
+                    yield b" "
+                    time.sleep(TIMEOUT_S * 0.4)
+                yield b'{"operators": []}'
+            finally:
+                done.set()
+
+        return Response(body(), content_type="application/json", direct_passthrough=True)
+
+    httpserver.expect_request("/select").respond_with_handler(trickle)
+    body, elapsed = create(api, project)
+    assert elapsed < TIMEOUT_S + MARGIN_S
+    assert body["participants"] == [str(a.pk)] and body["routed_by"] == "builtin"
+    assert the_delivery().decision == f"fallback: timeout after {TIMEOUT_S:g}s"
+    done.wait(10)
+
+
 def test_an_unreachable_receiver_leaves_the_built_in_choice(api, project, a_and_b, sales, subscription):
     a, _ = a_and_b
     with socket.socket() as probe:  # a port nobody listens on
