@@ -154,10 +154,18 @@ class RequestViewSet(ProjectScopedViewSet):
             if "department" not in serializer.validated_data:
                 department = routing.default_department(self.project.pk)
             asks = routing.asks_selector(self.project.pk, department)
-            initial = {} if asks else routing.fields_for_new(self.project.pk, department)
+            initial = {} if asks else self._initial_routing(department)
             serializer.save(project=self.project, department=department, **initial)
         conversation = self._route(serializer.instance) if asks else serializer.instance
         return Response(self.get_serializer(conversation).data, status=201)
+
+    def _initial_routing(self, department) -> dict:
+        try:
+            with transaction.atomic():  # a savepoint: a failure here leaves the create usable
+                return routing.fields_for_new(self.project.pk, department)
+        except Exception:
+            logger.exception("routing a new request in project %s failed; it is created unrouted", self.project.pk)
+            return {}
 
     def update(self, request, *args, **kwargs):
         with transaction.atomic():

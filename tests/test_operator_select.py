@@ -345,3 +345,15 @@ def test_the_call_is_listed_in_the_logs_and_deliveries_apis(api, project, a_and_
     assert [(d["decision"], d["status"], len(d["attempts"])) for d in deliveries] == [
         ("fallback: HTTP 500", "failed", 1)
     ]
+
+
+def test_a_failing_selector_leaves_the_built_in_choice(api, project, a_and_b, sales, subscription, monkeypatch):
+    from subscriptions.operator_select import OperatorSelectWebhook
+
+    def broken(self, question):
+        raise RuntimeError("selector bug")
+
+    monkeypatch.setattr(OperatorSelectWebhook, "select", broken)
+    body, _ = create(api, project)
+    assert body["participants"] == [str(a_and_b[0].pk)] and body["routed_by"] == "builtin"
+    assert body["routing_reason"].endswith("(operator.select fallback: selector error)")

@@ -329,3 +329,13 @@ def test_concurrent_creates_still_spread_evenly(project, owner, agents, sales, m
     with ThreadPoolExecutor(max_workers=3) as pool:
         served = Counter(pool.map(create_in_thread, range(9)))
     assert served == {uid: 3 for uid in ids(agents)}
+
+
+def test_a_routing_failure_never_fails_the_create(api, project, agents, sales, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("routing bug")
+
+    monkeypatch.setattr(routing, "eligible_agents", broken)
+    body = create(api, project)
+    assert body["status"] == "open" and body["participants"] == []
+    assert Request.objects.filter(pk=body["id"]).exists()
