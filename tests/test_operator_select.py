@@ -174,7 +174,8 @@ def test_a_stranger_named_by_the_receiver_is_refused(
     httpserver.expect_request("/select").respond_with_json(
         {"operators": [{"id_user": str(stranger.pk)}, {"id_user": str(owner.pk)}]}
     )
-    body, _ = create(api, project)
+    body, elapsed = create(api, project)
+    assert elapsed < TIMEOUT_S + MARGIN_S
     assert body["participants"] == [str(a.pk)] and body["routed_by"] == "builtin"
     decision = the_delivery().decision
     assert decision == f"fallback: not an eligible teammate: {stranger.pk}, {owner.pk}"
