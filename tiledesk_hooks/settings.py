@@ -156,6 +156,11 @@ HOOKS_RETRY_JITTER = env_float("HOOKS_RETRY_JITTER", 0.1)
 # How long a worker owns a delivery it claimed; after that a crashed worker's claim lapses.
 HOOKS_CLAIM_LEASE_S = env_float("HOOKS_CLAIM_LEASE_S", HOOKS_TIMEOUT_S + 30)
 
+# --- routing (operator.select) ----------------------------------------------------------------
+# What support.routing asks before applying its built-in choice; the domain knows only this path.
+# "" makes routing purely built-in.
+SUPPORT_OPERATOR_SELECTOR = "subscriptions.operator_select.OperatorSelectWebhook"
+
 # --- automations ----------------------------------------------------------------------------
 AUTOMATION_MAX_RUNTIME_S = env_float("AUTOMATION_MAX_RUNTIME_S", 30)
 AUTOMATION_MAX_BODY_BYTES = int(os.environ.get("AUTOMATION_MAX_BODY_BYTES", 1048576))
