@@ -358,3 +358,19 @@ def test_a_failing_selector_leaves_the_built_in_choice(api, project, a_and_b, sa
     body, _ = create(api, project)
     assert body["participants"] == [str(a_and_b[0].pk)] and body["routed_by"] == "builtin"
     assert body["routing_reason"].endswith("(operator.select fallback: selector error)")
+
+
+def test_an_operator_select_delivery_cannot_be_redelivered(api, project):
+    from subscriptions.models import Delivery, EventPayload, Subscription
+
+    subscription = Subscription.objects.create(
+        project=project, event="operator.select", target="https://route.example.com/", secret="s"
+    )
+    payload = EventPayload.objects.create(project=project, payload={})
+    delivery = Delivery.objects.create(
+        project=project, subscription=subscription, event="operator.select", event_payload=payload, status="failed"
+    )
+    response = api.post(f"/api/projects/{project.pk}/deliveries/{delivery.pk}/redeliver/")
+    assert response.status_code == 400 and "event" in response.json()
+    delivery.refresh_from_db()
+    assert delivery.status == "failed"
