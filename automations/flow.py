@@ -55,6 +55,7 @@ class Checked:
     problems: list[str] = field(default_factory=list)
     count: int = 0
     ids: set[str] = field(default_factory=set)
+    seen: set[str] = field(default_factory=set)
 
 
 def validate_flow(document: Any) -> Checked:
@@ -110,6 +111,10 @@ def _check_step(step: Any, path: str, depth: int, checked: Checked) -> Any:
     if "id" in step:
         if not isinstance(step["id"], str) or not _STEP_ID.match(step["id"]):
             problems.append("id must be 1-64 letters, digits, '_', '-', '.' or ':'")
+        elif step["id"] in checked.seen:
+            problems.append(f"id {step['id']!r} is used by more than one step")
+        else:
+            checked.seen.add(step["id"])
     else:
         step["id"] = _new_id(action if isinstance(action, str) and action in ACTIONS else "step", checked)
     spec = ACTIONS.get(action) if isinstance(action, str) else None
