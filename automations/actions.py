@@ -110,7 +110,10 @@ def compare(left: Any, op: str, right: Any, ctx: Context) -> bool:
         return False
     if op == "matches":
         try:
-            return regex.search(str(right), "" if left is None else str(left), timeout=min(1.0, ctx.remaining())) is not None
+            return (
+                regex.search(str(right), "" if left is None else str(left), timeout=min(1.0, ctx.remaining()))
+                is not None
+            )
         except regex.error as exc:
             raise StepFailed(f"not a valid regular expression: {exc}") from None
         except TimeoutError:

@@ -72,10 +72,13 @@ class Context:
 
 
 def bounded(value: Any, limit: int = TRACE_VALUE_LIMIT) -> Any:
-    """A trace keeps values up to a size; larger ones become a preview, so runs stay small."""
+    """A snapshot (a copy: variables change later) up to a size; larger values become a preview,
+    so runs stay small."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
     text = json.dumps(value, default=str)
     if len(text) <= limit:
-        return value
+        return json.loads(text)
     return {"truncated": True, "size": len(text), "preview": text[:limit]}
 
 

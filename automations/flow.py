@@ -174,7 +174,9 @@ def _field_problems(action: str, step: dict) -> list[str]:
             problems.append("'timeout_s' must be a number of seconds between 0 and 300")
     if action == "response":
         status = step.get("status")
-        if _is_literal(status) and not (isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599):
+        if _is_literal(status) and not (
+            isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599
+        ):
             problems.append("'status' must be an HTTP status code (100-599)")
         if "headers" in step and not isinstance(step["headers"], dict):
             problems.append("'headers' must be an object")

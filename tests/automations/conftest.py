@@ -5,7 +5,7 @@ import pytest
 from django.core.cache import cache
 
 from automations.flow import validate_flow
-from automations.models import Automation
+from automations.models import Automation, Run
 
 
 @pytest.fixture(autouse=True)
@@ -36,3 +36,13 @@ def hook(live_server):
         return f"{live_server.url}/webhook/{automation.webhook_id}{'/dev' if dev else ''}"
 
     return url
+
+
+def finished_run(automation: Automation, count: int = 1) -> Run:
+    """The newest run once `count` runs have finished. A synchronous flow's run is written after
+    its response has gone out, so a caller may look a moment before it is there."""
+    from tests.conftest import wait_for
+
+    done = Run.objects.filter(automation=automation, finished_at__isnull=False)
+    wait_for(lambda: done.count() >= count, timeout=10)
+    return done.latest("created_at")

@@ -30,7 +30,10 @@ def test_owner_creates_automation_and_gets_absolute_webhook_urls(api, project):
 
 
 def test_webhook_ids_differ_between_automations(api, project):
-    ids = {api.post(base(project), {"name": f"a{i}", "flow": HELLO_FLOW}, format="json").json()["webhook_id"] for i in range(3)}
+    ids = {
+        api.post(base(project), {"name": f"a{i}", "flow": HELLO_FLOW}, format="json").json()["webhook_id"]
+        for i in range(3)
+    }
     assert len(ids) == 3
 
 
@@ -40,7 +43,10 @@ def test_list_retrieve_update_and_delete(api, project):
     assert listed["count"] == 1 and listed["results"][0]["id"] == created["id"]
     detail = f"{base(project)}{created['id']}/"
     assert api.patch(detail, {"enabled": False}, format="json").json()["enabled"] is False
-    assert api.put(detail, {"name": "Renamed", "enabled": True, "flow": HELLO_FLOW}, format="json").json()["name"] == "Renamed"
+    assert (
+        api.put(detail, {"name": "Renamed", "enabled": True, "flow": HELLO_FLOW}, format="json").json()["name"]
+        == "Renamed"
+    )
     assert api.delete(detail).status_code == 204
     assert api.get(detail).status_code == 404
 
@@ -135,8 +141,12 @@ def test_anonymous_is_401(client, project):
 
 def test_runs_newest_first_filtered_by_mode_and_status(api, project, make_automation):
     automation = make_automation([{"action": "stop"}])
-    first = Run.objects.create(automation=automation, project=project, method="POST", mode="production", status="succeeded")
-    second = Run.objects.create(automation=automation, project=project, method="GET", mode="development", status="failed")
+    first = Run.objects.create(
+        automation=automation, project=project, method="POST", mode="production", status="succeeded"
+    )
+    second = Run.objects.create(
+        automation=automation, project=project, method="GET", mode="development", status="failed"
+    )
     third = Run.objects.create(automation=automation, project=project, method="PUT", mode="production", status="failed")
     url = f"{base(project)}{automation.pk}/runs/"
     assert [r["id"] for r in api.get(url).json()["results"]] == [third.pk, second.pk, first.pk]

@@ -9,6 +9,8 @@ from werkzeug import Response
 
 from automations.models import Run
 
+from .conftest import finished_run
+
 HELLO = [
     {"action": "set", "name": "who", "value": "{{ payload.name }}"},
     {"action": "response", "status": 200, "body": {"hello": "{{ who }}", "n": "{{ payload.n }}"}},
@@ -17,7 +19,12 @@ ECHO = [
     {
         "action": "response",
         "status": 200,
-        "body": {"payload": "{{ payload }}", "query": "{{ query }}", "method": "{{ method }}", "agent": "{{ headers['x-agent'] }}"},
+        "body": {
+            "payload": "{{ payload }}",
+            "query": "{{ query }}",
+            "method": "{{ method }}",
+            "agent": "{{ headers['x-agent'] }}",
+        },
     }
 ]
 
@@ -35,15 +42,25 @@ def test_any_method_with_query_and_headers_available_to_the_flow(make_automation
     for method in ("GET", "PUT", "PATCH", "DELETE"):
         response = requests.request(method, hook(automation) + "?a=1&tag=x&tag=y", headers={"X-Agent": "t"}, timeout=10)
         assert response.status_code == 200, response.text
-        assert response.json() == {"payload": {}, "query": {"a": "1", "tag": ["x", "y"]}, "method": method, "agent": "t"}
+        assert response.json() == {
+            "payload": {},
+            "query": {"a": "1", "tag": ["x", "y"]},
+            "method": method,
+            "agent": "t",
+        }
 
 
 def test_form_bodies_are_parsed(make_automation, hook):
     automation = make_automation(ECHO)
     response = requests.post(hook(automation), data={"name": "Ann", "n": "3"}, timeout=10)
     assert response.json()["payload"] == {"name": "Ann", "n": "3"}
-    multipart = requests.post(hook(automation), data={"name": "Bo"}, files={"cv": ("cv.txt", b"hello", "text/plain")}, timeout=10)
-    assert multipart.json()["payload"] == {"name": "Bo", "cv": {"filename": "cv.txt", "content_type": "text/plain", "size": 5}}
+    multipart = requests.post(
+        hook(automation), data={"name": "Bo"}, files={"cv": ("cv.txt", b"hello", "text/plain")}, timeout=10
+    )
+    assert multipart.json()["payload"] == {
+        "name": "Bo",
+        "cv": {"filename": "cv.txt", "content_type": "text/plain", "size": 5},
+    }
 
 
 def test_text_bodies_are_kept_raw(make_automation, hook):
@@ -62,16 +79,21 @@ def test_disabled_automation_is_422_and_recorded(make_automation, hook):
     automation = make_automation(HELLO, enabled=False)
     response = requests.post(hook(automation), json={"name": "Ann"}, timeout=10)
     assert response.status_code == 422 and "disabled" in response.json()["detail"]
-    run = Run.objects.get(automation=automation)
+    run = finished_run(automation)
     assert run.status == "failed" and run.response["status"] == 422
 
 
 def test_body_over_the_limit_is_413(make_automation, hook, settings):
     settings.AUTOMATION_MAX_BODY_BYTES = 1000
     automation = make_automation(HELLO)
-    response = requests.post(hook(automation), data=b'{"a": "' + b"x" * 2000 + b'"}', headers={"Content-Type": "application/json"}, timeout=10)
+    response = requests.post(
+        hook(automation),
+        data=b'{"a": "' + b"x" * 2000 + b'"}',
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
     assert response.status_code == 413 and response.json()["detail"]
-    assert Run.objects.get(automation=automation).response["status"] == 413
+    assert finished_run(automation).response["status"] == 413
 
 
 def test_body_over_the_limit_without_content_length_is_413(make_automation, hook, settings):
@@ -106,7 +128,7 @@ def test_bad_bodies_get_a_clear_4xx(make_automation, hook, body, content_type, s
     response = requests.post(hook(automation), data=body, headers={"Content-Type": content_type}, timeout=10)
     assert response.status_code == status
     assert fragment in response.json()["detail"]
-    assert Run.objects.get(automation=automation).status == "failed"
+    assert finished_run(automation).status == "failed"
 
 
 def test_calls_past_the_rate_are_429(make_automation, hook, settings):
@@ -134,7 +156,7 @@ def test_every_call_is_a_run_with_redacted_auth_headers(make_automation, hook):
         headers={"Authorization": "Bearer s3cret", "X-Api-Key": "k3y", "X-Trace": "t"},
         timeout=10,
     )
-    run = Run.objects.get(automation=automation)
+    run = finished_run(automation)
     assert run.mode == "production" and run.method == "POST" and run.status == "succeeded"
     assert run.query == {"x": "1"}
     assert run.headers["authorization"] == "[redacted]" and run.headers["x-api-key"] == "[redacted]"
@@ -148,39 +170,54 @@ def test_every_call_is_a_run_with_redacted_auth_headers(make_automation, hook):
 
 
 def test_flow_can_use_the_authorization_header_even_though_runs_redact_it(make_automation, hook):
-    automation = make_automation([
-        {
-            "action": "condition",
-            "if": {"left": "{{ headers.authorization }}", "op": "==", "right": "Bearer good"},
-            "then": [{"action": "response", "status": 200, "body": {"ok": True}}],
-            "else": [{"action": "response", "status": 401, "body": {"ok": False}}],
-        }
-    ])
-    assert requests.post(hook(automation), json={}, headers={"Authorization": "Bearer good"}, timeout=10).status_code == 200
-    assert requests.post(hook(automation), json={}, headers={"Authorization": "Bearer bad"}, timeout=10).status_code == 401
+    automation = make_automation(
+        [
+            {
+                "action": "condition",
+                "if": {"left": "{{ headers.authorization }}", "op": "==", "right": "Bearer good"},
+                "then": [{"action": "response", "status": 200, "body": {"ok": True}}],
+                "else": [{"action": "response", "status": 401, "body": {"ok": False}}],
+            }
+        ]
+    )
+    assert (
+        requests.post(hook(automation), json={}, headers={"Authorization": "Bearer good"}, timeout=10).status_code
+        == 200
+    )
+    assert (
+        requests.post(hook(automation), json={}, headers={"Authorization": "Bearer bad"}, timeout=10).status_code == 401
+    )
 
 
 def test_stored_body_is_truncated_at_the_setting(make_automation, hook, settings):
     settings.AUTOMATION_RUN_BODY_LIMIT = 50
     automation = make_automation(HELLO)
     requests.post(hook(automation), json={"name": "A" * 500}, timeout=10)
-    run = Run.objects.get(automation=automation)
+    run = finished_run(automation)
     assert len(run.body) == 50 and run.body_truncated is True
 
 
 def test_development_url_records_development_runs(make_automation, hook):
     automation = make_automation(HELLO)
     assert requests.post(hook(automation, dev=True), json={"name": "Dev"}, timeout=10).json()["hello"] == "Dev"
-    assert Run.objects.get(automation=automation).mode == "development"
+    assert finished_run(automation).mode == "development"
 
 
 def test_flow_goes_on_after_responding(make_automation, hook, httpserver):
     httpserver.expect_request("/after").respond_with_json({"ok": True})
-    automation = make_automation([
-        {"action": "response", "status": 202, "body": {"accepted": True}, "headers": {"X-Flow": "yes"}},
-        {"action": "http_request", "method": "POST", "url": httpserver.url_for("/after"), "body": {"a": 1}, "save_as": "r"},
-        {"action": "response", "status": 500, "body": "never sent"},
-    ])
+    automation = make_automation(
+        [
+            {"action": "response", "status": 202, "body": {"accepted": True}, "headers": {"X-Flow": "yes"}},
+            {
+                "action": "http_request",
+                "method": "POST",
+                "url": httpserver.url_for("/after"),
+                "body": {"a": 1},
+                "save_as": "r",
+            },
+            {"action": "response", "status": 500, "body": "never sent"},
+        ]
+    )
     response = requests.post(hook(automation), json={}, timeout=10)
     assert response.status_code == 202 and response.json() == {"accepted": True}
     assert response.headers["X-Flow"] == "yes"
@@ -193,21 +230,29 @@ def test_flow_goes_on_after_responding(make_automation, hook, httpserver):
 
 
 def test_flow_that_ends_without_reaching_its_response_answers_success(make_automation, hook):
-    automation = make_automation([
-        {"action": "condition", "if": {"left": "{{ payload.x }}", "op": "exists"}, "then": [{"action": "response", "status": 201, "body": 1}]},
-    ])
+    automation = make_automation(
+        [
+            {
+                "action": "condition",
+                "if": {"left": "{{ payload.x }}", "op": "exists"},
+                "then": [{"action": "response", "status": 201, "body": 1}],
+            },
+        ]
+    )
     response = requests.post(hook(automation), json={}, timeout=10)
-    run = Run.objects.get(automation=automation)
+    run = finished_run(automation)
     assert response.status_code == 200 and response.json() == {"success": True, "run_id": run.pk}
 
 
 def test_failure_before_responding_is_502_with_the_run_id_and_a_failed_run(make_automation, hook):
-    automation = make_automation([
-        {"id": "boom", "action": "set", "name": "x", "value": "{{ 1 / 0 }}"},
-        {"action": "response", "status": 200, "body": "no"},
-    ])
+    automation = make_automation(
+        [
+            {"id": "boom", "action": "set", "name": "x", "value": "{{ 1 / 0 }}"},
+            {"action": "response", "status": 200, "body": "no"},
+        ]
+    )
     response = requests.post(hook(automation), json={}, timeout=10)
-    run = Run.objects.get(automation=automation)
+    run = finished_run(automation)
     assert response.status_code == 502 and response.json()["run_id"] == run.pk
     assert run.status == "failed" and "boom" in run.error and "ZeroDivisionError" in run.trace[0]["error"]
 
@@ -220,30 +265,41 @@ def test_run_past_max_runtime_is_504_and_timed_out(make_automation, hook, httpse
         return Response("late")
 
     httpserver.expect_request("/slow").respond_with_handler(slow)
-    automation = make_automation([
-        {"action": "http_request", "url": httpserver.url_for("/slow"), "timeout_s": 30, "save_as": "r"},
-        {"action": "response", "status": 200, "body": "too late"},
-    ])
+    automation = make_automation(
+        [
+            {"action": "http_request", "url": httpserver.url_for("/slow"), "timeout_s": 30, "save_as": "r"},
+            {"action": "response", "status": 200, "body": "too late"},
+        ]
+    )
     started = time.monotonic()
     response = requests.post(hook(automation), json={}, timeout=10)
     assert response.status_code == 504 and response.json()["detail"]
     assert time.monotonic() - started < 2.4  # the caller was not kept waiting for the slow API
-    run = Run.objects.get(automation=automation)
+    run = finished_run(automation)
     assert run.status == "timed_out" and run.response["status"] == 504
 
 
 def test_run_stops_after_max_steps(make_automation, hook, settings):
     settings.AUTOMATION_MAX_STEPS = 3
-    automation = make_automation([{"action": "log", "message": str(i)} for i in range(5)] + [{"action": "response", "status": 200, "body": 1}])
+    automation = make_automation(
+        [{"action": "log", "message": str(i)} for i in range(5)] + [{"action": "response", "status": 200, "body": 1}]
+    )
     response = requests.post(hook(automation), json={}, timeout=10)
-    run = Run.objects.get(automation=automation)
+    run = finished_run(automation)
     assert response.status_code == 502
     assert run.status == "failed" and "AUTOMATION_MAX_STEPS" in run.error and len(run.trace) == 3
 
 
 def test_response_status_headers_and_body_from_templates(make_automation, hook):
-    automation = make_automation([
-        {"action": "response", "status": "{{ payload.code }}", "headers": {"X-Order": "{{ payload.id }}"}, "body": ["{{ payload.id }}", "{{ payload.code }}"]}
-    ])
+    automation = make_automation(
+        [
+            {
+                "action": "response",
+                "status": "{{ payload.code }}",
+                "headers": {"X-Order": "{{ payload.id }}"},
+                "body": ["{{ payload.id }}", "{{ payload.code }}"],
+            }
+        ]
+    )
     response = requests.post(hook(automation), json={"code": 418, "id": "A7"}, timeout=10)
     assert response.status_code == 418 and response.headers["X-Order"] == "A7" and response.json() == ["A7", 418]
