@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 
 from .actions import HANDLERS, Result, RunTimedOut, StepFailed
-from .models import Automation, Run
+from .models import Automation, Run, without_nul
 from .templating import TemplateProblem
 
 logger = logging.getLogger(__name__)
@@ -107,6 +108,9 @@ def run_steps(ctx: Context, steps: list) -> Iterator[dict]:
         except RunTimedOut as exc:
             _close(entry, ctx, started, error=str(exc))
             raise
+        except DatabaseError as exc:
+            _close(entry, ctx, started, error=f"the database refused it: {exc}")
+            raise RunFailed(f"step {step['id']!r} ({action}) failed: the database refused it: {exc}") from None
         entry["input"] = bounded(result.input)
         ctx.outputs[step["id"]] = {"output": result.output}
         _close(entry, ctx, started, output=result.output)
@@ -182,4 +186,4 @@ class Execution:
         if self.run._state.adding:
             self.run.save(force_insert=True)
         else:
-            Run.objects.filter(pk=self.run.pk).update(trace=self.ctx.trace, updated_at=timezone.now())
+            Run.objects.filter(pk=self.run.pk).update(trace=without_nul(self.ctx.trace), updated_at=timezone.now())

@@ -73,3 +73,26 @@ class Run(Timestamped):
 
     def __str__(self) -> str:
         return f"{self.method} {self.mode} run {self.pk} ({self.status})"
+
+    def save(self, *args, **kwargs) -> None:
+        # Callers control these values, and PostgreSQL refuses NUL in text and in jsonb strings.
+        # The values are cleaned for the write only: a running flow keeps appending to its trace.
+        originals = {name: getattr(self, name) for name in ("body", "query", "headers", "response", "trace", "error")}
+        for name, value in originals.items():
+            setattr(self, name, without_nul(value))
+        try:
+            super().save(*args, **kwargs)
+        finally:
+            for name, value in originals.items():
+                setattr(self, name, value)
+
+
+def without_nul(value):
+    """`value` with every NUL character in its strings replaced by U+FFFD."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value

@@ -23,7 +23,7 @@ from django_q.tasks import async_task
 from .engine import Execution
 from .flow import has_response
 from .inbound import InboundRefused, headers_of, parse, query_of, read_body, redacted, stored_body
-from .models import Automation, Run
+from .models import Automation, Run, without_nul
 from .tasks import EXECUTE
 from .throttling import throttled
 
@@ -146,5 +146,5 @@ def _ended_without_response(run: Run) -> JsonResponse:
     else:
         status, body = 200, {"success": True, "run_id": run.pk}
     run.response = {"status": status, "headers": {}, "body": body}
-    Run.objects.filter(pk=run.pk).update(response=run.response)
+    Run.objects.filter(pk=run.pk).update(response=without_nul(run.response))
     return JsonResponse(body, status=status)

@@ -303,3 +303,16 @@ def test_response_status_headers_and_body_from_templates(make_automation, hook):
     )
     response = requests.post(hook(automation), json={"code": 418, "id": "A7"}, timeout=10)
     assert response.status_code == 418 and response.headers["X-Order"] == "A7" and response.json() == ["A7", 418]
+
+
+def test_nul_characters_from_the_caller_are_recorded_safely(make_automation, hook):
+    automation = make_automation(
+        [
+            {"action": "set", "name": "v", "value": "{{ payload.a }}"},
+            {"action": "response", "status": 200, "body": {"v": "{{ v }}", "q": "{{ query.q }}"}},
+        ]
+    )
+    response = requests.post(hook(automation, dev=True) + "?q=%00", json={"a": "x\u0000y"}, timeout=10)
+    assert response.status_code == 200 and response.json() == {"v": "x\u0000y", "q": "\u0000"}
+    run = finished_run(automation)
+    assert run.status == "succeeded" and run.trace[0]["output"] == "x\ufffdy" and run.query == {"q": "\ufffd"}
