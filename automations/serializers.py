@@ -22,6 +22,7 @@ class AutomationSerializer(ProjectScopedSerializer):
     webhook_id = serializers.CharField(read_only=True)
     production_url = serializers.SerializerMethodField()
     development_url = serializers.SerializerMethodField()
+    debug_url = serializers.SerializerMethodField()
     createdBy = serializers.SerializerMethodField()
 
     class Meta:
@@ -33,6 +34,7 @@ class AutomationSerializer(ProjectScopedSerializer):
             "webhook_id",
             "production_url",
             "development_url",
+            "debug_url",
             "createdBy",
         )
 
@@ -41,6 +43,11 @@ class AutomationSerializer(ProjectScopedSerializer):
 
     def get_development_url(self, obj) -> str:
         return webhook_urls(obj, self.context.get("request"))["development_url"]
+
+    def get_debug_url(self, obj) -> str:
+        path = reverse("automations:debug", args=[obj.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
 
     def get_createdBy(self, obj) -> str | None:
         return str(obj.created_by_id) if obj.created_by_id else None

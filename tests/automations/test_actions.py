@@ -321,3 +321,23 @@ def test_variables_after_each_step_are_traced(make_automation, hook):
     trace = last_run(automation).trace
     assert [step["variables"] for step in trace] == [{"a": 1}, {"a": 1, "b": 2}, {"a": 1, "b": 2}]
     assert json.dumps(trace)  # JSON all the way
+
+
+def test_each_domain_action_commits_before_the_flow_goes_on(make_automation, hook, httpserver):
+    """The endpoint is not one big transaction: what a step created is visible to others at once."""
+    seen = []
+
+    def check_database(request):
+        seen.append(Request.objects.filter(first_text="committed?").exists())
+        return Response("{}", content_type="application/json")
+
+    httpserver.expect_request("/peek").respond_with_handler(check_database)
+    automation = make_automation(
+        [
+            {"action": "create_request", "first_text": "committed?", "lead": {"fullname": "A"}, "save_as": "r"},
+            {"action": "http_request", "url": httpserver.url_for("/peek"), "save_as": "peek"},
+            respond("{{ peek.status }}"),
+        ]
+    )
+    assert call(hook, automation).json() == 200
+    assert seen == [True]

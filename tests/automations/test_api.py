@@ -26,6 +26,7 @@ def test_owner_creates_automation_and_gets_absolute_webhook_urls(api, project):
     assert len(body["webhook_id"]) >= 32  # token_urlsafe(24): 192 random bits
     assert body["production_url"] == f"http://testserver/webhook/{body['webhook_id']}"
     assert body["development_url"] == f"http://testserver/webhook/{body['webhook_id']}/dev"
+    assert body["debug_url"] == f"http://testserver/automations/{body['id']}/debug/"
     assert [step["id"] for step in body["flow"]["steps"]] == ["set_1", "response_1"]  # ids generated
 
 
