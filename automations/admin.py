@@ -4,6 +4,7 @@ read-only, with the trace and the exchange pretty-printed."""
 import json
 
 from django.contrib import admin, messages
+from django.db.models import OuterRef, Subquery
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -40,10 +41,13 @@ class AutomationAdmin(admin.ModelAdmin):
             return "-"
         return format_html('<a href="{}">live debug</a>', reverse("automations:debug", args=[obj.pk]))
 
-    @admin.display(description="Last run")
+    def get_queryset(self, request):
+        latest = Run.objects.filter(automation=OuterRef("pk")).order_by("-created_at")
+        return super().get_queryset(request).annotate(last_status=Subquery(latest.values("status")[:1]))
+
+    @admin.display(description="Last run", ordering="last_status")
     def last_run_status(self, obj: Automation) -> str:
-        last = obj.runs.order_by("-created_at").only("status").first()
-        return last.status if last else "-"
+        return getattr(obj, "last_status", None) or "-"
 
     @admin.action(description="Enable selected automations")
     def enable(self, request, queryset) -> None:
