@@ -127,7 +127,7 @@ def check(text: str) -> None:
     _compile(text)
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def _compile(text: str) -> Callable[[dict], Any]:
     """Parse once, refuse what the sandbox does not allow, and return an evaluator. Cached: flows
     run the same strings over and over."""

@@ -316,3 +316,16 @@ def test_nul_characters_from_the_caller_are_recorded_safely(make_automation, hoo
     assert response.status_code == 200 and response.json() == {"v": "x\u0000y", "q": "\u0000"}
     run = finished_run(automation)
     assert run.status == "succeeded" and run.trace[0]["output"] == "x\ufffdy" and run.query == {"q": "\ufffd"}
+
+
+def test_runs_api_shows_the_calls_with_their_traces(make_automation, hook, api, project):
+    automation = make_automation(HELLO)
+    requests.post(hook(automation), json={"name": "Ann", "n": 3}, timeout=10)
+    requests.post(hook(automation, dev=True), data=b"{broken", headers={"Content-Type": "application/json"}, timeout=10)
+    finished_run(automation, 2)
+    runs = api.get(f"/api/projects/{project.pk}/automations/{automation.pk}/runs/").json()["results"]
+    assert [(r["mode"], r["status"]) for r in runs] == [("development", "failed"), ("production", "succeeded")]
+    assert runs[0]["response"]["status"] == 400 and runs[0]["body"] == "{broken"
+    assert [step["action"] for step in runs[1]["trace"]] == ["set", "response"]
+    production = api.get(f"/api/projects/{project.pk}/automations/{automation.pk}/runs/", {"mode": "production"})
+    assert [r["id"] for r in production.json()["results"]] == [runs[1]["id"]]
