@@ -39,7 +39,14 @@ def read_body(request: HttpRequest) -> bytes:
     too_large = InboundRefused(413, f"The body is larger than {limit} bytes.")
     if declared > limit:
         raise too_large
-    body = request.read(limit + 1)
+    if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        # Django reads only Content-Length bytes; a server that decodes chunked bodies itself
+        # (gunicorn) says so with wsgi.input_terminated, and then the stream is read to its end.
+        if not request.META.get("wsgi.input_terminated"):
+            raise InboundRefused(411, "Send the body with a Content-Length; this server does not take chunked bodies.")
+        body = request.META["wsgi.input"].read(limit + 1)
+    else:
+        body = request.read(limit + 1)
     if len(body) > limit:
         raise too_large
     return body

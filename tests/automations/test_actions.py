@@ -328,7 +328,10 @@ def test_each_domain_action_commits_before_the_flow_goes_on(make_automation, hoo
     seen = []
 
     def check_database(request):
+        from django.db import connection
+
         seen.append(Request.objects.filter(first_text="committed?").exists())
+        connection.close()  # this receiver thread's own connection, so the test database can be dropped
         return Response("{}", content_type="application/json")
 
     httpserver.expect_request("/peek").respond_with_handler(check_database)
