@@ -3,11 +3,13 @@ read-only, with the trace and the exchange pretty-printed."""
 
 import json
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import OuterRef, Subquery
 from django.urls import reverse
 from django.utils.html import format_html
 
+from .flow import validate_flow
 from .models import Automation, Run
 
 
@@ -18,8 +20,23 @@ def pretty_json(value) -> str:
     )
 
 
+class AutomationForm(forms.ModelForm):
+    """The admin saves flows through the same validation as the API (and gets the same messages)."""
+
+    class Meta:
+        model = Automation
+        fields = ("project", "name", "enabled", "flow", "created_by")
+
+    def clean_flow(self):
+        checked = validate_flow(self.cleaned_data.get("flow"))
+        if checked.problems:
+            raise forms.ValidationError(checked.problems)
+        return checked.flow
+
+
 @admin.register(Automation)
 class AutomationAdmin(admin.ModelAdmin):
+    form = AutomationForm
     list_display = ("name", "project", "enabled", "webhook_links", "last_run_status", "updated_at")
     list_filter = ("enabled",)
     search_fields = ("name", "id", "webhook_id", "project__name")

@@ -11,8 +11,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
-
 from subscriptions.targets import url_problem
 
 from . import templating
@@ -236,7 +234,3 @@ def has_response(steps: list) -> bool:
         if step.get("action") == "stop":
             return False
     return False
-
-
-def max_steps() -> int:
-    return settings.AUTOMATION_MAX_STEPS

@@ -78,3 +78,13 @@ def test_admin_run_page_is_read_only_with_pretty_trace(admin_client, project, ma
     assert json.dumps(trace, indent=2).splitlines()[1].strip().replace('"', "&quot;") in html
     assert admin_client.get("/admin/automations/run/add/").status_code == 403
     assert admin_client.post(f"/admin/automations/run/{run.pk}/change/", {}).status_code == 403
+
+
+def test_admin_validates_flows_like_the_api(admin_client, project, admin_user):
+    url = "/admin/automations/automation/add/"
+    bad = {"project": project.pk, "name": "x", "enabled": "on", "flow": '{"steps": [{"action": "teleport"}]}'}
+    page = admin_client.post(url, bad)
+    assert page.status_code == 200 and "unknown action &#x27;teleport&#x27;" in page.content.decode()
+    good = {**bad, "flow": '{"steps": [{"action": "log", "message": "hi"}]}'}
+    assert admin_client.post(url, good).status_code == 302
+    assert Automation.objects.get(name="x").flow == {"steps": [{"action": "log", "message": "hi", "id": "log_1"}]}
