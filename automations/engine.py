@@ -112,13 +112,14 @@ def run_steps(ctx: Context, steps: list) -> Iterator[dict]:
             _close(entry, ctx, started, error=f"the database refused it: {exc}")
             raise RunFailed(f"step {step['id']!r} ({action}) failed: the database refused it: {exc}") from None
         entry["input"] = bounded(result.input)
+        if result.branch is not None:
+            entry["branch"] = result.branch
         ctx.outputs[step["id"]] = {"output": result.output}
         _close(entry, ctx, started, output=result.output)
         if result.response is not None:
             ctx.responded = True
             yield result.response
         elif result.branch is not None:
-            entry["branch"] = result.branch
             yield from run_steps(ctx, step.get(result.branch) or [])
         elif action == "stop":
             ctx.stopped = True
