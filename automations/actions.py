@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 HTTP_READ_LIMIT = 256 * 1024
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
-_FORBIDDEN_RESPONSE_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "content-type"})
+_FORBIDDEN_RESPONSE_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
 
 
 class StepFailed(Exception):

@@ -91,10 +91,23 @@ def webhook(request: HttpRequest, webhook_id: str, dev: bool = False) -> HttpRes
     if answer is None:
         return _ended_without_response(run)
     run.response = answer
-    status = answer["status"]
-    content = b"" if status in (204, 304) or request.method == "HEAD" else json.dumps(answer["body"]).encode()
-    response = ContinuingResponse(content, status=status, content_type="application/json", then=execution.run_to_end)
-    for name, value in answer["headers"].items():
+    return _flow_response(answer, request.method, then=execution.run_to_end)
+
+
+def _flow_response(answer: dict, method: str, then) -> ContinuingResponse:
+    """JSON by default; a string body with its own Content-Type (e.g. text/plain for a provider's
+    verification challenge) is sent as that text."""
+    status, body = answer["status"], answer["body"]
+    headers = dict(answer["headers"])
+    content_type = next((headers.pop(k) for k in list(headers) if k.lower() == "content-type"), "application/json")
+    if isinstance(body, str) and "json" not in content_type.lower():
+        content = body.encode()
+    else:
+        content = json.dumps(body).encode()
+    if status in (204, 304) or method == "HEAD":
+        content = b""
+    response = ContinuingResponse(content, status=status, content_type=content_type, then=then)
+    for name, value in headers.items():
         response[name] = value
     return response
 

@@ -324,3 +324,26 @@ def test_runs_api_shows_the_calls_with_their_traces(make_automation, hook, api, 
     assert [step["action"] for step in runs[1]["trace"]] == ["set", "response"]
     production = api.get(f"/api/projects/{project.pk}/automations/{automation.pk}/runs/", {"mode": "production"})
     assert [r["id"] for r in production.json()["results"]] == [runs[1]["id"]]
+
+
+def test_string_body_with_its_own_content_type_is_sent_as_text(make_automation, hook):
+    """A provider's verification handshake: echo the challenge as plain text."""
+    automation = make_automation(
+        [
+            {
+                "action": "response",
+                "status": 200,
+                "headers": {"Content-Type": "text/plain; charset=utf-8"},
+                "body": "{{ query['hub.challenge'] }}",
+            }
+        ]
+    )
+    response = requests.get(hook(automation) + "?hub.mode=subscribe&hub.challenge=1158201444", timeout=10)
+    assert response.status_code == 200 and response.text == "1158201444"
+    assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
+
+
+def test_empty_statuses_send_no_body(make_automation, hook):
+    automation = make_automation([{"action": "response", "status": 204, "body": {"ignored": True}}])
+    response = requests.post(hook(automation), json={}, timeout=10)
+    assert response.status_code == 204 and response.content == b""
