@@ -71,7 +71,7 @@ def _fields(step: dict, names: tuple[str, ...], ctx: Context) -> dict:
 
 def do_set(step: dict, ctx: Context) -> Result:
     value = render(step["value"], ctx.scope())
-    ctx.variables[step["name"]] = value
+    ctx.assign(step["name"], value)
     return Result(input={"name": step["name"]}, output=value)
 
 
@@ -158,7 +158,7 @@ def do_http_request(step: dict, ctx: Context) -> Result:
         raise StepFailed(f"no answer from {url} within {timeout:g} s") from None
     except requests.RequestException as exc:
         raise StepFailed(f"{type(exc).__name__}: {exc}"[:500]) from None
-    ctx.variables[step["save_as"]] = answer
+    ctx.assign(step["save_as"], answer)
     return Result(input=sent, output=answer)
 
 
@@ -191,7 +191,7 @@ def do_create_request(step: dict, ctx: Context) -> Result:
     with transaction.atomic():
         created = serializer.save(project=ctx.project)
     output = as_json(RequestSerializer(created, context=context).data)
-    ctx.variables[step["save_as"]] = output
+    ctx.assign(step["save_as"], output)
     return Result(input=data, output=output)
 
 
@@ -223,7 +223,7 @@ def do_send_message(step: dict, ctx: Context) -> Result:
         )
     output = as_json(MessageSerializer(message, context=context).data)
     if "save_as" in step:
-        ctx.variables[step["save_as"]] = output
+        ctx.assign(step["save_as"], output)
     return Result(input={**fields, "request": conversation.pk}, output=output)
 
 
@@ -233,7 +233,7 @@ def do_close_request(step: dict, ctx: Context) -> Result:
         closed = close_request(conversation)
     output = as_json(RequestSerializer(closed, context={"project": ctx.project}).data)
     if "save_as" in step:
-        ctx.variables[step["save_as"]] = output
+        ctx.assign(step["save_as"], output)
     return Result(input={"request": conversation.pk}, output=output)
 
 
@@ -247,7 +247,7 @@ def do_emit_event(step: dict, ctx: Context) -> Result:
         event = serializer.save(project=ctx.project, created_by=ctx.automation.created_by)
     output = as_json(EventSerializer(event, context=context).data)
     if "save_as" in step:
-        ctx.variables[step["save_as"]] = output
+        ctx.assign(step["save_as"], output)
     return Result(input=data, output=output)
 
 

@@ -17,14 +17,16 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
+from jinja2.sandbox import SecurityError
 
 from .actions import HANDLERS, Result, RunTimedOut, StepFailed
 from .models import Automation, Run, without_nul
-from .templating import TemplateProblem
+from .templating import TemplateProblem, measure
 
 logger = logging.getLogger(__name__)
 
 TRACE_VALUE_LIMIT = 16 * 1024
+VARIABLES_LIMIT = 10_000_000
 
 
 @dataclass
@@ -68,8 +70,21 @@ class Context:
             "steps": self.outputs,
         }
 
+    sizes: dict = field(default_factory=dict)
+
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
+
+    def assign(self, name: str, value: Any) -> None:
+        """Set a variable; all variables together stay within VARIABLES_LIMIT."""
+        try:
+            size = measure(value, VARIABLES_LIMIT)
+        except SecurityError:
+            size = VARIABLES_LIMIT + 1
+        if sum(self.sizes.values()) - self.sizes.get(name, 0) + size > VARIABLES_LIMIT:
+            raise StepFailed(f"the run's variables would be larger than {VARIABLES_LIMIT} characters")
+        self.sizes[name] = size
+        self.variables[name] = value
 
 
 def bounded(value: Any, limit: int = TRACE_VALUE_LIMIT) -> Any:
@@ -77,10 +92,17 @@ def bounded(value: Any, limit: int = TRACE_VALUE_LIMIT) -> Any:
     so runs stay small."""
     if value is None or isinstance(value, bool | int | float):
         return value
-    text = json.dumps(value, default=str)
-    if len(text) <= limit:
-        return json.loads(text)
-    return {"truncated": True, "size": len(text), "preview": text[:limit]}
+    try:
+        measure(value, limit)
+    except SecurityError:
+        chunks, size = [], 0
+        for chunk in json.JSONEncoder(default=str).iterencode(value):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                break
+        return {"truncated": True, "preview": "".join(chunks)[:limit]}
+    return json.loads(json.dumps(value, default=str))
 
 
 def run_steps(ctx: Context, steps: list) -> Iterator[dict]:

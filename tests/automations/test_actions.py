@@ -344,3 +344,27 @@ def test_each_domain_action_commits_before_the_flow_goes_on(make_automation, hoo
     )
     assert call(hook, automation).json() == 200
     assert seen == [True]
+
+
+def test_run_variables_are_bounded_in_total(make_automation, hook, monkeypatch):
+    from automations import engine
+
+    monkeypatch.setattr(engine, "VARIABLES_LIMIT", 5_000)
+    automation = make_automation(
+        [
+            {"action": "set", "name": "a", "value": "{{ payload.s }}"},
+            {"id": "second", "action": "set", "name": "b", "value": "{{ payload.s }}"},
+            respond(1),
+        ]
+    )
+    assert call(hook, automation, {"s": "x" * 3_000}).status_code == 502
+    run = last_run(automation)
+    assert "second" in run.error and "variables would be larger than 5000" in run.error
+
+
+def test_large_values_are_previewed_in_the_trace(make_automation, hook):
+    automation = make_automation([{"action": "set", "name": "big", "value": "{{ payload.s }}"}, respond("ok")])
+    assert call(hook, automation, {"s": "y" * 50_000}).json() == "ok"
+    step = last_run(automation).trace[0]
+    assert step["output"]["truncated"] is True and len(step["output"]["preview"]) == 16 * 1024
+    assert step["variables"]["preview"].startswith('{"big": "yyy')

@@ -120,3 +120,42 @@ def test_huge_output_is_refused():
     big = {"payload": {"s": "x" * 60_000}}
     with pytest.raises(TemplateProblem, match="longer than"):
         render("{{ payload.s ~ payload.s ~ payload.s ~ payload.s }}", big)
+
+
+BIG = {"payload": {"s": "x" * 100_000, "l": list(range(100_000))}}
+DOUBLING = "".join(f"{{% set v{i + 1} = [v{i}, v{i}] %}}" for i in range(40))
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{% set v0 = payload.s %}" + DOUBLING + "{{ v40 }}",
+        "{% set v0 = payload.s %}" + DOUBLING + "{{ v40 | tojson }}",
+        "{% set v0 = payload.s %}" + DOUBLING + "{{ v40 | length ~ v40 }}",
+        "{% set v0 = payload.s %}" + DOUBLING + "{{ v40 | string }}",
+        "{% set v0 = payload.s %}" + DOUBLING + "{{ v40 | join(',') }}",
+        "{% set v0 = 'x' %}" + DOUBLING + "{{ v40 }}",
+        "{{ range(1000) | join(payload.s) }}",
+        "{{ " + " ~ ".join(["payload.s"] * 100) + " }}",
+        "{{ " + " + ".join(["payload.l"] * 100) + " }}",
+        "{{ ([payload.s] * 1000) | tojson }}",
+        "{{ [payload.s] * 1000 }}",
+        "{{ [[payload.l] * 30] | sum(start=[]) }}",
+        "{{ {'a': payload.s, 'b': payload.s, 'c': payload.s} | dictsort | list | string ~ payload.s * 0 }}",
+    ],
+)
+def test_values_that_would_blow_up_when_written_out_are_refused_fast(template):
+    started = time.monotonic()
+    with pytest.raises(TemplateProblem):
+        render(template, BIG)
+    assert time.monotonic() - started < 2
+
+
+def test_doubling_a_variable_step_after_step_fails_the_run_quickly(make_automation, hook):
+    steps = [{"action": "set", "name": "v", "value": "{{ payload.s }}"}]
+    steps += [{"action": "set", "name": "v", "value": ["{{ v }}", "{{ v }}"]} for _ in range(40)]
+    automation = make_automation([*steps, {"action": "response", "status": 200, "body": "{{ v }}"}])
+    started = time.monotonic()
+    response = requests.post(hook(automation), json={"s": "x" * 100_000}, timeout=30)
+    assert response.status_code == 502 and "larger than" in response.json()["detail"]
+    assert time.monotonic() - started < 10
