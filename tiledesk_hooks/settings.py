@@ -156,9 +156,24 @@ HOOKS_RETRY_JITTER = env_float("HOOKS_RETRY_JITTER", 0.1)
 # How long a worker owns a delivery it claimed; after that a crashed worker's claim lapses.
 HOOKS_CLAIM_LEASE_S = env_float("HOOKS_CLAIM_LEASE_S", HOOKS_TIMEOUT_S + 30)
 
+# --- routing (operator.select) ----------------------------------------------------------------
+# What support.routing asks before applying its built-in choice; the domain knows only this path.
+# "" makes routing purely built-in.
+SUPPORT_OPERATOR_SELECTOR = "subscriptions.operator_select.OperatorSelectWebhook"
+
 # --- automations ----------------------------------------------------------------------------
 AUTOMATION_MAX_RUNTIME_S = env_float("AUTOMATION_MAX_RUNTIME_S", 30)
 AUTOMATION_MAX_BODY_BYTES = int(os.environ.get("AUTOMATION_MAX_BODY_BYTES", 1048576))
+# Bounds of one run besides its runtime: executed steps, and the default timeout of an
+# `http_request` step (always capped by what is left of the runtime).
+AUTOMATION_MAX_STEPS = int(os.environ.get("AUTOMATION_MAX_STEPS", 100))
+AUTOMATION_HTTP_TIMEOUT_S = env_float("AUTOMATION_HTTP_TIMEOUT_S", 10)
+# Inbound calls per automation (DRF rate syntax: "<n>/<sec|min|hour|day>"); past it, 429.
+AUTOMATION_THROTTLE_RATE = os.environ.get("AUTOMATION_THROTTLE_RATE", "600/min")
+AUTOMATION_MAX_JSON_DEPTH = int(os.environ.get("AUTOMATION_MAX_JSON_DEPTH", 32))
+# What a run keeps of the inbound body for display (the flow always sees all of it).
+AUTOMATION_RUN_BODY_LIMIT = int(os.environ.get("AUTOMATION_RUN_BODY_LIMIT", 65536))
+AUTOMATION_RUN_RETENTION_DAYS = int(os.environ.get("AUTOMATION_RUN_RETENTION_DAYS", 30))
 
 # --- django-q2 --------------------------------------------------------------------------------
 Q_BROKER = os.environ.get("Q_BROKER", "orm")

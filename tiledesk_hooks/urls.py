@@ -9,6 +9,8 @@ urlpatterns = [
     path("api/", include("subscriptions.urls")),
     path("api/", include("support.urls")),
     path("api-auth/", include("rest_framework.urls")),
+    path("api/", include("automations.api_urls")),
+    path("", include("automations.urls")),
 ]
 
 # --- console: API docs (OpenAPI 3 schema, Swagger UI, ReDoc; assets served locally) -------------
