@@ -7,13 +7,16 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
-from . import tasks
+from . import events, tasks
 from .models import Delivery
 
 
 def failed_since(since: datetime, subscription=None, project=None) -> QuerySet:
-    """Failed deliveries created at or after `since`, oldest first (the order they happened)."""
-    deliveries = Delivery.objects.filter(status=Delivery.Status.FAILED, created_at__gte=since)
+    """Failed deliveries created at or after `since`, oldest first (the order they happened).
+    operator.select calls are left out: their answer only mattered when the conversation was routed."""
+    deliveries = Delivery.objects.filter(status=Delivery.Status.FAILED, created_at__gte=since).exclude(
+        event=events.OPERATOR_SELECT
+    )
     if subscription is not None:
         deliveries = deliveries.filter(subscription=subscription)
     if project is not None:

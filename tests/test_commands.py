@@ -147,3 +147,15 @@ def test_purge_logs_deletes_old_attempts_and_what_they_leave_behind(hook, capsys
     assert not Delivery.objects.filter(pk=old.pk).exists()
     assert not EventPayload.objects.filter(pk=old.event_payload_id).exists()
     assert "1/1" in capsys.readouterr().err
+
+
+def test_operator_select_calls_are_not_redelivered(project, httpserver):
+    selector = Subscription.objects.create(
+        project=project, event="operator.select", target=httpserver.url_for("/select"), secret="s"
+    )
+    call = failed_delivery(selector, timedelta(hours=1))
+
+    with pytest.raises(CommandError, match="cannot be redelivered"):
+        run("redeliver", call.pk)
+    assert "0 failed delivery(ies) queued again" in run("redeliver", "--failed", "--since", "2000-01-01T00:00:00Z")
+    assert received(httpserver) == []

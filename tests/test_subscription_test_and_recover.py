@@ -134,3 +134,18 @@ def test_recover_without_a_valid_since_is_400_on_since(api, project, subscribe, 
     response = api.post(f"/api/projects/{project.pk}/subscriptions/{subscription.pk}/recover/", body, format="json")
     assert response.status_code == 400
     assert list(response.json()) == ["since"]
+
+
+def test_recover_leaves_operator_select_calls_alone(api, project, subscribe, httpserver, on_commit):
+    selector = subscribe(httpserver.url_for("/select"), event="operator.select")
+    failed_delivery(selector, timedelta(hours=1))
+
+    with on_commit():
+        response = api.post(
+            f"/api/projects/{project.pk}/subscriptions/{selector.pk}/recover/",
+            {"since": "2000-01-01T00:00:00Z"},
+            format="json",
+        )
+
+    assert response.status_code == 202 and response.json()["count"] == 0
+    assert received(httpserver) == []
