@@ -8,8 +8,12 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-# Cloud metadata endpoints that are not caught by the generic ranges below.
-_METADATA = {ipaddress.ip_address("fd00:ec2::254"), ipaddress.ip_address("100.100.100.200")}
+# Cloud metadata endpoints, named as such in refusals (169.254.169.254 is also link-local).
+_METADATA = {
+    ipaddress.ip_address("169.254.169.254"),
+    ipaddress.ip_address("fd00:ec2::254"),
+    ipaddress.ip_address("100.100.100.200"),
+}
 
 
 class TargetRefused(Exception):
@@ -44,6 +48,8 @@ def url_problem(url: str) -> str | None:
 def address_problem(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
+    if address in _METADATA:
+        return "cloud-metadata"
     if address.is_loopback:
         return "loopback"
     if address.is_link_local:
@@ -52,8 +58,6 @@ def address_problem(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> s
         return "multicast"
     if address.is_unspecified:
         return "unspecified-address"
-    if address in _METADATA:
-        return "cloud-metadata"
     if address.is_private or address.is_reserved or not address.is_global:
         return "private"
     return None

@@ -10,15 +10,12 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task, schedule
 
-from .delivery import attempt_delivery
+from .delivery import attempt_delivery, stop_if_disabled
 from .models import Delivery
 
 logger = logging.getLogger(__name__)
 
 DELIVER = "subscriptions.tasks.deliver"
-# A pending delivery this late has lost its task (a broker flush, an enqueue that failed after
-# commit); the sweep hands it to the queue again.
-SWEEP_GRACE_S = 60
 
 
 def enqueue_deliveries(delivery_ids: list[str]) -> None:
@@ -46,6 +43,8 @@ def deliver(delivery_id: str) -> str:
     delivery = claim(delivery_id)
     if delivery is None:
         return "not due or taken"
+    if stop_if_disabled(delivery):
+        return delivery.status
     status = attempt_delivery(delivery)
     if status == Delivery.Status.PENDING:
         schedule_retry(delivery)
@@ -76,9 +75,13 @@ def redeliver(delivery: Delivery) -> None:
     enqueue_deliveries([delivery.pk])
 
 
-def retry_pending(grace_s: float = SWEEP_GRACE_S) -> int:
+def retry_pending(grace_s: float | None = None) -> int:
     """Enqueue every pending delivery that is overdue and unclaimed. Scheduled every minute, and
-    the `retry_pending` command; a duplicate enqueue is harmless (the claim decides)."""
+    the `retry_pending` command; a duplicate enqueue is harmless (the claim decides).
+
+    A pending delivery `HOOKS_SWEEP_GRACE_S` late has lost its task (a broker flush, a worker killed
+    after taking it from the queue, an enqueue that failed after commit)."""
+    grace_s = settings.HOOKS_SWEEP_GRACE_S if grace_s is None else grace_s
     now = timezone.now()
     overdue = (
         Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now - timedelta(seconds=grace_s))
