@@ -149,8 +149,20 @@ def _short_error(exc: Exception) -> str:
     return (f"{type(exc).__name__}: {text}")[:1000]
 
 
+def scrubbed(value, secrets_: list[str]):
+    """`value` (text, or a dict of texts) with every secret replaced, for a receiver that echoes
+    what it got (request inspectors do) must not put the secret into the log."""
+    if isinstance(value, dict):
+        return {k: scrubbed(v, secrets_) for k, v in value.items()}
+    if isinstance(value, str):
+        for secret in secrets_:
+            value = value.replace(secret, REDACTED)
+    return value
+
+
 def record_attempt(delivery: Delivery, body: bytes, headers: dict[str, str], exchange: Exchange) -> Attempt:
     delivery.attempt_count += 1
+    secrets_ = [s for s in (delivery.subscription.secret, delivery.subscription.previous_secret) if s]
     return Attempt.objects.create(
         project_id=delivery.project_id,
         delivery=delivery,
@@ -161,9 +173,11 @@ def record_attempt(delivery: Delivery, body: bytes, headers: dict[str, str], exc
         request_headers=redacted(headers),
         request_body=body.decode(errors="replace"),
         status_code=exchange.status_code,
-        response_headers=exchange.response_headers,
-        response_body=exchange.response_body[: settings.HOOKS_RESPONSE_BODY_LIMIT].decode(errors="replace"),
-        error=exchange.error,
+        response_headers=scrubbed(exchange.response_headers, secrets_),
+        response_body=scrubbed(exchange.response_body.decode(errors="replace"), secrets_)
+        .encode()[: settings.HOOKS_RESPONSE_BODY_LIMIT]
+        .decode(errors="ignore"),
+        error=scrubbed(exchange.error, secrets_),
         duration_ms=exchange.duration_ms,
         outcome=Attempt.Outcome.SUCCESS if exchange.ok else Attempt.Outcome.FAILED,
     )

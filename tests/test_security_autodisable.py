@@ -38,7 +38,8 @@ def test_410_disables_the_subscription_at_once_with_a_visible_reason(api, projec
     delivery = Delivery.objects.get()
     assert delivery.status == "failed" and "subscription disabled" in delivery.last_error
     assert "410" in Attempt.objects.get().error
-    assert "subscription disabled" in api.get(f"/api/projects/{project.pk}/subscriptions/logs/").json()["results"][0]["error"]
+    [row] = api.get(f"/api/projects/{project.pk}/subscriptions/logs/").json()["results"]
+    assert "subscription disabled" in row["error"]
 
 
 def test_a_disabled_subscription_gets_nothing_until_re_enabled(api, project, hook, httpserver, on_commit):
