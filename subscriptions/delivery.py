@@ -219,21 +219,28 @@ def _retry_after_s(value: str | None) -> float | None:
 def attempt_delivery(delivery: Delivery) -> Delivery.Status:
     """One attempt of a claimed delivery, then its next state: success, a retry, or failed."""
     subscription = delivery.subscription
-    attempt, exchange = send_once(delivery, settings.HOOKS_TIMEOUT_S)
+    body = envelope_bytes(delivery)
+    headers = request_headers(delivery, body, int(time.time()))
+    exchange = post(subscription.target, body, headers, settings.HOOKS_TIMEOUT_S)
     now = timezone.now()
     delivery.locked_until = None
     if exchange.ok:
         delivery.status, delivery.next_attempt_at, delivery.last_error = Delivery.Status.SUCCESS, None, ""
     else:
         delivery.last_error = (exchange.error or f"HTTP {exchange.status_code}")[:500]
-        delay = None if exchange.status_code == 410 else retry_delay_s(delivery, exchange)
-        if delay is None:
-            delivery.status, delivery.next_attempt_at = Delivery.Status.FAILED, None
-        else:
-            delivery.next_attempt_at = now + timedelta(seconds=delay)
-    delivery.save(
-        update_fields=["status", "attempt_count", "next_attempt_at", "locked_until", "last_error", "updated_at"]
-    )
+    # The log row and the delivery's new state commit together: a worker that dies (or loses the
+    # database) in between must not leave a recorded success on a delivery that is still pending.
+    with transaction.atomic():
+        attempt = record_attempt(delivery, body, headers, exchange)
+        if not exchange.ok:
+            delay = None if exchange.status_code == 410 else retry_delay_s(delivery, exchange)
+            if delay is None:
+                delivery.status, delivery.next_attempt_at = Delivery.Status.FAILED, None
+            else:
+                delivery.next_attempt_at = now + timedelta(seconds=delay)
+        delivery.save(
+            update_fields=["status", "attempt_count", "next_attempt_at", "locked_until", "last_error", "updated_at"]
+        )
     logger.info("delivery %s attempt %s: %s", delivery.pk, attempt.attempt, exchange.status_code or exchange.error)
     if exchange.status_code == 410:
         disable_subscription(subscription, "The target answered 410 Gone.", attempt)

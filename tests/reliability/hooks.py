@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
 from rest_framework.test import APIClient
 
 
@@ -114,3 +115,13 @@ class Receiver:
     def json_bodies(self) -> list[dict]:
         with self.lock:
             return [json.loads(receipt.body) for receipt in self.receipts]
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.5):
+    """Poll until `predicate()` is truthy; fail (never hang) after `timeout` seconds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if value := predicate():
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
