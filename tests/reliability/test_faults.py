@@ -44,7 +44,7 @@ def test_a_worker_killed_mid_run_loses_nothing(fault_queue, start_worker, receiv
     killed_at = time.time()
     publish(project, owner, 1000, start=1000)  # events keep coming while no worker runs
     start_worker(**env)
-    wait_until(lambda: delivered(receiver, 2000), 420, "all 2000 deliveries after the restart")
+    wait_until(lambda: delivered(receiver, 2000), 300, "all 2000 deliveries after the restart")
     time.sleep(3)  # let any straggling resend arrive before counting
     result = tally(receiver, disrupted_at=killed_at)
     print("\n" + result.line("a: kill -9 + restart", 2000, time.monotonic() - began))
@@ -114,7 +114,7 @@ def test_postgresql_restarting_during_delivery_recovers_by_itself(
     connection.close()  # this test process's own connection died with the server, like the workers'
     close_old_connections()
     publish(project, owner, 100, start=600)  # and the system keeps taking new events
-    wait_until(lambda: delivered(receiver, 700), 300, "all 700 deliveries after the restart")
+    wait_until(lambda: delivered(receiver, 700), 240, "all 700 deliveries after the restart")
     time.sleep(3)
     result = tally(receiver, disrupted_at=restarted_at)
     print("\n" + result.line("d: PostgreSQL restarted mid-run", 700, time.monotonic() - began))
