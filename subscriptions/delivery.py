@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from . import signing
 from .models import Attempt, Delivery, Subscription
-from .targets import TargetRefused, check_at_send_time
+from .targets import GuardedAdapter, TargetRefused, check_at_send_time
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def http_session() -> requests.Session:
     global _session, _session_pid
     if _session is None or _session_pid != os.getpid():
         _session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=64, pool_maxsize=64, max_retries=0)
+        adapter = GuardedAdapter(pool_connections=64, pool_maxsize=64, max_retries=0)
         _session.mount("http://", adapter)
         _session.mount("https://", adapter)
         _session.trust_env = False

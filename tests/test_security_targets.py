@@ -1,9 +1,13 @@
 """Target safety: the SSRF guard at save time (400 on `target`) and at send time (what the host
 resolves to then), refusals logged with their reason, and redirects never followed."""
 
+import socket
+
 import pytest
 
+from subscriptions.delivery import http_session
 from subscriptions.models import Attempt, Delivery
+from subscriptions.targets import TargetRefused
 
 from .reliability.hooks import emit, subscribe
 
@@ -112,3 +116,34 @@ def test_a_redirect_is_a_failure_and_is_not_followed(api, project, httpserver, o
     assert attempt.outcome == "failed" and attempt.status_code == status
     assert "not followed" in attempt.error
     assert Delivery.objects.get().status == "pending"
+
+
+def test_the_connection_itself_refuses_a_forbidden_peer(httpserver, settings):
+    """Even a request that skipped the resolve-time check cannot talk to a forbidden address."""
+    httpserver.expect_request("/hook").respond_with_json({})
+    settings.HOOKS_ALLOW_PRIVATE_TARGETS = False
+    with pytest.raises(TargetRefused, match="connected to loopback address 127.0.0.1"):
+        http_session().post(httpserver.url_for("/hook"), data=b"{}", timeout=2)
+    assert httpserver.log == []
+
+
+def test_dns_rebinding_between_check_and_connect_is_refused(api, project, httpserver, on_commit, settings, monkeypatch):
+    """A hostile DNS server (played here by a stand-in resolver for one made-up name) answers a
+    public address to the check and 127.0.0.1 to the connection that follows."""
+    httpserver.expect_request("/hook").respond_with_json({})
+    real_getaddrinfo = socket.getaddrinfo
+    answers = iter(["93.184.216.34"])
+
+    def hostile_dns(host, port, *args, **kwargs):
+        if host != "rebind.test":
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        address = next(answers, "127.0.0.1")
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, int(port)))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", hostile_dns)
+    settings.HOOKS_ALLOW_PRIVATE_TARGETS = False
+    subscribe(api, project.pk, f"http://rebind.test:{httpserver.port}/hook")
+    with on_commit():
+        emit(api, project.pk)
+    assert httpserver.log == []
+    assert Attempt.objects.get().error == "refused: rebind.test connected to loopback address 127.0.0.1"
