@@ -2,6 +2,10 @@
 send it once; a worker that claimed a delivery and died leaves it to be taken again once its
 lease expires. (Fast; the process-level fault scenarios are in test_faults.py.)"""
 
+import json
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -12,6 +16,7 @@ from werkzeug import Response
 from subscriptions import tasks
 from subscriptions.models import Delivery
 
+from ..conftest import REPO
 from .hooks import emit, subscribe
 
 
@@ -82,3 +87,28 @@ def test_a_crashed_workers_lease_expires_and_the_delivery_is_taken_again(api, pr
     assert [response.status_code for _, response in httpserver.log] == [500, 200]
     delivery.refresh_from_db()
     assert delivery.status == "success" and delivery.locked_until is None
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"HOOKS_TIMEOUT_S": "120", "AUTOMATION_MAX_RUNTIME_S": "5"},
+        {"HOOKS_TIMEOUT_S": "2", "AUTOMATION_MAX_RUNTIME_S": "300"},
+    ],
+)
+def test_queue_timings_cannot_hand_one_task_to_two_workers(env):
+    """django-q2 re-queues a task not acknowledged within `retry` seconds, so `retry` must exceed
+    the task `timeout` (its documented pitfall), and the task timeout and the claim's lease must
+    exceed one HTTP attempt, whatever the deployment configures."""
+    code = (
+        "import json; from tiledesk_hooks import settings as s; "
+        "print(json.dumps([s.Q_CLUSTER['timeout'], s.Q_CLUSTER['retry'], s.HOOKS_TIMEOUT_S, s.HOOKS_CLAIM_LEASE_S]))"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("HOOKS_", "AUTOMATION_"))}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env={**clean, **env}, capture_output=True, text=True, check=True
+    )
+    timeout, retry, http_timeout, lease = json.loads(out.stdout)
+    assert retry > timeout > http_timeout
+    assert lease > http_timeout
