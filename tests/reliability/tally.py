@@ -24,7 +24,7 @@ class Tally:
             f"[reliability {scenario}] events={events} deliveries={self.deliveries} delivered={self.delivered} "
             f"lost={len(self.lost)} receipts={self.receipts} failed_attempts={self.failed_attempts} "
             f"duplicate_2xx={self.duplicates} (after a recorded failure: {self.after_recorded_failure}, "
-            f"resent after a worker crash lost the record: {self.after_worker_crash}, "
+            f"resent because the sender died or lost the database before recording its 2xx: {self.after_worker_crash}, "
             f"unexplained: {len(self.unexplained)}) seconds={seconds:.0f}"
         )
 
