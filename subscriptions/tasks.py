@@ -16,6 +16,9 @@ from .models import Delivery
 logger = logging.getLogger(__name__)
 
 DELIVER = "subscriptions.tasks.deliver"
+# A pending delivery this late has lost its task (a broker flush, an enqueue that failed after
+# commit, a worker killed after taking it); the sweep hands it to the queue again.
+SWEEP_GRACE_S = settings.HOOKS_SWEEP_GRACE_S
 
 
 def enqueue_deliveries(delivery_ids: list[str]) -> None:
@@ -75,13 +78,9 @@ def redeliver(delivery: Delivery) -> None:
     enqueue_deliveries([delivery.pk])
 
 
-def retry_pending(grace_s: float | None = None) -> int:
+def retry_pending(grace_s: float = SWEEP_GRACE_S) -> int:
     """Enqueue every pending delivery that is overdue and unclaimed. Scheduled every minute, and
-    the `retry_pending` command; a duplicate enqueue is harmless (the claim decides).
-
-    A pending delivery `HOOKS_SWEEP_GRACE_S` late has lost its task (a broker flush, a worker killed
-    after taking it from the queue, an enqueue that failed after commit)."""
-    grace_s = settings.HOOKS_SWEEP_GRACE_S if grace_s is None else grace_s
+    the `retry_pending` command; a duplicate enqueue is harmless (the claim decides)."""
     now = timezone.now()
     overdue = (
         Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now - timedelta(seconds=grace_s))
