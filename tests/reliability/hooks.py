@@ -97,8 +97,6 @@ class Receiver:
         if not self.server:
             self.start()
 
-    stop = down
-
     def ok_counts(self) -> dict[str, int]:
         """How many 2xx answers each delivery id (x-hook-id) got."""
         counts: dict[str, int] = {}

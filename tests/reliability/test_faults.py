@@ -50,7 +50,7 @@ def test_a_worker_killed_mid_run_loses_nothing(fault_queue, start_worker, receiv
     print("\n" + result.line("a: kill -9 + restart", 2000, time.monotonic() - began))
     assert result.deliveries == 2000 and result.lost == []
     assert result.unexplained == []
-    assert result.after_worker_crash <= 3 * 2  # at most what the killed cluster had in flight
+    assert result.after_worker_crash <= int(env["Q_WORKERS"])  # at most what the killed cluster had in flight
     assert Delivery.objects.exclude(status="success").count() == 0
 
 
@@ -120,4 +120,5 @@ def test_postgresql_restarting_during_delivery_recovers_by_itself(
     print("\n" + result.line("d: PostgreSQL restarted mid-run", 700, time.monotonic() - began))
     assert result.deliveries == 700 and result.lost == []
     assert result.unexplained == []
+    assert result.after_worker_crash <= int(env["Q_WORKERS"])  # at most the sends in flight at the restart
     assert Delivery.objects.exclude(status="success").count() == 0
