@@ -38,10 +38,11 @@ class Receipt:
 class Receiver:
     """A real HTTP server on 127.0.0.1 (ThreadingHTTPServer) that records every POST it gets.
 
-    `status` is what it answers (change it at any time, e.g. 503 while "down"); `down` makes it
-    refuse connections by closing its listening socket until `up()`."""
+    `status` is what it answers and `delay_s` how long it takes (change them at any time); `down()`
+    makes it refuse connections by closing its listening socket until `up()`."""
 
     status: int = 200
+    delay_s: float = 0.0
     receipts: list[Receipt] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
@@ -55,6 +56,7 @@ class Receiver:
 
             def do_POST(self):  # noqa: N802 (http.server's naming)
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                time.sleep(receiver.delay_s)
                 status = receiver.status
                 with receiver.lock:
                     receiver.receipts.append(
