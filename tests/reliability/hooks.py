@@ -117,11 +117,14 @@ class Receiver:
             return [json.loads(receipt.body) for receipt in self.receipts]
 
 
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.5):
-    """Poll until `predicate()` is truthy; fail (never hang) after `timeout` seconds."""
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.5, required: bool = True):
+    """Poll until `predicate()` is truthy; after `timeout` seconds fail (never hang), or return
+    False when not `required` (the caller then reports its counts and asserts)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if value := predicate():
             return value
         time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+    if required:
+        pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+    return False

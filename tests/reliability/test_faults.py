@@ -38,14 +38,15 @@ def test_a_worker_killed_mid_run_loses_nothing(fault_queue, start_worker, receiv
     env = fault_queue("kill")
     subscribe(api, project.pk, receiver.url)
     began = time.monotonic()
+    publish(project, owner, 1000)  # a backlog, so that the kill comes mid-run
     first = start_worker(**env)
-    publish(project, owner, 1000)
     wait_until(lambda: delivered(receiver, 300), 120, "300 deliveries before the kill")
     first.stop(signal.SIGKILL)  # kill -9 the whole cluster, mid-delivery
     killed_at = time.time()
+    assert len(receiver.ok_counts()) < 1000
     publish(project, owner, 1000, start=1000)  # events keep coming while no worker runs
     start_worker(**env)
-    wait_until(lambda: delivered(receiver, 2000), 300, "all 2000 deliveries after the restart")
+    wait_until(lambda: delivered(receiver, 2000), 300, "all 2000 deliveries after the restart", required=False)
     time.sleep(3)  # let any straggling resend arrive before counting
     result = tally(receiver, disrupted_at=killed_at)
     print("\n" + result.line("a: kill -9 + restart", 2000, time.monotonic() - began))
@@ -69,7 +70,7 @@ def test_a_receiver_down_for_a_while_gets_everything_when_back(
         lambda: Attempt.objects.filter(outcome="failed").count() >= 400, 90, "a failed retry of each"
     )
     receiver.up()
-    wait_until(lambda: delivered(receiver, 200), 180, "all 200 deliveries after the receiver is back")
+    wait_until(lambda: delivered(receiver, 200), 180, "all 200 deliveries after the receiver is back", required=False)
     time.sleep(3)
     result = tally(receiver)
     print("\n" + result.line("b: receiver down, then back", 200, time.monotonic() - began))
@@ -94,7 +95,7 @@ def test_two_clusters_at_once_never_send_twice(fault_queue, start_worker, receiv
     began = time.monotonic()
     start_worker(**env)
     start_worker(**env)
-    wait_until(lambda: delivered(receiver, 500), 180, "all 500 deliveries")
+    wait_until(lambda: delivered(receiver, 500), 180, "all 500 deliveries", required=False)
     time.sleep(5)
     result = tally(receiver)
     print("\n" + result.line("c: two clusters, every task queued twice", 500, time.monotonic() - began))
@@ -113,15 +114,16 @@ def test_postgresql_restarting_during_delivery_recovers_by_itself(
     env = fault_queue("pg")
     subscribe(api, project.pk, receiver.url)
     began = time.monotonic()
-    start_worker(**env)
     publish(project, owner, 600)
+    start_worker(**env)
     wait_until(lambda: delivered(receiver, 100), 120, "100 deliveries before the restart")
     restart_postgresql()
     restarted_at = time.time()
+    assert len(receiver.ok_counts()) < 600  # restarted mid-run
     connection.close()  # this test process's own connection died with the server, like the workers'
     close_old_connections()
     publish(project, owner, 100, start=600)  # and the system keeps taking new events
-    wait_until(lambda: delivered(receiver, 700), 240, "all 700 deliveries after the restart")
+    wait_until(lambda: delivered(receiver, 700), 240, "all 700 deliveries after the restart", required=False)
     time.sleep(3)
     result = tally(receiver, disrupted_at=restarted_at)
     print("\n" + result.line("d: PostgreSQL restarted mid-run", 700, time.monotonic() - began))
