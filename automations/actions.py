@@ -22,6 +22,7 @@ from rest_framework.renderers import JSONRenderer
 from subscriptions.delivery import http_session
 from subscriptions.targets import TargetRefused, check_at_send_time, url_problem
 from support.models import Request, close_request
+from support.routing import create_routed
 from support.serializers import EventSerializer, MessageSerializer, RequestSerializer
 
 from .flow import HTTP_METHODS
@@ -188,8 +189,8 @@ def do_create_request(step: dict, ctx: Context) -> Result:
     serializer = RequestSerializer(data=data, context=context)
     if not serializer.is_valid():
         raise StepFailed(f"cannot create the request: {_errors_text(serializer.errors)}")
-    with transaction.atomic():
-        created = serializer.save(project=ctx.project)
+    # The same path as the API: the conversation is routed (and operator.select asked) as usual.
+    created = create_routed(serializer, ctx.project)
     output = as_json(RequestSerializer(created, context=context).data)
     ctx.assign(step["save_as"], output)
     return Result(input=data, output=output)

@@ -11,15 +11,15 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task, schedule
 
-from .delivery import attempt_delivery
+from .delivery import attempt_delivery, stop_if_disabled
 from .models import Delivery
 
 logger = logging.getLogger(__name__)
 
 DELIVER = "subscriptions.tasks.deliver"
 # A pending delivery this late has lost its task (a broker flush, an enqueue that failed after
-# commit); the sweep hands it to the queue again.
-SWEEP_GRACE_S = 60
+# commit, a worker killed after taking it); the sweep hands it to the queue again.
+SWEEP_GRACE_S = settings.HOOKS_SWEEP_GRACE_S
 
 
 def enqueue_deliveries(delivery_ids: list[str]) -> None:
@@ -47,6 +47,8 @@ def deliver(delivery_id: str) -> str:
     delivery = claim(delivery_id)
     if delivery is None:
         return "not due or taken"
+    if stop_if_disabled(delivery):
+        return delivery.status
     status = attempt_delivery(delivery)
     if status == Delivery.Status.PENDING:
         schedule_retry(delivery)

@@ -4,6 +4,7 @@
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from rest_framework.authtoken.models import TokenProxy
 
 from .models import Department, Event, Faq, FaqKb, Group, Lead, Message, Project, ProjectUser, Request
 
@@ -170,3 +171,10 @@ class EventAdmin(admin.ModelAdmin):
     list_filter = ("name",)
     search_fields = ("name", "project__name")
     raw_id_fields = ("project", "created_by")
+
+
+# API tokens stay out of the admin. DRF's own TokenAdmin shows every full token key (changelist,
+# page titles, breadcrumbs, the admin's action log), i.e. every user's credentials to anyone
+# reading those pages; tokens are made with `manage.py drf_create_token <username>` instead.
+if admin.site.is_registered(TokenProxy):
+    admin.site.unregister(TokenProxy)

@@ -272,6 +272,40 @@ def route(
     return _apply(request, target, answer, previous_operator_id)
 
 
+def create_routed(serializer, project: Project) -> Request:
+    """Save a validated `RequestSerializer` as a routed conversation: the one way conversations are
+    created (the API and automations both come here).
+
+    Without a selector to ask, the conversation is created already routed (one `request.create`
+    carries its operator); with one, it is committed first, then routed (`request.update`). Routing
+    never makes the create fail: whatever goes wrong, the conversation exists."""
+    with transaction.atomic():
+        data = serializer.validated_data
+        department = data["department"] if "department" in data else default_department(project.pk)
+        asks = asks_selector(project.pk, department)
+        initial = {} if asks else _initial_fields(project.pk, department)
+        conversation = serializer.save(project=project, department=department, **initial)
+    return route_safely(conversation) if asks else conversation
+
+
+def _initial_fields(project_id: str, department: Department | None) -> dict:
+    try:
+        with transaction.atomic():  # a savepoint: a failure here leaves the create usable
+            return fields_for_new(project_id, department)
+    except Exception:
+        logger.exception("routing a new request in project %s failed; it is created unrouted", project_id)
+        return {}
+
+
+def route_safely(request: Request, **options) -> Request:
+    """`route`, except that a failure is logged and the conversation returned as it is."""
+    try:
+        return route(request, **options)
+    except Exception:
+        logger.exception("routing request %s failed", request.pk)
+        return Request.objects.select_related("lead").get(pk=request.pk)
+
+
 def _route_logged(request: Request, **kwargs) -> None:
     try:
         route(request, _after_commit=True, **kwargs)

@@ -1,6 +1,5 @@
 """The support domain's REST API, every resource scoped under /api/projects/{project_id}/."""
 
-import logging
 
 from django.db import transaction
 from django.shortcuts import get_object_or_404
@@ -40,8 +39,6 @@ from .serializers import (
     ProjectUserSerializer,
     RequestSerializer,
 )
-
-logger = logging.getLogger(__name__)
 
 PROJECT_PERMISSIONS = [IsAuthenticated, HasProjectRole]
 
@@ -145,27 +142,10 @@ class RequestViewSet(ProjectScopedViewSet):
             return super().handle_exception(exc)
 
     def create(self, request, *args, **kwargs):
-        """Without a selector to ask the conversation is created routed (one `request.create`);
-        with one it is committed first, then routed (`request.update`)."""
-        with transaction.atomic():
-            serializer = self.get_serializer(data=request.data)
-            serializer.is_valid(raise_exception=True)
-            department = serializer.validated_data.get("department", None)
-            if "department" not in serializer.validated_data:
-                department = routing.default_department(self.project.pk)
-            asks = routing.asks_selector(self.project.pk, department)
-            initial = {} if asks else self._initial_routing(department)
-            serializer.save(project=self.project, department=department, **initial)
-        conversation = self._route(serializer.instance) if asks else serializer.instance
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        conversation = routing.create_routed(serializer, self.project)
         return Response(self.get_serializer(conversation).data, status=201)
-
-    def _initial_routing(self, department) -> dict:
-        try:
-            with transaction.atomic():  # a savepoint: a failure here leaves the create usable
-                return routing.fields_for_new(self.project.pk, department)
-        except Exception:
-            logger.exception("routing a new request in project %s failed; it is created unrouted", self.project.pk)
-            return {}
 
     def update(self, request, *args, **kwargs):
         with transaction.atomic():
@@ -177,7 +157,7 @@ class RequestViewSet(ProjectScopedViewSet):
         conversation = serializer.instance
         moved = conversation.department_id != department_before and conversation.status != Request.Status.CLOSED
         if moved:
-            conversation = self._route(conversation, previous_operator_id=operator_before)
+            conversation = routing.route_safely(conversation, previous_operator_id=operator_before)
         return Response(self.get_serializer(conversation).data)
 
     @action(detail=True, methods=["post"])
@@ -191,7 +171,7 @@ class RequestViewSet(ProjectScopedViewSet):
         options = {"previous_operator_id": routing.current_operator(conversation)}
         if "department" in given.validated_data:
             options["department"] = given.validated_data["department"]
-        return Response(self.get_serializer(self._route(conversation, **options)).data)
+        return Response(self.get_serializer(routing.route_safely(conversation, **options)).data)
 
     @action(detail=True, methods=["post"])
     def assign(self, request, project_id=None, pk=None):
@@ -207,14 +187,6 @@ class RequestViewSet(ProjectScopedViewSet):
         if self.membership.role not in (Role.OWNER, Role.ADMIN) and not takes_or_hands_over:
             self.permission_denied(request, message="An agent takes a request or hands over their own.")
         return Response(self.get_serializer(routing.assign(conversation, chosen, caller)).data)
-
-    def _route(self, conversation: Request, **options) -> Request:
-        """Routing never fails the API call: whatever goes wrong, the conversation exists."""
-        try:
-            return routing.route(conversation, **options)
-        except Exception:
-            logger.exception("routing request %s failed", conversation.pk)
-            return Request.objects.select_related("lead").get(pk=conversation.pk)
 
     def destroy(self, request, *args, **kwargs):
         if self.membership.role not in (Role.OWNER, Role.ADMIN):

@@ -161,6 +161,14 @@ HOOKS_CLAIM_LEASE_S = env_float("HOOKS_CLAIM_LEASE_S", HOOKS_TIMEOUT_S + 30)
 # "" makes routing purely built-in.
 SUPPORT_OPERATOR_SELECTOR = "subscriptions.operator_select.OperatorSelectWebhook"
 
+# --- reliability (issue 8) ------------------------------------------------------------------
+# A subscription whose deliveries have all failed for this long, with at least this many failed
+# attempts, is disabled (with a visible reason) until someone enables it again.
+HOOKS_DISABLE_AFTER_S = env_float("HOOKS_DISABLE_AFTER_S", 5 * 24 * 3600)
+HOOKS_DISABLE_AFTER_FAILURES = int(os.environ.get("HOOKS_DISABLE_AFTER_FAILURES", "10"))
+# How overdue a pending, unclaimed delivery must be before the retry_pending sweep re-enqueues it.
+HOOKS_SWEEP_GRACE_S = env_float("HOOKS_SWEEP_GRACE_S", 60)
+
 # --- automations ----------------------------------------------------------------------------
 AUTOMATION_MAX_RUNTIME_S = env_float("AUTOMATION_MAX_RUNTIME_S", 30)
 AUTOMATION_MAX_BODY_BYTES = int(os.environ.get("AUTOMATION_MAX_BODY_BYTES", 1048576))

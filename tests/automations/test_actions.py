@@ -216,6 +216,19 @@ def test_create_request_goes_through_the_support_domain(make_automation, hook, p
     assert created.lead.email == "ann@example.com" and body["lead"] == "Ann"
 
 
+def test_create_request_routes_the_conversation_like_the_api(make_automation, hook, project, owner):
+    automation = make_automation(
+        [
+            {"action": "create_request", "first_text": "hi", "lead": {"fullname": "Ann"}, "save_as": "req"},
+            respond({"id": "{{ req.id }}", "status": "{{ req.status }}", "participants": "{{ req.participants }}"}),
+        ]
+    )
+    body = call(hook, automation).json()
+    created = Request.objects.get(pk=body["id"])
+    assert (created.status, created.routed_by, created.participants) == ("assigned", "builtin", [str(owner.pk)])
+    assert body["status"] == "assigned" and body["participants"] == [str(owner.pk)]
+
+
 def test_create_request_with_invalid_data_fails_with_the_serializer_message(make_automation, hook):
     automation = make_automation(
         [
