@@ -17,6 +17,8 @@ from .conftest import client_for
 from .reliability.hooks import emit, subscribe
 
 PUBLIC = {"/api/events/"}  # the event catalog needs no credentials
+# The API documentation (OpenAPI schema, Swagger UI, ReDoc) is public too: it shows no data.
+PUBLIC |= {"/api/schema/", "/api/docs/", "/api/redoc/"}
 # Where the contract says "only owners and admins": subscriptions (and their logs) and deliveries.
 MANAGERS_ONLY = re.compile(r"^/api/projects/\{project_id\}/(subscriptions|deliveries)/")
 # Changing or deleting the project itself is not an agent's business either.
