@@ -3,8 +3,10 @@
 
 import base64
 import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from subscriptions.models import Attempt, Delivery, EventPayload, Subscription
 from support.models import Role
@@ -50,9 +52,9 @@ def test_list_has_the_same_json_as_the_api(zapier, api, project):
     tiledesk = zapier("get", f"/{project.pk}/subscriptions").json()
     native = api.get(f"/api/projects/{project.pk}/subscriptions/").json()
 
-    assert tiledesk == native
-    assert [row["id"] for row in tiledesk["results"]] == [created["id"]]
-    assert tiledesk["results"][0]["secret"].startswith("whsec_••••")
+    assert tiledesk == native["results"]  # Tiledesk answers a plain array
+    assert [row["id"] for row in tiledesk] == [created["id"]]
+    assert tiledesk[0]["secret"].startswith("whsec_••••")
 
 
 def test_get_put_and_unsubscribe_by_id_without_trailing_slash(zapier, project):
@@ -66,12 +68,13 @@ def test_get_put_and_unsubscribe_by_id_without_trailing_slash(zapier, project):
     assert not Subscription.objects.filter(pk=sub_id).exists()
 
 
-def test_history_pages_the_attempts_newest_first(zapier, project):
+def test_history_pages_the_attempts_newest_first_as_tiledesk_does(zapier, project):
+    """Tiledesk counts pages from 0, 40 attempts a page, and answers a plain array."""
     sub = Subscription.objects.create(project=project, event="lead.create", target=TARGET, secret="whsec_x")
     payload = EventPayload.objects.create(project=project, payload={})
     delivery = Delivery.objects.create(project=project, subscription=sub, event=sub.event, event_payload=payload)
-    for number in (1, 2):
-        Attempt.objects.create(
+    Attempt.objects.bulk_create(
+        Attempt(
             project=project,
             delivery=delivery,
             subscription=sub,
@@ -81,12 +84,16 @@ def test_history_pages_the_attempts_newest_first(zapier, project):
             request_body="{}",
             status_code=500,
             outcome="failed",
+            created_at=timezone.now() - timedelta(seconds=100 - number),
         )
+        for number in range(1, 43)
+    )
 
-    response = zapier("get", f"/{project.pk}/subscriptions/history?page=1")
-
-    assert response.status_code == 200
-    assert [row["attempt"] for row in response.json()["results"]] == [2, 1]
+    first = zapier("get", f"/{project.pk}/subscriptions/history")
+    assert first.status_code == 200
+    assert [row["attempt"] for row in first.json()] == list(range(42, 2, -1))
+    assert zapier("get", f"/{project.pk}/subscriptions/history?page=0").json() == first.json()
+    assert [row["attempt"] for row in zapier("get", f"/{project.pk}/subscriptions/history?page=1").json()] == [2, 1]
 
 
 def test_invalid_subscription_is_400_with_field_errors(zapier, project):
