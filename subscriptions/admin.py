@@ -3,6 +3,7 @@
 import json
 
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.html import format_html
@@ -24,6 +25,8 @@ def pretty_json(value) -> str:
 
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
+    # A scheme-less target typed in the form becomes https:// (Django 6's default, chosen now).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = (
         "event",
         "target",
