@@ -3,7 +3,7 @@
 from django.urls import reverse
 from rest_framework import serializers
 
-from support.serializers import ProjectScopedSerializer
+from support.serializers import ProjectScopedSerializer, UserIdField
 
 from .flow import validate_flow
 from .models import Automation, Run
@@ -23,7 +23,7 @@ class AutomationSerializer(ProjectScopedSerializer):
     production_url = serializers.SerializerMethodField()
     development_url = serializers.SerializerMethodField()
     debug_url = serializers.SerializerMethodField()
-    createdBy = serializers.SerializerMethodField()
+    createdBy = UserIdField(source="created_by_id", read_only=True)
 
     class Meta:
         model = Automation
@@ -49,8 +49,6 @@ class AutomationSerializer(ProjectScopedSerializer):
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request is not None else path
 
-    def get_createdBy(self, obj) -> str | None:
-        return str(obj.created_by_id) if obj.created_by_id else None
 
     def validate_flow(self, value):
         checked = validate_flow(value)

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from support.serializers import ProjectScopedSerializer
+from support.serializers import ProjectScopedSerializer, UserIdField
 
 from . import events, signing
 from .models import Attempt, Delivery, Subscription
@@ -12,7 +12,7 @@ class SubscriptionSerializer(ProjectScopedSerializer):
 
     target = serializers.CharField(max_length=2000)
     secret = serializers.SerializerMethodField()
-    createdBy = serializers.SerializerMethodField()
+    createdBy = UserIdField(source="created_by_id", read_only=True)
 
     class Meta:
         model = Subscription
@@ -38,8 +38,6 @@ class SubscriptionSerializer(ProjectScopedSerializer):
     def get_secret(self, obj) -> str:
         return obj.secret if self.context.get("reveal_secret") else signing.mask_secret(obj.secret)
 
-    def get_createdBy(self, obj) -> str | None:
-        return str(obj.created_by_id) if obj.created_by_id else None
 
     def validate_event(self, value: str) -> str:
         if not events.is_valid_event_name(value):

@@ -58,28 +58,25 @@ class InProjectField(serializers.PrimaryKeyRelatedField):
 
 
 class UserIdField(serializers.Field):
-    """A user id as a string, as Tiledesk clients send and expect it."""
+    """A user id (read from an `*_id` attribute, without a query) as a string, as Tiledesk
+    clients expect it."""
+
+    def __init__(self, **kwargs):
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
 
     def to_representation(self, value):
-        return None if value is None else str(value.pk if hasattr(value, "pk") else value)
-
-    def to_internal_value(self, data):
-        try:
-            return User.objects.get(pk=int(str(data)))
-        except (ValueError, User.DoesNotExist):
-            raise serializers.ValidationError(f"No user with id {data!r}.") from None
+        return str(value)
 
 
 class ProjectSerializer(DomainSerializer):
-    createdBy = serializers.SerializerMethodField()
+    createdBy = UserIdField(source="created_by_id", read_only=True)
     role = serializers.SerializerMethodField()
 
     class Meta:
         model = Project
         fields = DomainSerializer.common_fields + ("name", "createdBy", "role")
 
-    def get_createdBy(self, obj) -> str | None:
-        return str(obj.created_by_id) if obj.created_by_id else None
 
     def get_role(self, obj) -> str | None:
         request = self.context.get("request")
@@ -314,7 +311,7 @@ class MessageSerializer(ProjectScopedSerializer):
 
 class EventSerializer(ProjectScopedSerializer):
     attributes = JSONObjectField(required=False)
-    createdBy = UserIdField(source="created_by", read_only=True)
+    createdBy = UserIdField(source="created_by_id", read_only=True)
 
     class Meta:
         model = Event
