@@ -131,7 +131,11 @@ class Attempt(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["project", "-created_at"], name="attempt_project_idx"),
-            models.Index(fields=["subscription", "outcome", "-created_at"], name="attempt_sub_idx"),
+            # Covering (project_id included): the logs API always filters by project too, and its
+            # page count is then an index-only scan (bench/logs_scale.py: 37 ms -> 0.2 ms at 200k rows).
+            models.Index(
+                fields=["subscription", "outcome", "-created_at"], include=["project"], name="attempt_sub_idx"
+            ),
             models.Index(fields=["project", "outcome", "-created_at"], name="attempt_outcome_idx"),
             models.Index(fields=["created_at"], name="attempt_age_idx"),
         ]
