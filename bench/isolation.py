@@ -43,7 +43,17 @@ def phase(project, payload, receiver, args) -> dict:
     arrivals = _fast_arrivals(receiver, committed)
     measured = [(t - committed[d]) * 1000 for d, t in arrivals.items() if committed[d] >= measured_from]
     warmup = [(t - committed[d]) * 1000 for d, t in arrivals.items() if committed[d] < measured_from]
-    slow_hits = sum(1 for _, path, _ in receiver.dump() if path.startswith("/slow/"))
+    received = receiver.dump()
+    slow_hits = sum(1 for _, path, _ in received if path.startswith("/slow/"))
+    # Per second since the first commit: the fast targets' worst latency, and slow requests begun.
+    t0 = min(committed.values())
+    timeline: dict[int, dict] = {}
+    for d, t in arrivals.items():
+        second = timeline.setdefault(int(committed[d] - t0), {"fast_max_ms": 0.0, "slow_requests": 0})
+        second["fast_max_ms"] = round(max(second["fast_max_ms"], (t - committed[d]) * 1000), 1)
+    for t, path, _ in received:
+        if path.startswith("/slow/") and int(t - t0) in timeline:
+            timeline[int(t - t0)]["slow_requests"] += 1
     return {
         "events": count,
         "fast_received": len(arrivals),
@@ -51,6 +61,8 @@ def phase(project, payload, receiver, args) -> dict:
         "slow_requests": slow_hits,
         "fast_latency_ms": harness.summary(measured),
         "warmup_fast_latency_ms": harness.summary(warmup),
+        "measured_from_s": round(measured_from - t0, 1),
+        "timeline": [{"second": s, **timeline[s]} for s in sorted(timeline)],
     }
 
 

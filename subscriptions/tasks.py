@@ -3,6 +3,7 @@ task claims it with one conditional UPDATE so that two workers never send the sa
 
 import logging
 import os
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -13,6 +14,7 @@ from django_q.brokers.redis_broker import Redis as RedisBroker
 from django_q.models import Schedule
 from django_q.tasks import async_task, schedule
 
+from . import isolation
 from .delivery import attempt_delivery
 from .models import Delivery
 
@@ -93,7 +95,12 @@ def deliver(delivery_id: str) -> str:
     delivery = claim(delivery_id)
     if delivery is None:
         return "not due or taken"
+    if isolation.should_park(delivery):  # one in flight at a time for a slow target
+        isolation.park(delivery)
+        return "parked"
+    started = time.monotonic()
     status = attempt_delivery(delivery)
+    isolation.after_attempt(delivery, time.monotonic() - started)
     if status == Delivery.Status.PENDING:
         schedule_retry(delivery)
     return status

@@ -1,0 +1,82 @@
+"""A slow target gets one delivery in flight at a time, so that it cannot hold every worker
+(subscriptions/isolation.py; measured by bench/isolation.py). Real HTTP to a local receiver;
+tasks run in-process (Q_SYNC) through the real queue calls."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from subscriptions import isolation, tasks
+from subscriptions.models import Delivery, EventPayload, Subscription
+from subscriptions.signing import new_secret
+
+
+@pytest.fixture(autouse=True)
+def forget_slow_targets():
+    isolation._slow_until.clear()
+    yield
+    isolation._slow_until.clear()
+
+
+@pytest.fixture
+def subscription(project, httpserver):
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    return Subscription.objects.create(
+        project=project, event="request.create", target=httpserver.url_for("/hook"), secret=new_secret()
+    )
+
+
+def pending_delivery(subscription, **fields) -> Delivery:
+    payload = EventPayload.objects.create(project=subscription.project, payload={"id": "r1"})
+    project, event = subscription.project, subscription.event
+    return Delivery.objects.create(
+        project=project, subscription=subscription, event=event, event_payload=payload, **fields
+    )
+
+
+def in_flight(subscription) -> Delivery:
+    return pending_delivery(subscription, locked_until=timezone.now() + timedelta(seconds=30))
+
+
+def hook_ids(httpserver) -> list[str]:
+    return [request.headers["x-hook-id"] for request, _ in httpserver.log]
+
+
+def test_a_delivery_to_a_slow_target_waits_while_another_is_in_flight(subscription, httpserver):
+    isolation.after_attempt(in_flight(subscription), seconds=isolation.SLOW_AFTER_S + 1)
+    waiting = pending_delivery(subscription)
+
+    assert tasks.deliver(waiting.pk) == "parked"
+
+    waiting.refresh_from_db()
+    assert hook_ids(httpserver) == []
+    assert (waiting.status, waiting.attempt_count, waiting.locked_until) == ("pending", 0, None)
+    assert waiting.last_error == isolation.PARKED
+    assert waiting.next_attempt_at > timezone.now() + timedelta(seconds=isolation.PARK_S - 5)
+
+
+def test_when_the_delivery_in_flight_ends_the_parked_ones_go_in_turn_oldest_first(subscription, httpserver):
+    first = in_flight(subscription)
+    isolation.after_attempt(first, seconds=isolation.SLOW_AFTER_S + 1)
+    newer, older = pending_delivery(subscription), pending_delivery(subscription)
+    Delivery.objects.filter(pk=older.pk).update(created_at=newer.created_at - timedelta(seconds=1))
+    assert tasks.deliver(newer.pk) == tasks.deliver(older.pk) == "parked"
+
+    Delivery.objects.filter(pk=first.pk).update(status="success", locked_until=None)
+    isolation.after_attempt(first, seconds=isolation.SLOW_AFTER_S + 1)
+
+    # Each one's end hands the next to the queue (tasks run in-process here, so all at once).
+    assert hook_ids(httpserver) == [older.pk, newer.pk]
+    assert set(Delivery.objects.filter(pk__in=[older.pk, newer.pk]).values_list("status", "last_error")) == {
+        ("success", "")
+    }
+
+
+def test_a_healthy_target_takes_deliveries_side_by_side(subscription, httpserver):
+    in_flight(subscription)
+    isolation.after_attempt(in_flight(subscription), seconds=0.01)
+    other = pending_delivery(subscription)
+
+    assert tasks.deliver(other.pk) == "success"
+    assert hook_ids(httpserver) == [other.pk]
