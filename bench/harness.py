@@ -173,15 +173,18 @@ class Child:
         _children.append(self)
 
     def stop(self, timeout: float = 20) -> None:
+        """SIGTERM to the process (a qcluster stops its own children), SIGKILL to the group after."""
         if self.proc.poll() is None:
             try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.send_signal(signal.SIGTERM)
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-            except ProcessLookupError:
                 pass
+        try:  # whatever of the group is left (it was started in a session of its own)
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(5)
         self._log.close()
         if self in _children:
             _children.remove(self)

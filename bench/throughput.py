@@ -22,6 +22,9 @@ def options(parser) -> None:
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--batch", type=int, default=100, help="events per publishing transaction")
     parser.add_argument("--broker", default="redis", choices=("redis", "orm"))
+    parser.add_argument(
+        "--worker-env", action="append", default=[], metavar="NAME=VALUE", help="extra environment of the worker"
+    )
 
 
 def ceiling(receiver: harness.Receiver, url: str, body: bytes, headers: dict, n: int, concurrency: int) -> dict:
@@ -54,7 +57,7 @@ def hooks(receiver: harness.Receiver, project, payload: dict, n: int, workers: i
     from subscriptions.models import Delivery
 
     harness.clear_outbox()
-    cluster = harness.start_cluster(workers, args.broker)
+    cluster = harness.start_cluster(workers, args.broker, **dict(e.split("=", 1) for e in args.worker_env))
     try:
         receiver.reset()
         warm_ids, _ = harness.publish(project.pk, payload, 2 * workers)
@@ -123,7 +126,14 @@ def main() -> None:
         )
     harness.write_result(
         "throughput",
-        {"broker": args.broker, "events": args.events, "batch": args.batch, "body_bytes": len(body), "rows": rows},
+        {
+            "broker": args.broker,
+            "events": args.events,
+            "batch": args.batch,
+            "body_bytes": len(body),
+            "worker_env": args.worker_env,
+            "rows": rows,
+        },
         args,
     )
     missing = [r["workers"] for r in rows if r["hooks"]["received"] < args.events]
