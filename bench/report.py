@@ -5,6 +5,7 @@ README; the plots are bench/results/<name>.png. Needs matplotlib (bench/requirem
 
 Run: .venv/bin/python bench/report.py"""
 
+import argparse
 import json
 import re
 import sys
@@ -15,8 +16,8 @@ RESULTS = BENCH / "results"
 README = BENCH / "README.md"
 
 
-def _load(name: str) -> dict | None:
-    path = RESULTS / f"{name}.json"
+def _load(folder: Path, name: str) -> dict | None:
+    path = folder / f"{name}.json"
     return json.loads(path.read_text()) if path.exists() else None
 
 
@@ -83,7 +84,7 @@ def table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def plots(results: dict[str, dict]) -> list[Path]:
+def plots(results: dict[str, dict], folder: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -92,7 +93,7 @@ def plots(results: dict[str, dict]) -> list[Path]:
     made = []
 
     def save(fig, name: str) -> None:
-        path = RESULTS / f"{name}.png"
+        path = folder / f"{name}.png"
         fig.tight_layout()
         fig.savefig(path, dpi=90)
         plt.close(fig)
@@ -156,18 +157,22 @@ def plots(results: dict[str, dict]) -> list[Path]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the JSON files and plots")
+    parser.add_argument("--readme", type=Path, default=README)
+    args = parser.parse_args()
     names = ["throughput", "latency", "publishing", "isolation", "logs_scale"]
-    results = {name: data for name in names if (data := _load(name))}
+    results = {name: data for name in names if (data := _load(args.results, name))}
     if not results:
-        sys.exit("no results in bench/results/")
-    text = README.read_text()
+        sys.exit(f"no results in {args.results}")
+    text = args.readme.read_text()
     block = f"<!-- results:start -->\n{table(results)}\n<!-- results:end -->"
     text = re.sub(r"<!-- results:start -->.*<!-- results:end -->", lambda _: block, text, flags=re.S)
-    README.write_text(text)
-    print(f"updated {README.relative_to(BENCH.parent)}")
+    args.readme.write_text(text)
+    print(f"updated {args.readme}")
     try:
-        for path in plots(results):
-            print(f"wrote {path.relative_to(BENCH.parent)}")
+        for path in plots(results, args.results):
+            print(f"wrote {path}")
     except ImportError:
         print("matplotlib is not installed (pip install -r bench/requirements.txt): no plots")
 

@@ -17,7 +17,8 @@ parked: both small partial indexes) only for a subscription known to be slow."""
 import time
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .models import PARKED_ERROR, Delivery
@@ -45,6 +46,32 @@ def _siblings(delivery: Delivery):
     return Delivery.objects.filter(subscription_id=delivery.subscription_id, status=Delivery.Status.PENDING).exclude(
         pk=delivery.pk
     )
+
+
+def park_if_busy(delivery_id: str) -> bool:
+    """Before claiming: park the delivery if its target is known to be slow and another delivery
+    to it is in flight. Nothing to do (not even a query) while this process knows no slow target;
+    else a read and, to park, one write that need not wait for the disk (lost in a crash, the
+    delivery is merely not parked)."""
+    if not _slow_until:
+        return False
+    subscription_id = Delivery.objects.filter(pk=delivery_id).values_list("subscription_id", flat=True).first()
+    if subscription_id is None or not known_slow(subscription_id):
+        return False
+    now = timezone.now()
+    siblings = Delivery.objects.filter(subscription_id=subscription_id, status=Delivery.Status.PENDING)
+    if not siblings.exclude(pk=delivery_id).filter(locked_until__gt=now).exists():
+        return False
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        parked = (
+            Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.PENDING, next_attempt_at__lte=now)
+            .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+            .update(next_attempt_at=now + timedelta(seconds=PARK_S), last_error=PARKED)
+        )
+    return bool(parked)
 
 
 def should_park(delivery: Delivery) -> bool:

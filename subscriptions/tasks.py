@@ -92,10 +92,12 @@ def claim(delivery_id: str) -> Delivery | None:
 
 
 def deliver(delivery_id: str) -> str:
+    if isolation.park_if_busy(delivery_id):  # one in flight at a time for a slow target
+        return "parked"
     delivery = claim(delivery_id)
     if delivery is None:
         return "not due or taken"
-    if isolation.should_park(delivery):  # one in flight at a time for a slow target
+    if isolation.should_park(delivery):  # the same, for two claimed at once
         isolation.park(delivery)
         return "parked"
     started = time.monotonic()

@@ -80,3 +80,15 @@ def test_a_healthy_target_takes_deliveries_side_by_side(subscription, httpserver
 
     assert tasks.deliver(other.pk) == "success"
     assert hook_ids(httpserver) == [other.pk]
+
+
+def test_a_claimed_delivery_to_a_slow_target_steps_back_when_another_is_in_flight(subscription, httpserver):
+    isolation.after_attempt(in_flight(subscription), seconds=isolation.SLOW_AFTER_S + 1)
+    claimed = tasks.claim(pending_delivery(subscription).pk)
+
+    assert isolation.should_park(claimed)
+    isolation.park(claimed)
+
+    claimed.refresh_from_db()
+    assert (claimed.locked_until, claimed.last_error, claimed.attempt_count) == (None, isolation.PARKED, 0)
+    assert hook_ids(httpserver) == []
