@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .models import PARKED_ERROR, Delivery
+from .models import PARKED_ERROR, Attempt, Delivery
 
 # An attempt that took longer than this marks its target slow, for REMEMBER_S.
 SLOW_AFTER_S = 1.0
@@ -93,11 +93,21 @@ def park(delivery: Delivery) -> None:
 def after_attempt(delivery: Delivery, seconds: float) -> None:
     """Remember a slow target; for a slow target, let the next parked delivery go. (Only here:
     if a claim about to park hides the end of the one in flight, the next new delivery to the
-    target finds nothing in flight and goes, and its end releases the next parked one.)"""
-    if seconds > SLOW_AFTER_S:
+    target finds nothing in flight and goes, and its end releases the next parked one.)
+
+    `seconds` is the whole attempt; when it is long, the attempt row's `duration_ms` (the HTTP
+    exchange alone) decides, so that a slow database does not make a healthy target look slow."""
+    if seconds > SLOW_AFTER_S and _exchange_seconds(delivery) > SLOW_AFTER_S:
         _slow_until[delivery.subscription_id] = time.monotonic() + REMEMBER_S
     if known_slow(delivery.subscription_id):
         release_if_idle(delivery)
+
+
+def _exchange_seconds(delivery: Delivery) -> float:
+    duration_ms = (
+        Attempt.objects.filter(delivery=delivery).order_by("-attempt").values_list("duration_ms", flat=True).first()
+    )
+    return (duration_ms or 0) / 1000
 
 
 def release_if_idle(delivery: Delivery) -> None:
