@@ -73,13 +73,14 @@ def table(results: dict[str, dict]) -> str:
             f"{pg['live_delivered']}/{pg['live_published']}, p99 {d.get('p99')} ms during it "
             f"| < 60 s, deliveries go on | {_verdict(ok)} |"
         )
-    stamps = sorted({r["measured_at"] for r in results.values()})
-    machine = next(iter(results.values()))["machine"] if results else {}
+    stamps = sorted(r["measured_at"] for r in results.values())
+    commits = sorted({r["machine"]["commit"] for r in results.values()})
+    loads = sorted(r["machine"]["loadavg_1m"] for r in results.values())
+    cpus = {r["machine"]["cpus"] for r in results.values()}
     lines.append("")
     lines.append(
-        f"Measured {stamps[0] if stamps else '-'} .. {stamps[-1] if stamps else '-'} at commit "
-        f"{machine.get('commit', '?')}, {machine.get('cpus', '?')} CPUs (load average at start of each run in the "
-        f"JSON files)."
+        f"Measured {stamps[0]} .. {stamps[-1]} at commit {', '.join(commits)} on {', '.join(map(str, cpus))} CPUs; "
+        f"load average (1 min) at the start of each script: {loads[0]} .. {loads[-1]}."
     )
     return "\n".join(lines)
 
