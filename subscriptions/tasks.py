@@ -117,6 +117,7 @@ def schedule_retry(delivery: Delivery) -> None:
         schedule_type=Schedule.ONCE,
         repeats=-1,
         next_run=delivery.next_attempt_at,
+        q_options={"save": False},  # as in enqueue_deliveries: the attempt row is the log
     )
 
 

@@ -2,6 +2,7 @@
 pushed together, and no stored django-q result for a successful delivery run (the attempt row is
 the log). Against a real Redis (db 5 of 127.0.0.1, a queue of its own) when one answers."""
 
+import ast
 import os
 import uuid
 
@@ -57,3 +58,23 @@ def test_a_successful_delivery_run_is_not_stored_as_a_task_result(redis_queue):
 def test_one_broker_serves_the_whole_process(monkeypatch, db):
     monkeypatch.setattr(tasks, "_broker", None)
     assert tasks.queue_broker() is tasks.queue_broker()
+
+
+def test_a_scheduled_retry_run_is_not_stored_as_a_task_result_either(project):
+    from django_q.models import Schedule
+
+    from subscriptions.models import Delivery, EventPayload, Subscription
+    from subscriptions.signing import new_secret
+
+    subscription = Subscription.objects.create(
+        project=project, event="request.create", target="https://example.com/hook", secret=new_secret()
+    )
+    payload = EventPayload.objects.create(project=project, payload={})
+    delivery = Delivery.objects.create(project=project, subscription=subscription, event=subscription.event,
+                                       event_payload=payload, attempt_count=1)  # fmt: skip
+
+    tasks.schedule_retry(delivery)
+
+    retry = Schedule.objects.get(name=f"retry-{delivery.pk}-2")
+    # The scheduler reads the stored kwargs back with ast.literal_eval.
+    assert retry.func == tasks.DELIVER and ast.literal_eval(retry.kwargs) == {"q_options": {"save": False}}
