@@ -193,8 +193,10 @@ def main() -> None:
         publisher.start()
         time.sleep(3 if args.smoke else 10)
         purge_started = time.time()
-        batches: list[float] = []
-        removed = purge_attempts(timezone.now() - timedelta(days=SPAN_DAYS), progress=lambda n: batches.append(n))
+        batches: list[float] = []  # when each batch of attempt rows was deleted
+        removed = purge_attempts(
+            timezone.now() - timedelta(days=SPAN_DAYS), progress=lambda n: batches.append(time.time())
+        )
         purge_ended = time.time()
         time.sleep(1)
         stop.set()
@@ -213,6 +215,7 @@ def main() -> None:
     purge = {
         "removed": removed,
         "seconds": round(purge_ended - purge_started, 2),
+        "attempt_rows_seconds": round(batches[-1] - purge_started, 2) if batches else None,
         "batches": len(batches),
         "left": Attempt.objects.filter(project=project, subscription__in=subscriptions).count(),
         "live_delivered": len(arrivals),
@@ -222,7 +225,8 @@ def main() -> None:
     }
     b, d = purge["live_latency_before_ms"], purge["live_latency_during_ms"]
     print(
-        f"purge_attempts removed {removed} rows in {purge['seconds']} s ({len(batches)} batches); live deliveries "
+        f"purge_attempts removed {removed} rows in {purge['seconds']} s ({len(batches)} batches; the attempt rows "
+        f"took {purge['attempt_rows_seconds']} s, the rest is finished deliveries and payloads); live deliveries "
         f"{len(arrivals)}/{len(committed)}: p50/p99 before {b.get('p50')}/{b.get('p99')} ms, during the purge "
         f"{d.get('p50')}/{d.get('p99')} ms ({d['n']} delivered)",
         flush=True,

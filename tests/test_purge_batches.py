@@ -28,6 +28,7 @@ def test_purge_removes_old_rows_in_batches_and_keeps_recent_and_pending_ones(pro
         return row
 
     finished_old = [delivery(old, "success", 2) for _ in range(3)]
+    finished_old.append(delivery(old, "failed", 0))  # never attempted (its subscription was disabled)
     pending_old = delivery(old, "pending", 1)
     recent = delivery(now, "success", 1)
 
