@@ -7,6 +7,7 @@ PY=.venv/bin/python
 PORT="${PORT:-8000}"
 export HOOKS_ALLOW_PRIVATE_TARGETS="${HOOKS_ALLOW_PRIVATE_TARGETS:-1}"  # local demos post to localhost
 $PY manage.py migrate --noinput
+$PY manage.py collectstatic --noinput -v0
 BASE_URL="http://127.0.0.1:$PORT" $PY manage.py seed_demo
 
 pids=()

@@ -4,6 +4,7 @@ import json
 
 from django.contrib import admin, messages
 from django.db.models import Count, Q
+from django.utils import timezone
 from django.utils.html import format_html
 
 from . import signing, tasks
@@ -66,12 +67,13 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Enable selected subscriptions")
     def enable(self, request, queryset):
-        changed = queryset.update(enabled=True, disabled_reason="")
+        # updated_at starts a fresh failing period for the auto-disable.
+        changed = queryset.update(enabled=True, disabled_reason="", updated_at=timezone.now())
         self.message_user(request, f"{changed} subscription(s) enabled.", messages.SUCCESS)
 
     @admin.action(description="Disable selected subscriptions")
     def disable(self, request, queryset):
-        changed = queryset.update(enabled=False, disabled_reason="disabled by an operator")
+        changed = queryset.update(enabled=False, disabled_reason="disabled by an operator", updated_at=timezone.now())
         self.message_user(request, f"{changed} subscription(s) disabled.", messages.SUCCESS)
 
     def save_model(self, request, obj, form, change):

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from . import signing
 from .models import Attempt, Delivery, Subscription
-from .targets import TargetRefused, check_at_send_time
+from .targets import GuardedAdapter, TargetRefused, check_at_send_time
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def http_session() -> requests.Session:
     global _session, _session_pid
     if _session is None or _session_pid != os.getpid():
         _session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=64, pool_maxsize=64, max_retries=0)
+        adapter = GuardedAdapter(pool_connections=64, pool_maxsize=64, max_retries=0)
         _session.mount("http://", adapter)
         _session.mount("https://", adapter)
         _session.trust_env = False
@@ -149,8 +149,20 @@ def _short_error(exc: Exception) -> str:
     return (f"{type(exc).__name__}: {text}")[:1000]
 
 
+def scrubbed(value, secrets_: list[str]):
+    """`value` (text, or a dict of texts) with every secret replaced, for a receiver that echoes
+    what it got (request inspectors do) must not put the secret into the log."""
+    if isinstance(value, dict):
+        return {k: scrubbed(v, secrets_) for k, v in value.items()}
+    if isinstance(value, str):
+        for secret in secrets_:
+            value = value.replace(secret, REDACTED)
+    return value
+
+
 def record_attempt(delivery: Delivery, body: bytes, headers: dict[str, str], exchange: Exchange) -> Attempt:
     delivery.attempt_count += 1
+    secrets_ = [s for s in (delivery.subscription.secret, delivery.subscription.previous_secret) if s]
     return Attempt.objects.create(
         project_id=delivery.project_id,
         delivery=delivery,
@@ -161,9 +173,11 @@ def record_attempt(delivery: Delivery, body: bytes, headers: dict[str, str], exc
         request_headers=redacted(headers),
         request_body=body.decode(errors="replace"),
         status_code=exchange.status_code,
-        response_headers=exchange.response_headers,
-        response_body=exchange.response_body[: settings.HOOKS_RESPONSE_BODY_LIMIT].decode(errors="replace"),
-        error=exchange.error,
+        response_headers=scrubbed(exchange.response_headers, secrets_),
+        response_body=scrubbed(exchange.response_body.decode(errors="replace"), secrets_)
+        .encode()[: settings.HOOKS_RESPONSE_BODY_LIMIT]
+        .decode(errors="ignore"),
+        error=scrubbed(exchange.error, secrets_),
         duration_ms=exchange.duration_ms,
         outcome=Attempt.Outcome.SUCCESS if exchange.ok else Attempt.Outcome.FAILED,
     )
@@ -205,28 +219,77 @@ def _retry_after_s(value: str | None) -> float | None:
 def attempt_delivery(delivery: Delivery) -> Delivery.Status:
     """One attempt of a claimed delivery, then its next state: success, a retry, or failed."""
     subscription = delivery.subscription
-    attempt, exchange = send_once(delivery, settings.HOOKS_TIMEOUT_S)
+    body = envelope_bytes(delivery)
+    headers = request_headers(delivery, body, int(time.time()))
+    exchange = post(subscription.target, body, headers, settings.HOOKS_TIMEOUT_S)
     now = timezone.now()
     delivery.locked_until = None
     if exchange.ok:
         delivery.status, delivery.next_attempt_at, delivery.last_error = Delivery.Status.SUCCESS, None, ""
     else:
         delivery.last_error = (exchange.error or f"HTTP {exchange.status_code}")[:500]
-        delay = None if exchange.status_code == 410 else retry_delay_s(delivery, exchange)
-        if delay is None:
-            delivery.status, delivery.next_attempt_at = Delivery.Status.FAILED, None
-        else:
-            delivery.next_attempt_at = now + timedelta(seconds=delay)
-    delivery.save(
-        update_fields=["status", "attempt_count", "next_attempt_at", "locked_until", "last_error", "updated_at"]
-    )
-    if exchange.status_code == 410:
-        disable_subscription(subscription, "The target answered 410 Gone.")
+    # The log row and the delivery's new state commit together: a worker that dies (or loses the
+    # database) in between must not leave a recorded success on a delivery that is still pending.
+    with transaction.atomic():
+        attempt = record_attempt(delivery, body, headers, exchange)
+        if not exchange.ok:
+            delay = None if exchange.status_code == 410 else retry_delay_s(delivery, exchange)
+            if delay is None:
+                delivery.status, delivery.next_attempt_at = Delivery.Status.FAILED, None
+            else:
+                delivery.next_attempt_at = now + timedelta(seconds=delay)
+        delivery.save(
+            update_fields=["status", "attempt_count", "next_attempt_at", "locked_until", "last_error", "updated_at"]
+        )
     logger.info("delivery %s attempt %s: %s", delivery.pk, attempt.attempt, exchange.status_code or exchange.error)
+    if exchange.status_code == 410:
+        disable_subscription(subscription, "The target answered 410 Gone.", attempt)
+    elif not exchange.ok and (reason := failing_too_long(subscription, now)):
+        disable_subscription(subscription, reason, attempt)
+    if not subscription.enabled:
+        delivery.refresh_from_db(fields=["status", "next_attempt_at", "last_error"])
     return delivery.status
 
 
-def disable_subscription(subscription: Subscription, reason: str) -> None:
+def failing_too_long(subscription: Subscription, now) -> str | None:
+    """Why the subscription should be disabled for failing, or None.
+
+    It qualifies when no attempt has succeeded since its first failure at least
+    `HOOKS_DISABLE_AFTER_S` ago, with at least `HOOKS_DISABLE_AFTER_FAILURES` failed attempts.
+    Failures before the subscription's last change (re-enabled, edited, disabled) do not count,
+    so an operator who enables it again gives it a fresh period."""
+    window_s = settings.HOOKS_DISABLE_AFTER_S
+    attempts = Attempt.objects.filter(subscription_id=subscription.pk)
+    last_success = (
+        attempts.filter(outcome=Attempt.Outcome.SUCCESS).order_by("-created_at").values_list("created_at", flat=True)
+    ).first()
+    since = max(filter(None, (last_success, subscription.updated_at)))
+    failures = attempts.filter(outcome=Attempt.Outcome.FAILED, created_at__gt=since)
+    first_failure = failures.order_by("created_at").values_list("created_at", flat=True).first()
+    if first_failure is None or first_failure > now - timedelta(seconds=window_s):
+        return None
+    needed = settings.HOOKS_DISABLE_AFTER_FAILURES
+    count = failures[:needed].count()
+    if count < needed:
+        return None
+    return (
+        f"Every delivery failed for more than {_duration(window_s)} "
+        f"(since {first_failure:%Y-%m-%d %H:%M} UTC, {count}{'+' if count == needed else ''} failed attempts)."
+    )
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            amount = round(seconds / size, 1)
+            return f"{amount:g} {unit}{'' if amount == 1 else 's'}"
+    return f"{seconds:g} seconds"
+
+
+def disable_subscription(subscription: Subscription, reason: str, attempt: Attempt | None = None) -> None:
+    """Disable with a visible reason: on the subscription, on every delivery it stops, and on the
+    log row of the attempt that caused it."""
+    note = f"subscription disabled: {reason}"
     with transaction.atomic():
         Subscription.objects.filter(pk=subscription.pk).update(
             enabled=False, disabled_reason=reason[:300], updated_at=timezone.now()
@@ -234,6 +297,22 @@ def disable_subscription(subscription: Subscription, reason: str) -> None:
         # Nothing more goes to a disabled subscription; what was waiting stays visible and can be
         # redelivered once it is enabled again.
         Delivery.objects.filter(subscription=subscription, status=Delivery.Status.PENDING).update(
-            status=Delivery.Status.FAILED, next_attempt_at=None, last_error=f"subscription disabled: {reason}"[:500]
+            status=Delivery.Status.FAILED, next_attempt_at=None, locked_until=None, last_error=note[:500]
         )
+        if attempt is not None:
+            Delivery.objects.filter(pk=attempt.delivery_id).update(last_error=note[:500])
+            attempt.error = f"{attempt.error}; {note}" if attempt.error else note
+            Attempt.objects.filter(pk=attempt.pk).update(error=attempt.error[:1000])
+    subscription.enabled, subscription.disabled_reason = False, reason[:300]
     logger.warning("subscription %s disabled: %s", subscription.pk, reason)
+
+
+def stop_if_disabled(delivery: Delivery) -> bool:
+    """A claimed delivery whose subscription is disabled is not sent: it fails, saying why."""
+    subscription = delivery.subscription
+    if subscription.enabled:
+        return False
+    delivery.status, delivery.next_attempt_at, delivery.locked_until = Delivery.Status.FAILED, None, None
+    delivery.last_error = f"subscription disabled: {subscription.disabled_reason or 'by an operator'}"[:500]
+    delivery.save(update_fields=["status", "next_attempt_at", "locked_until", "last_error", "updated_at"])
+    return True

@@ -7,9 +7,16 @@ import socket
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-# Cloud metadata endpoints that are not caught by the generic ranges below.
-_METADATA = {ipaddress.ip_address("fd00:ec2::254"), ipaddress.ip_address("100.100.100.200")}
+# Cloud metadata endpoints, named as such in refusals (169.254.169.254 is also link-local).
+_METADATA = {
+    ipaddress.ip_address("169.254.169.254"),
+    ipaddress.ip_address("fd00:ec2::254"),
+    ipaddress.ip_address("100.100.100.200"),
+}
 
 
 class TargetRefused(Exception):
@@ -44,6 +51,8 @@ def url_problem(url: str) -> str | None:
 def address_problem(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
+    if address in _METADATA:
+        return "cloud-metadata"
     if address.is_loopback:
         return "loopback"
     if address.is_link_local:
@@ -52,8 +61,6 @@ def address_problem(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> s
         return "multicast"
     if address.is_unspecified:
         return "unspecified-address"
-    if address in _METADATA:
-        return "cloud-metadata"
     if address.is_private or address.is_reserved or not address.is_global:
         return "private"
     return None
@@ -75,3 +82,46 @@ def check_at_send_time(url: str) -> None:
         address = ipaddress.ip_address(info[4][0].split("%")[0])
         if reason := address_problem(address):
             raise TargetRefused(f"refused: {host} resolves to {reason} address {address}")
+
+
+# The check above resolves the host name, then the HTTP client resolves it again to connect: a DNS
+# server answering a public address first and a private one next (DNS rebinding) would slip through.
+# So the connection itself also refuses to stay connected to a forbidden peer address.
+
+
+class _PeerCheck:
+    def _new_conn(self):
+        sock = super()._new_conn()
+        if not settings.HOOKS_ALLOW_PRIVATE_TARGETS:
+            peer = ipaddress.ip_address(sock.getpeername()[0].split("%")[0])
+            if reason := address_problem(peer):
+                sock.close()
+                raise TargetRefused(f"refused: {self.host} connected to {reason} address {peer}")
+        return sock
+
+
+class GuardedHTTPConnection(_PeerCheck, HTTPConnection):
+    pass
+
+
+class GuardedHTTPSConnection(_PeerCheck, HTTPSConnection):
+    pass
+
+
+class GuardedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = GuardedHTTPConnection
+
+
+class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = GuardedHTTPSConnection
+
+
+class GuardedAdapter(HTTPAdapter):
+    """A requests adapter whose connections refuse forbidden peer addresses (raises TargetRefused)."""
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": GuardedHTTPConnectionPool,
+            "https": GuardedHTTPSConnectionPool,
+        }

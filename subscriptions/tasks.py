@@ -15,15 +15,15 @@ from django_q.models import Schedule
 from django_q.tasks import async_task, schedule
 
 from . import isolation
-from .delivery import attempt_delivery
+from .delivery import attempt_delivery, stop_if_disabled
 from .models import Delivery
 
 logger = logging.getLogger(__name__)
 
 DELIVER = "subscriptions.tasks.deliver"
 # A pending delivery this late has lost its task (a broker flush, an enqueue that failed after
-# commit); the sweep hands it to the queue again.
-SWEEP_GRACE_S = 60
+# commit, a worker killed after taking it); the sweep hands it to the queue again.
+SWEEP_GRACE_S = settings.HOOKS_SWEEP_GRACE_S
 
 
 _broker: Broker | None = None
@@ -97,6 +97,8 @@ def deliver(delivery_id: str) -> str:
     delivery = claim(delivery_id)
     if delivery is None:
         return "not due or taken"
+    if stop_if_disabled(delivery):
+        return delivery.status
     if isolation.should_park(delivery):  # the same, for two claimed at once
         isolation.park(delivery)
         return "parked"

@@ -5,6 +5,7 @@ from django.db.models import Prefetch
 from django.utils import timezone
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -77,6 +78,9 @@ class DeliveryViewSet(ManagersOnly, mixins.ListModelMixin, mixins.RetrieveModelM
     @action(detail=True, methods=["post"])
     def redeliver(self, request, project_id=None, pk=None):
         delivery = self.get_object()
+        if delivery.event == events.OPERATOR_SELECT:
+            # Its answer only mattered at the moment the conversation was routed.
+            raise ValidationError({"event": ["operator.select calls are synchronous and cannot be redelivered."]})
         tasks.redeliver(delivery)
         return Response({"id": delivery.pk, "status": Delivery.Status.PENDING}, status=status.HTTP_202_ACCEPTED)
 

@@ -1,12 +1,16 @@
 """The support domain's REST API, every resource scoped under /api/projects/{project_id}/."""
 
+
 from django.db import transaction
 from django.shortcuts import get_object_or_404
+from django.utils.decorators import method_decorator
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from . import routing
 from .models import (
     Department,
     Event,
@@ -22,6 +26,7 @@ from .models import (
     close_request,
 )
 from .permissions import ALL_ROLES, HasProjectRole, ProjectScopedMixin, membership_of
+from .routing_serializers import AssignSerializer, RerouteSerializer
 from .serializers import (
     DepartmentSerializer,
     EventSerializer,
@@ -111,11 +116,77 @@ class LeadViewSet(ProjectScopedViewSet):
     write_roles = ALL_ROLES
 
 
+# Actions that route a conversation: they may call the operator.select webhook, which must never run
+# inside a database transaction, so they manage their own short transactions (see `dispatch`).
+ROUTING_ACTIONS = frozenset({"create", "update", "partial_update", "reroute"})
+
+
+@method_decorator(transaction.non_atomic_requests, name="dispatch")
 class RequestViewSet(ProjectScopedViewSet):
     queryset = Request.objects.select_related("lead").order_by("-created_at")
     serializer_class = RequestSerializer
     write_roles = ALL_ROLES
     filterset_fields = ("status", "department", "channel_name")
+
+    def dispatch(self, request, *args, **kwargs):
+        """Every other action stays one transaction, as ATOMIC_REQUESTS would make it."""
+        if getattr(self, "action_map", {}).get(request.method.lower()) in ROUTING_ACTIONS:
+            return super().dispatch(request, *args, **kwargs)
+        with transaction.atomic():
+            return super().dispatch(request, *args, **kwargs)
+
+    def handle_exception(self, exc):
+        # DRF marks the innermost open transaction for rollback on an error; give it a savepoint of
+        # its own so that it never marks a caller's transaction (a test's) in a non-atomic action.
+        with transaction.atomic():
+            return super().handle_exception(exc)
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        conversation = routing.create_routed(serializer, self.project)
+        return Response(self.get_serializer(conversation).data, status=201)
+
+    def update(self, request, *args, **kwargs):
+        with transaction.atomic():
+            conversation = self.get_object()
+            department_before, operator_before = conversation.department_id, routing.current_operator(conversation)
+            serializer = self.get_serializer(conversation, data=request.data, partial=kwargs.get("partial", False))
+            serializer.is_valid(raise_exception=True)
+            self.perform_update(serializer)
+        conversation = serializer.instance
+        moved = conversation.department_id != department_before and conversation.status != Request.Status.CLOSED
+        if moved:
+            conversation = routing.route_safely(conversation, previous_operator_id=operator_before)
+        return Response(self.get_serializer(conversation).data)
+
+    @action(detail=True, methods=["post"])
+    def reroute(self, request, project_id=None, pk=None):
+        with transaction.atomic():
+            conversation = self.get_object()
+            given = RerouteSerializer(data=request.data, context=self.get_serializer_context())
+            given.is_valid(raise_exception=True)
+            if conversation.status == Request.Status.CLOSED:
+                raise ValidationError({"status": ["A closed request is not routed."]})
+        options = {"previous_operator_id": routing.current_operator(conversation)}
+        if "department" in given.validated_data:
+            options["department"] = given.validated_data["department"]
+        return Response(self.get_serializer(routing.route_safely(conversation, **options)).data)
+
+    @action(detail=True, methods=["post"])
+    def assign(self, request, project_id=None, pk=None):
+        conversation = self.get_object()
+        given = AssignSerializer(
+            data=request.data, context={**self.get_serializer_context(), "conversation": conversation}
+        )
+        given.is_valid(raise_exception=True)
+        if conversation.status == Request.Status.CLOSED:
+            raise ValidationError({"status": ["A closed request cannot be assigned."]})
+        caller, chosen = str(request.user.pk), given.validated_data["id_user"]
+        takes_or_hands_over = chosen == caller or caller in map(str, conversation.participants)
+        if self.membership.role not in (Role.OWNER, Role.ADMIN) and not takes_or_hands_over:
+            self.permission_denied(request, message="An agent takes a request or hands over their own.")
+        return Response(self.get_serializer(routing.assign(conversation, chosen, caller)).data)
 
     def destroy(self, request, *args, **kwargs):
         if self.membership.role not in (Role.OWNER, Role.ADMIN):

@@ -132,13 +132,19 @@ class Worker:
         )
 
     def stop(self, sig=signal.SIGTERM) -> None:
+        """Ask the cluster's sentinel to stop (it stops its own workers); whatever is left of the
+        process group after that is killed."""
         if self.proc.poll() is None:
             try:
-                os.killpg(self.proc.pid, sig)
+                self.proc.send_signal(sig)
                 self.proc.wait(15)
-            except (OSError, subprocess.TimeoutExpired):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        self.proc.wait(5)
         self.log.close()
 
     def output(self) -> str:
@@ -146,7 +152,12 @@ class Worker:
 
 
 @pytest.fixture
-def start_worker(transactional_db, tmp_path):
+def start_worker(transactional_db, tmp_path, monkeypatch):
+    """Start real qcluster processes; the test process then enqueues through the real broker
+    instead of running tasks inline."""
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", False)
     workers: list[Worker] = []
 
     def start(**env) -> Worker:

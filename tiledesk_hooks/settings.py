@@ -59,6 +59,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (admin, browsable API, docs assets) served by the app itself, with or without DEBUG.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -131,6 +133,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Without collectstatic (development, tests) WhiteNoise finds files where runserver would.
+WHITENOISE_USE_FINDERS = True
 
 LOGIN_URL = "/admin/login/"
 
@@ -162,9 +166,32 @@ HOOKS_RETRY_JITTER = env_float("HOOKS_RETRY_JITTER", 0.1)
 # How long a worker owns a delivery it claimed; after that a crashed worker's claim lapses.
 HOOKS_CLAIM_LEASE_S = env_float("HOOKS_CLAIM_LEASE_S", HOOKS_TIMEOUT_S + 30)
 
+# --- routing (operator.select) ----------------------------------------------------------------
+# What support.routing asks before applying its built-in choice; the domain knows only this path.
+# "" makes routing purely built-in.
+SUPPORT_OPERATOR_SELECTOR = "subscriptions.operator_select.OperatorSelectWebhook"
+
+# --- reliability (issue 8) ------------------------------------------------------------------
+# A subscription whose deliveries have all failed for this long, with at least this many failed
+# attempts, is disabled (with a visible reason) until someone enables it again.
+HOOKS_DISABLE_AFTER_S = env_float("HOOKS_DISABLE_AFTER_S", 5 * 24 * 3600)
+HOOKS_DISABLE_AFTER_FAILURES = int(os.environ.get("HOOKS_DISABLE_AFTER_FAILURES", "10"))
+# How overdue a pending, unclaimed delivery must be before the retry_pending sweep re-enqueues it.
+HOOKS_SWEEP_GRACE_S = env_float("HOOKS_SWEEP_GRACE_S", 60)
+
 # --- automations ----------------------------------------------------------------------------
 AUTOMATION_MAX_RUNTIME_S = env_float("AUTOMATION_MAX_RUNTIME_S", 30)
 AUTOMATION_MAX_BODY_BYTES = int(os.environ.get("AUTOMATION_MAX_BODY_BYTES", 1048576))
+# Bounds of one run besides its runtime: executed steps, and the default timeout of an
+# `http_request` step (always capped by what is left of the runtime).
+AUTOMATION_MAX_STEPS = int(os.environ.get("AUTOMATION_MAX_STEPS", 100))
+AUTOMATION_HTTP_TIMEOUT_S = env_float("AUTOMATION_HTTP_TIMEOUT_S", 10)
+# Inbound calls per automation (DRF rate syntax: "<n>/<sec|min|hour|day>"); past it, 429.
+AUTOMATION_THROTTLE_RATE = os.environ.get("AUTOMATION_THROTTLE_RATE", "600/min")
+AUTOMATION_MAX_JSON_DEPTH = int(os.environ.get("AUTOMATION_MAX_JSON_DEPTH", 32))
+# What a run keeps of the inbound body for display (the flow always sees all of it).
+AUTOMATION_RUN_BODY_LIMIT = int(os.environ.get("AUTOMATION_RUN_BODY_LIMIT", 65536))
+AUTOMATION_RUN_RETENTION_DAYS = int(os.environ.get("AUTOMATION_RUN_RETENTION_DAYS", 30))
 
 # --- django-q2 --------------------------------------------------------------------------------
 Q_BROKER = os.environ.get("Q_BROKER", "orm")

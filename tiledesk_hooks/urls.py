@@ -6,4 +6,6 @@ urlpatterns = [
     path("api/", include("subscriptions.urls")),
     path("api/", include("support.urls")),
     path("api-auth/", include("rest_framework.urls")),
+    path("api/", include("automations.api_urls")),
+    path("", include("automations.urls")),
 ]

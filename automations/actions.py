@@ -1,0 +1,293 @@
+"""What each action does. A handler renders its step's templates, acts, and returns what the trace
+shows as the step's input and output; a problem is a `StepFailed` with a message for the author.
+
+Domain actions go through the support API's serializers and models, exactly like an API call: the
+same validation, the same events published (and so the same REST Hooks deliveries)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import regex
+import requests
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from rest_framework.renderers import JSONRenderer
+
+from subscriptions.delivery import http_session
+from subscriptions.targets import TargetRefused, check_at_send_time, url_problem
+from support.models import Request, close_request
+from support.routing import create_routed
+from support.serializers import EventSerializer, MessageSerializer, RequestSerializer
+
+from .flow import HTTP_METHODS
+from .templating import render
+
+if TYPE_CHECKING:
+    from .engine import Context
+
+HTTP_READ_LIMIT = 256 * 1024
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
+_FORBIDDEN_RESPONSE_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
+
+
+class StepFailed(Exception):
+    """The step could not do its job; the run fails with this message."""
+
+
+class RunTimedOut(Exception):
+    """The run used up AUTOMATION_MAX_RUNTIME_S."""
+
+
+@dataclass
+class Result:
+    input: Any = None
+    output: Any = None
+    # For `condition`: the branch to run next; for `response`: the response.
+    branch: str | None = None
+    response: dict | None = None
+
+
+def as_json(data: Any) -> Any:
+    """What an API client would parse (serializer data holds datetimes and the like)."""
+    return json.loads(JSONRenderer().render(data))
+
+
+def _errors_text(errors: Any) -> str:
+    if isinstance(errors, dict):
+        return "; ".join(f"{field}: {_errors_text(messages)}" for field, messages in errors.items())
+    if isinstance(errors, list):
+        return " ".join(_errors_text(message) for message in errors)
+    return str(errors)
+
+
+def _fields(step: dict, names: tuple[str, ...], ctx: Context) -> dict:
+    return {name: render(step[name], ctx.scope()) for name in names if name in step}
+
+
+def do_set(step: dict, ctx: Context) -> Result:
+    value = render(step["value"], ctx.scope())
+    ctx.assign(step["name"], value)
+    return Result(input={"name": step["name"]}, output=value)
+
+
+def do_log(step: dict, ctx: Context) -> Result:
+    message = render(step["message"], ctx.scope())
+    return Result(output=message if isinstance(message, str) else json.dumps(message))
+
+
+def do_condition(step: dict, ctx: Context) -> Result:
+    condition = step["if"]
+    left = render(condition.get("left"), ctx.scope())
+    right = render(condition.get("right"), ctx.scope())
+    op = condition["op"]
+    outcome = compare(left, op, right, ctx)
+    branch = "then" if outcome else "else"
+    return Result(input={"left": left, "op": op, "right": right}, output=outcome, branch=branch)
+
+
+def compare(left: Any, op: str, right: Any, ctx: Context) -> bool:
+    if op == "exists":
+        return left is not None and left != ""
+    if op == "==":
+        return left == right
+    if op == "!=":
+        return left != right
+    if op in ("<", ">"):
+        try:
+            return left < right if op == "<" else left > right
+        except TypeError:
+            raise StepFailed(f"cannot compare {type(left).__name__} {op} {type(right).__name__}") from None
+    if op == "contains":
+        if isinstance(left, str):
+            return isinstance(right, str) and right in left
+        if isinstance(left, list | dict):
+            return right in left
+        return False
+    if op == "matches":
+        try:
+            return (
+                regex.search(str(right), "" if left is None else str(left), timeout=min(1.0, ctx.remaining()))
+                is not None
+            )
+        except regex.error as exc:
+            raise StepFailed(f"not a valid regular expression: {exc}") from None
+        except TimeoutError:
+            raise StepFailed("the regular expression took too long") from None
+    raise StepFailed(f"unknown operator {op!r}")
+
+
+def do_http_request(step: dict, ctx: Context) -> Result:
+    fields = _fields(step, ("method", "url", "headers", "body"), ctx)
+    method = str(fields.get("method") or "GET").upper()
+    url = fields["url"]
+    if method not in HTTP_METHODS:
+        raise StepFailed(f"method {method!r} is not one of {', '.join(HTTP_METHODS)}")
+    if not isinstance(url, str) or (problem := url_problem(url)):
+        raise StepFailed(f"url {url!r}: {problem if isinstance(url, str) else 'must be a string'}")
+    headers = fields.get("headers") or {}
+    if not isinstance(headers, dict):
+        raise StepFailed("headers must be an object")
+    headers = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in headers.items()}
+    timeout = min(float(step.get("timeout_s", settings.AUTOMATION_HTTP_TIMEOUT_S)), ctx.remaining())
+    if timeout <= 0:
+        raise RunTimedOut("the run reached AUTOMATION_MAX_RUNTIME_S")
+    sent = {"method": method, "url": url, "headers": headers, "body": fields.get("body"), "timeout_s": timeout}
+    kwargs: dict[str, Any] = {}
+    if "body" in fields:
+        if isinstance(fields["body"], str):
+            kwargs["data"] = fields["body"].encode()
+        else:
+            kwargs["json"] = fields["body"]
+    try:
+        check_at_send_time(url)
+        with http_session().request(
+            method, url, headers=headers, timeout=timeout, allow_redirects=False, stream=True, **kwargs
+        ) as response:
+            raw = _read_limited(response, HTTP_READ_LIMIT)
+            answer = {"status": response.status_code, "headers": dict(response.headers), "body": _decode(raw)}
+    except TargetRefused as exc:
+        raise StepFailed(str(exc)) from None
+    except requests.Timeout:
+        if ctx.remaining() <= 0:
+            raise RunTimedOut("the run reached AUTOMATION_MAX_RUNTIME_S during an http_request") from None
+        raise StepFailed(f"no answer from {url} within {timeout:g} s") from None
+    except requests.RequestException as exc:
+        raise StepFailed(f"{type(exc).__name__}: {exc}"[:500]) from None
+    ctx.assign(step["save_as"], answer)
+    return Result(input=sent, output=answer)
+
+
+def _read_limited(response: requests.Response, limit: int) -> bytes:
+    chunks, size = [], 0
+    for chunk in response.iter_content(16384):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            break
+    return b"".join(chunks)[:limit]
+
+
+def _decode(raw: bytes) -> Any:
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def do_create_request(step: dict, ctx: Context) -> Result:
+    data = _fields(step, ("first_text", "lead", "department", "attributes"), ctx)
+    if data.get("department") in (None, ""):
+        data.pop("department", None)
+    context = {"project": ctx.project}
+    serializer = RequestSerializer(data=data, context=context)
+    if not serializer.is_valid():
+        raise StepFailed(f"cannot create the request: {_errors_text(serializer.errors)}")
+    # The same path as the API: the conversation is routed (and operator.select asked) as usual.
+    created = create_routed(serializer, ctx.project)
+    output = as_json(RequestSerializer(created, context=context).data)
+    ctx.assign(step["save_as"], output)
+    return Result(input=data, output=output)
+
+
+def _conversation(reference: Any, ctx: Context) -> Request:
+    if isinstance(reference, dict):
+        reference = reference.get("id") or reference.get("request_id")
+    if not isinstance(reference, str) or not reference:
+        raise StepFailed(f"'request' must be a request id, not {reference!r}")
+    found = Request.objects.filter(project=ctx.project).filter(Q(pk=reference) | Q(request_id=reference)).first()
+    if found is None:
+        raise StepFailed(f"no request {reference!r} in this project")
+    return found
+
+
+def do_send_message(step: dict, ctx: Context) -> Result:
+    fields = _fields(step, ("request", "text", "sender", "attributes"), ctx)
+    conversation = _conversation(fields.pop("request"), ctx)
+    context = {"project": ctx.project}
+    serializer = MessageSerializer(data=fields, context=context)
+    if not serializer.is_valid():
+        raise StepFailed(f"cannot send the message: {_errors_text(serializer.errors)}")
+    with transaction.atomic():
+        message = serializer.save(
+            project=ctx.project,
+            request=conversation,
+            channel_name=conversation.channel_name,
+            sender=serializer.validated_data.get("sender") or f"automation-{ctx.automation.pk}",
+            sender_fullname=serializer.validated_data.get("sender_fullname") or ctx.automation.name,
+        )
+    output = as_json(MessageSerializer(message, context=context).data)
+    if "save_as" in step:
+        ctx.assign(step["save_as"], output)
+    return Result(input={**fields, "request": conversation.pk}, output=output)
+
+
+def do_close_request(step: dict, ctx: Context) -> Result:
+    conversation = _conversation(render(step["request"], ctx.scope()), ctx)
+    with transaction.atomic():
+        closed = close_request(conversation)
+    output = as_json(RequestSerializer(closed, context={"project": ctx.project}).data)
+    if "save_as" in step:
+        ctx.assign(step["save_as"], output)
+    return Result(input={"request": conversation.pk}, output=output)
+
+
+def do_emit_event(step: dict, ctx: Context) -> Result:
+    data = _fields(step, ("name", "attributes"), ctx)
+    context = {"project": ctx.project}
+    serializer = EventSerializer(data=data, context=context)
+    if not serializer.is_valid():
+        raise StepFailed(f"cannot emit the event: {_errors_text(serializer.errors)}")
+    with transaction.atomic():
+        event = serializer.save(project=ctx.project, created_by=ctx.automation.created_by)
+    output = as_json(EventSerializer(event, context=context).data)
+    if "save_as" in step:
+        ctx.assign(step["save_as"], output)
+    return Result(input=data, output=output)
+
+
+def do_response(step: dict, ctx: Context) -> Result:
+    fields = _fields(step, ("status", "body", "headers"), ctx)
+    try:
+        status = int(fields["status"])
+    except (TypeError, ValueError):
+        status = 0
+    if not 100 <= status <= 599:
+        raise StepFailed(f"status {fields['status']!r} is not an HTTP status code")
+    headers = fields.get("headers") or {}
+    if not isinstance(headers, dict):
+        raise StepFailed("headers must be an object")
+    clean = {}
+    for name, value in headers.items():
+        value = value if isinstance(value, str) else json.dumps(value)
+        if not _HEADER_NAME.match(name) or "\r" in value or "\n" in value:
+            raise StepFailed(f"invalid response header {name!r}")
+        if name.lower() in _FORBIDDEN_RESPONSE_HEADERS:
+            raise StepFailed(f"the response header {name!r} is set by the server")
+        clean[name] = value
+    response = {"status": status, "headers": clean, "body": fields.get("body")}
+    return Result(input=fields, output=response, response=response)
+
+
+def do_stop(step: dict, ctx: Context) -> Result:
+    return Result(output="stopped")
+
+
+HANDLERS: dict[str, Callable[[dict, Context], Result]] = {
+    "set": do_set,
+    "log": do_log,
+    "condition": do_condition,
+    "http_request": do_http_request,
+    "create_request": do_create_request,
+    "send_message": do_send_message,
+    "close_request": do_close_request,
+    "emit_event": do_emit_event,
+    "response": do_response,
+    "stop": do_stop,
+}

@@ -1,0 +1,212 @@
+"""Running a flow: steps in order, each traced, within the run's bounds.
+
+The steps are walked by a generator that pauses when a `response` step has produced the answer:
+the web view sends it to the caller and only then lets the rest of the flow run. Bounds are checked
+before every step (runtime, executed steps) and inside the slow ones (HTTP timeouts are capped by
+the runtime left), so a run never outlives AUTOMATION_MAX_RUNTIME_S by more than one step's work."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.utils import timezone
+from jinja2.sandbox import SecurityError
+
+from .actions import HANDLERS, Result, RunTimedOut, StepFailed
+from .models import Automation, Run, without_nul
+from .templating import TemplateProblem, measure
+
+logger = logging.getLogger(__name__)
+
+TRACE_VALUE_LIMIT = 16 * 1024
+VARIABLES_LIMIT = 10_000_000
+
+
+@dataclass
+class Inbound:
+    """What the caller sent, as the flow sees it."""
+
+    method: str
+    payload: Any = field(default_factory=dict)
+    query: dict = field(default_factory=dict)
+    headers: dict = field(default_factory=dict)
+
+
+class RunFailed(Exception):
+    pass
+
+
+@dataclass
+class Context:
+    automation: Automation
+    inbound: Inbound
+    deadline: float
+    variables: dict = field(default_factory=dict)
+    outputs: dict = field(default_factory=dict)
+    trace: list = field(default_factory=list)
+    executed: int = 0
+    stopped: bool = False
+    responded: bool = False
+    on_step: Callable[[], None] | None = None
+
+    @property
+    def project(self):
+        return self.automation.project
+
+    def scope(self) -> dict:
+        return {
+            **self.variables,
+            "payload": self.inbound.payload,
+            "query": self.inbound.query,
+            "method": self.inbound.method,
+            "headers": self.inbound.headers,
+            "steps": self.outputs,
+        }
+
+    sizes: dict = field(default_factory=dict)
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def assign(self, name: str, value: Any) -> None:
+        """Set a variable; all variables together stay within VARIABLES_LIMIT."""
+        try:
+            size = measure(value, VARIABLES_LIMIT)
+        except SecurityError:
+            size = VARIABLES_LIMIT + 1
+        if sum(self.sizes.values()) - self.sizes.get(name, 0) + size > VARIABLES_LIMIT:
+            raise StepFailed(f"the run's variables would be larger than {VARIABLES_LIMIT} characters")
+        self.sizes[name] = size
+        self.variables[name] = value
+
+
+def bounded(value: Any, limit: int = TRACE_VALUE_LIMIT) -> Any:
+    """A snapshot (a copy: variables change later) up to a size; larger values become a preview,
+    so runs stay small."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    try:
+        measure(value, limit)
+    except SecurityError:
+        chunks, size = [], 0
+        for chunk in json.JSONEncoder(default=str).iterencode(value):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                break
+        return {"truncated": True, "preview": "".join(chunks)[:limit]}
+    return json.loads(json.dumps(value, default=str))
+
+
+def run_steps(ctx: Context, steps: list) -> Iterator[dict]:
+    """Execute `steps`, yielding the response when the first `response` step runs."""
+    for step in steps:
+        if ctx.stopped:
+            return
+        if ctx.remaining() <= 0:
+            raise RunTimedOut(f"the run reached AUTOMATION_MAX_RUNTIME_S ({settings.AUTOMATION_MAX_RUNTIME_S:g} s)")
+        if ctx.executed >= settings.AUTOMATION_MAX_STEPS:
+            raise RunFailed(f"the run executed AUTOMATION_MAX_STEPS ({settings.AUTOMATION_MAX_STEPS}) steps")
+        ctx.executed += 1
+        action = step["action"]
+        entry: dict[str, Any] = {"id": step["id"], "action": action, "at": timezone.now().isoformat()}
+        ctx.trace.append(entry)
+        started = time.monotonic()
+        try:
+            if action == "response" and ctx.responded:
+                result = Result(output="ignored: the caller already has its response")
+            else:
+                result = HANDLERS[action](step, ctx)
+        except (StepFailed, TemplateProblem) as exc:
+            _close(entry, ctx, started, error=str(exc))
+            raise RunFailed(f"step {step['id']!r} ({action}) failed: {exc}") from None
+        except RunTimedOut as exc:
+            _close(entry, ctx, started, error=str(exc))
+            raise
+        except DatabaseError as exc:
+            _close(entry, ctx, started, error=f"the database refused it: {exc}")
+            raise RunFailed(f"step {step['id']!r} ({action}) failed: the database refused it: {exc}") from None
+        entry["input"] = bounded(result.input)
+        if result.branch is not None:
+            entry["branch"] = result.branch
+        ctx.outputs[step["id"]] = {"output": result.output}
+        _close(entry, ctx, started, output=result.output)
+        if result.response is not None:
+            ctx.responded = True
+            yield result.response
+        elif result.branch is not None:
+            yield from run_steps(ctx, step.get(result.branch) or [])
+        elif action == "stop":
+            ctx.stopped = True
+            return
+
+
+def _close(entry: dict, ctx: Context, started: float, output: Any = None, error: str | None = None) -> None:
+    entry["output"] = bounded(output)
+    entry["error"] = error
+    entry["variables"] = bounded(ctx.variables)
+    entry["duration_ms"] = round((time.monotonic() - started) * 1000, 2)
+    if ctx.on_step is not None:
+        ctx.on_step()
+
+
+class Execution:
+    """One run of an automation's flow, driven by the web view (synchronous flows) or the worker."""
+
+    def __init__(self, run: Run, automation: Automation, inbound: Inbound, started: float | None = None):
+        self.run = run
+        self.started = started if started is not None else time.monotonic()
+        self.live = run.mode == Run.Mode.DEVELOPMENT
+        self.ctx = Context(
+            automation=automation,
+            inbound=inbound,
+            deadline=self.started + settings.AUTOMATION_MAX_RUNTIME_S,
+            on_step=self._save_trace if self.live else None,
+        )
+        run.trace = self.ctx.trace
+        self._steps = run_steps(self.ctx, (automation.flow or {}).get("steps", []))
+        self.done = False
+
+    def next_response(self) -> dict | None:
+        """Run until the flow responds (the response) or ends (None). Never raises."""
+        if self.done:
+            return None
+        try:
+            return next(self._steps)
+        except StopIteration:
+            self.finish(Run.Status.SUCCEEDED)
+        except RunTimedOut as exc:
+            self.finish(Run.Status.TIMED_OUT, str(exc))
+        except RunFailed as exc:
+            self.finish(Run.Status.FAILED, str(exc))
+        except Exception as exc:  # a bug must not take the caller down with a 500
+            logger.exception("automation %s run %s crashed", self.ctx.automation.pk, self.run.pk)
+            self.finish(Run.Status.FAILED, f"internal error: {type(exc).__name__}")
+        return None
+
+    def run_to_end(self) -> None:
+        while not self.done:
+            self.next_response()
+
+    def finish(self, status: str, error: str = "") -> None:
+        self.done = True
+        self._steps.close()
+        run = self.run
+        run.status, run.error = status, error[:2000]
+        run.finished_at = timezone.now()
+        run.duration_ms = int((time.monotonic() - self.started) * 1000)
+        run.save()
+
+    def _save_trace(self) -> None:
+        """Development runs are written after every step, so the debug page can show them live."""
+        if self.run._state.adding:
+            self.run.save(force_insert=True)
+        else:
+            Run.objects.filter(pk=self.run.pk).update(trace=without_nul(self.ctx.trace), updated_at=timezone.now())

@@ -1,0 +1,236 @@
+"""The flow document: its actions, their fields, and the checks made when a flow is saved.
+
+A flow is `{"steps": [...]}`; steps run top to bottom, a `condition` runs one of its two nested
+lists. There is no `goto` and no loop, so every flow ends after at most as many steps as it has:
+the "cycle that can never end" cannot be written. Each problem names the step (its path and id) so
+the author can find it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from subscriptions.targets import url_problem
+
+from . import templating
+
+MAX_FLOW_STEPS = 200
+MAX_DEPTH = 8
+OPS = ("==", "!=", "<", ">", "contains", "exists", "matches")
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+RESERVED_NAMES = frozenset({"payload", "query", "method", "headers", "steps", "run", "range", "dict", "loop"})
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_STEP_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+COMMON_FIELDS = frozenset({"action", "id", "description"})
+
+
+@dataclass(frozen=True)
+class Action:
+    required: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+
+
+ACTIONS: dict[str, Action] = {
+    "set": Action(required=("name", "value")),
+    "condition": Action(required=("if",), optional=("then", "else")),
+    "http_request": Action(required=("url", "save_as"), optional=("method", "headers", "body", "timeout_s")),
+    "create_request": Action(required=("first_text", "lead", "save_as"), optional=("department", "attributes")),
+    "send_message": Action(required=("request", "text"), optional=("sender", "attributes", "save_as")),
+    "close_request": Action(required=("request",), optional=("save_as",)),
+    "emit_event": Action(required=("name",), optional=("attributes", "save_as")),
+    "response": Action(required=("status",), optional=("body", "headers")),
+    "log": Action(required=("message",)),
+    "stop": Action(),
+}
+
+
+@dataclass
+class Checked:
+    """The flow with generated step ids, and every problem found."""
+
+    flow: dict
+    problems: list[str] = field(default_factory=list)
+    count: int = 0
+    ids: set[str] = field(default_factory=set)
+    seen: set[str] = field(default_factory=set)
+
+
+def validate_flow(document: Any) -> Checked:
+    if not isinstance(document, dict) or not isinstance(document.get("steps"), list):
+        return Checked(flow={}, problems=['A flow is an object like {"steps": [{"action": "log", ...}]}.'])
+    extra = set(document) - {"steps", "description"}
+    checked = Checked(flow={**document})
+    if extra:
+        checked.problems.append(f"Unknown flow field(s): {', '.join(sorted(extra))}.")
+    _collect_ids(document["steps"], checked.ids)
+    checked.flow["steps"] = _check_list(document["steps"], "steps", 1, checked)
+    if checked.count > MAX_FLOW_STEPS:
+        checked.problems.append(f"A flow has at most {MAX_FLOW_STEPS} steps; this one has {checked.count}.")
+    return checked
+
+
+def _collect_ids(steps: Any, ids: set[str]) -> None:
+    for step in steps if isinstance(steps, list) else []:
+        if isinstance(step, dict):
+            if isinstance(step.get("id"), str):
+                ids.add(step["id"])
+            for branch in ("then", "else"):
+                _collect_ids(step.get(branch), ids)
+
+
+def _check_list(steps: Any, path: str, depth: int, checked: Checked) -> list:
+    if not isinstance(steps, list):
+        checked.problems.append(f"{path}: must be a list of steps.")
+        return []
+    if depth > MAX_DEPTH:
+        checked.problems.append(f"{path}: conditions may be nested at most {MAX_DEPTH} deep.")
+        return steps
+    return [_check_step(step, f"{path}[{i}]", depth, checked) for i, step in enumerate(steps)]
+
+
+def _new_id(action: str, checked: Checked) -> str:
+    n = 1
+    while f"{action}_{n}" in checked.ids:
+        n += 1
+    checked.ids.add(f"{action}_{n}")
+    return f"{action}_{n}"
+
+
+def _check_step(step: Any, path: str, depth: int, checked: Checked) -> Any:
+    checked.count += 1
+    if not isinstance(step, dict):
+        checked.problems.append(f'{path}: a step is an object like {{"action": "log", "message": "hi"}}.')
+        return step
+    action = step.get("action")
+    label = f"{path} (id {step['id']!r}, action {action!r})" if "id" in step else f"{path} (action {action!r})"
+    problems: list[str] = []
+    step = dict(step)
+    if "id" in step:
+        if not isinstance(step["id"], str) or not _STEP_ID.match(step["id"]):
+            problems.append("id must be 1-64 letters, digits, '_', '-', '.' or ':'")
+        elif step["id"] in checked.seen:
+            problems.append(f"id {step['id']!r} is used by more than one step")
+        else:
+            checked.seen.add(step["id"])
+    else:
+        step["id"] = _new_id(action if isinstance(action, str) and action in ACTIONS else "step", checked)
+    spec = ACTIONS.get(action) if isinstance(action, str) else None
+    if spec is None:
+        problems.append(f"unknown action {action!r}; expected one of: {', '.join(ACTIONS)}")
+    else:
+        for name in spec.required:
+            if name not in step:
+                problems.append(f"missing field '{name}'")
+        for name in sorted(set(step) - COMMON_FIELDS - set(spec.required) - set(spec.optional)):
+            hint = " (flows run top to bottom; use a condition)" if name == "goto" else ""
+            problems.append(f"unknown field '{name}' for '{action}'{hint}")
+        problems += _field_problems(action, step)
+        for name, value in step.items():
+            if name in ("then", "else", "id", "action"):
+                continue
+            for text in templating.walk_strings(value):
+                try:
+                    templating.check(text)
+                except templating.TemplateProblem as exc:
+                    problems.append(f"field '{name}': {exc}")
+                    break
+    checked.problems += [f"{label}: {problem.rstrip('.')}." for problem in problems]
+    if action == "condition":
+        for branch in ("then", "else"):
+            if branch in step:
+                step[branch] = _check_list(step[branch], f"{path}.{branch}", depth + 1, checked)
+    return step
+
+
+def _is_literal(value: Any) -> bool:
+    return not (isinstance(value, str) and templating.has_template(value))
+
+
+def _field_problems(action: str, step: dict) -> list[str]:
+    problems: list[str] = []
+    for name in ("name", "save_as") if action in ("set",) else ("save_as",):
+        if name in step and not (isinstance(step[name], str) and _NAME.match(step[name])):
+            problems.append(f"'{name}' must be a variable name (letters, digits, _; not starting with a digit)")
+        elif name in step and step[name] in RESERVED_NAMES:
+            problems.append(f"'{name}' cannot be {step[name]!r}: that name is reserved")
+    if action == "condition":
+        problems += _condition_problems(step.get("if"))
+    if action == "http_request":
+        method = step.get("method", "GET")
+        if not isinstance(method, str) or (_is_literal(method) and method.upper() not in HTTP_METHODS):
+            problems.append(f"'method' must be one of {', '.join(HTTP_METHODS)}")
+        url = step.get("url")
+        if not isinstance(url, str):
+            problems.append("'url' must be a string")
+        elif _is_literal(url) and (problem := url_problem(url)):
+            problems.append(f"'url': {problem}")
+        if "headers" in step and not isinstance(step["headers"], dict):
+            problems.append("'headers' must be an object")
+        timeout = step.get("timeout_s", 1)
+        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not 0 < timeout <= 300:
+            problems.append("'timeout_s' must be a number of seconds between 0 and 300")
+    if action == "response":
+        status = step.get("status")
+        if _is_literal(status) and not (
+            isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599
+        ):
+            problems.append("'status' must be an HTTP status code (100-599)")
+        if "headers" in step and not isinstance(step["headers"], dict):
+            problems.append("'headers' must be an object")
+    if action == "create_request":
+        lead = step.get("lead")
+        if isinstance(lead, dict):
+            if "fullname" not in lead:
+                problems.append("'lead' needs 'fullname'")
+        elif not isinstance(lead, str):
+            problems.append('\'lead\' must be {"fullname", "email"} or a lead id')
+    if action in ("emit_event", "create_request", "send_message"):
+        attributes = step.get("attributes", {})
+        if not isinstance(attributes, dict | str):
+            problems.append("'attributes' must be an object")
+    if action == "emit_event" and _is_literal(step.get("name")):
+        name = step.get("name")
+        if not isinstance(name, str) or not name.strip() or any(ch.isspace() for ch in name):
+            problems.append("'name' must be one word such as order.shipped")
+    return problems
+
+
+def _condition_problems(condition: Any) -> list[str]:
+    if not isinstance(condition, dict):
+        return ['\'if\' must be an object like {"left": "{{ payload.x }}", "op": "==", "right": 1}']
+    problems = []
+    op = condition.get("op")
+    if op not in OPS:
+        problems.append(f"'if.op' must be one of {', '.join(OPS)}")
+    if "left" not in condition:
+        problems.append("'if' needs 'left'")
+    if op != "exists" and "right" not in condition:
+        problems.append(f"'if' with op {op!r} needs 'right'")
+    extra = set(condition) - {"left", "op", "right"}
+    if extra:
+        problems.append(f"unknown field(s) in 'if': {', '.join(sorted(extra))}")
+    if op == "matches" and isinstance(condition.get("right"), str) and _is_literal(condition["right"]):
+        import regex
+
+        try:
+            regex.compile(condition["right"])
+        except regex.error as exc:
+            problems.append(f"'if.right' is not a valid regular expression: {exc}")
+    return problems
+
+
+def has_response(steps: list) -> bool:
+    """Whether a `response` step can be reached (anywhere, in any branch): then the caller waits."""
+    for step in steps:
+        if not isinstance(step, dict):
+            continue
+        if step.get("action") == "response":
+            return True
+        if step.get("action") == "condition" and (
+            has_response(step.get("then", [])) or has_response(step.get("else", []))
+        ):
+            return True
+        if step.get("action") == "stop":
+            return False
+    return False

@@ -1,0 +1,98 @@
+"""Automations (a flow behind two webhook URLs) and their runs (one per inbound call).
+
+A run keeps everything needed to understand a call afterwards: what came in (auth headers
+redacted, the body truncated), what the flow did step by step, and what the caller got back."""
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+
+from support.ids import new_object_id
+from support.models import Project, Timestamped
+
+
+def new_webhook_id() -> str:
+    """192 random bits, URL-safe: the webhook URL is the only credential a caller needs."""
+    return secrets.token_urlsafe(24)
+
+
+class Automation(Timestamped):
+    id = models.CharField(primary_key=True, max_length=24, default=new_object_id, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="automations")
+    name = models.CharField(max_length=200)
+    enabled = models.BooleanField(default=True)
+    flow = models.JSONField(default=dict)
+    webhook_id = models.CharField(max_length=64, unique=True, default=new_webhook_id, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return self.name
+
+    def regenerate_webhook_id(self) -> str:
+        """A new id; the old URLs stop working as soon as this is saved."""
+        self.webhook_id = new_webhook_id()
+        self.save(update_fields=["webhook_id", "updated_at"])
+        return self.webhook_id
+
+
+class Run(Timestamped):
+    class Mode(models.TextChoices):
+        PRODUCTION = "production"
+        DEVELOPMENT = "development"
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        TIMED_OUT = "timed_out"
+
+    id = models.CharField(primary_key=True, max_length=24, default=new_object_id, editable=False)
+    automation = models.ForeignKey(Automation, on_delete=models.CASCADE, related_name="runs")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="automation_runs")
+    mode = models.CharField(max_length=12, choices=Mode.choices, default=Mode.PRODUCTION)
+    method = models.CharField(max_length=12)
+    query = models.JSONField(default=dict, blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    content_type = models.CharField(max_length=200, blank=True, default="")
+    body = models.TextField(blank=True, default="")
+    body_truncated = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    error = models.TextField(blank=True, default="")
+    # {"status", "headers", "body"} as the caller got it; null until the run answered.
+    response = models.JSONField(null=True, blank=True)
+    # One entry per executed step: {"id", "action", "input", "output", "error", "variables", "duration_ms"}.
+    trace = models.JSONField(default=list, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["automation", "mode", "-created_at"], name="run_by_automation_mode")]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.mode} run {self.pk} ({self.status})"
+
+    def save(self, *args, **kwargs) -> None:
+        # Callers control these values, and PostgreSQL refuses NUL in text and in jsonb strings.
+        # The values are cleaned for the write only: a running flow keeps appending to its trace.
+        originals = {name: getattr(self, name) for name in ("body", "query", "headers", "response", "trace", "error")}
+        for name, value in originals.items():
+            setattr(self, name, without_nul(value))
+        try:
+            super().save(*args, **kwargs)
+        finally:
+            for name, value in originals.items():
+                setattr(self, name, value)
+
+
+def without_nul(value):
+    """`value` with every NUL character in its strings replaced by U+FFFD."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value

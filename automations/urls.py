@@ -1,0 +1,16 @@
+"""Mounted at the site root: the inbound webhook endpoints and the debug page."""
+
+from django.urls import path
+
+from . import debug, webhook
+
+app_name = "automations"
+
+urlpatterns = [
+    path("webhook/<str:webhook_id>", webhook.webhook, name="webhook"),
+    path("webhook/<str:webhook_id>/", webhook.webhook),
+    path("webhook/<str:webhook_id>/dev", webhook.webhook, {"dev": True}, name="webhook-dev"),
+    path("webhook/<str:webhook_id>/dev/", webhook.webhook, {"dev": True}),
+    path("automations/<str:automation_id>/debug/", debug.debug_page, name="debug"),
+    path("automations/<str:automation_id>/debug/runs.json", debug.debug_runs, name="debug-runs"),
+]

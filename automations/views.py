@@ -1,0 +1,41 @@
+"""The automations API under /api/projects/{project_id}/automations/: owners and admins write,
+every member reads (runs included); other projects' automations do not exist (404)."""
+
+from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from support.permissions import ProjectScopedMixin
+from support.views import PROJECT_PERMISSIONS
+
+from .filters import RunFilter
+from .models import Automation, Run
+from .serializers import AutomationSerializer, RunSerializer
+
+
+class AutomationViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
+    queryset = Automation.objects.order_by("-created_at")
+    serializer_class = AutomationSerializer
+    permission_classes = PROJECT_PERMISSIONS
+    filterset_fields = ("enabled",)
+
+    def perform_create(self, serializer) -> None:
+        serializer.save(project=self.project, created_by=self.request.user)
+
+    @action(detail=True, methods=["post"])
+    def regenerate(self, request, project_id=None, pk=None):
+        """A new webhook id: the old production and development URLs stop at once."""
+        automation = self.get_object()
+        automation.regenerate_webhook_id()
+        return Response(self.get_serializer(automation).data)
+
+    @action(detail=True, methods=["get"])
+    def runs(self, request, project_id=None, pk=None):
+        automation = self.get_object()
+        queryset = Run.objects.filter(automation=automation).order_by("-created_at", "-id")
+        filterset = RunFilter(request.query_params, queryset=queryset)
+        if not filterset.is_valid():
+            raise ValidationError(filterset.errors)
+        page = self.paginate_queryset(filterset.qs)
+        return self.get_paginated_response(RunSerializer(page, many=True, context=self.get_serializer_context()).data)

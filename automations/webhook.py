@@ -1,0 +1,163 @@
+"""The inbound endpoints `/webhook/{webhook_id}` and `/webhook/{webhook_id}/dev`.
+
+Not wrapped in ATOMIC_REQUESTS: a run is recorded even when the flow fails, and each domain action
+commits on its own (so the events it publishes go out as soon as it is done). A flow with a
+reachable `response` step runs here until it responds; the caller gets that answer and the rest of
+the flow runs after the response is sent (in the response's `close()`, which WSGI servers call once
+the body is out). A flow without one is queued for the django-q2 worker and the caller is told so
+at once."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django_q.tasks import async_task
+
+from .engine import Execution
+from .flow import has_response
+from .inbound import InboundRefused, headers_of, parse, query_of, read_body, redacted, stored_body
+from .models import Automation, Run, without_nul
+from .tasks import EXECUTE
+from .throttling import throttled
+
+logger = logging.getLogger(__name__)
+
+
+class ContinuingResponse(HttpResponse):
+    """An HTTP response after which the flow goes on: the WSGI server calls close() once the body
+    has been sent, and the remaining steps run then."""
+
+    def __init__(self, *args, then, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._then = then
+
+    def close(self) -> None:
+        try:
+            self._then()
+        finally:
+            super().close()
+
+
+def detail(status: int, message: str, **extra) -> JsonResponse:
+    return JsonResponse({"detail": message, **extra}, status=status)
+
+
+@csrf_exempt
+@transaction.non_atomic_requests
+def webhook(request: HttpRequest, webhook_id: str, dev: bool = False) -> HttpResponse:
+    started = time.monotonic()
+    # One plain indexed lookup (the project is loaded only if a domain action needs it).
+    found = list(Automation.objects.filter(webhook_id=webhook_id)[:1])
+    if not found:
+        return detail(404, "No automation has this webhook URL.")
+    automation = found[0]
+    if (wait := throttled(request, automation.pk)) is not None:
+        response = detail(429, "Too many calls to this automation; slow down and try again.")
+        response["Retry-After"] = str(math.ceil(wait))
+        return response
+    headers = headers_of(request)
+    run = Run(
+        automation=automation,
+        project_id=automation.project_id,
+        mode=Run.Mode.DEVELOPMENT if dev else Run.Mode.PRODUCTION,
+        method=(request.method or "GET")[:12],
+        query=query_of(request),
+        headers=redacted(headers),
+        content_type=(request.content_type or "")[:200],
+    )
+    try:
+        body = read_body(request)
+        run.body, run.body_truncated = stored_body(body)
+        if not automation.enabled:
+            raise InboundRefused(422, "This automation is disabled; enable it to accept calls.")
+        inbound = parse(request, body)
+    except InboundRefused as refused:
+        return _refuse(run, refused.status, refused.detail)
+
+    if not has_response((automation.flow or {}).get("steps", [])):
+        return _fire_and_forget(run, inbound)
+
+    execution = Execution(run, automation, inbound, started=started)
+    if execution.live:
+        run.save(force_insert=True)
+    answer = execution.next_response()
+    if answer is None:
+        return _ended_without_response(run)
+    run.response = answer
+    return _flow_response(answer, request.method, then=execution.run_to_end)
+
+
+def _flow_response(answer: dict, method: str, then) -> ContinuingResponse:
+    """JSON by default; a string body with its own Content-Type (e.g. text/plain for a provider's
+    verification challenge) is sent as that text."""
+    status, body = answer["status"], answer["body"]
+    headers = dict(answer["headers"])
+    content_type = next((headers.pop(k) for k in list(headers) if k.lower() == "content-type"), "application/json")
+    if isinstance(body, str) and "json" not in content_type.lower():
+        content = body.encode()
+    else:
+        content = json.dumps(body).encode()
+    if status in (204, 304) or method == "HEAD":
+        content = b""
+    response = ContinuingResponse(content, status=status, content_type=content_type, then=then)
+    for name, value in headers.items():
+        response[name] = value
+    return response
+
+
+def _refuse(run: Run, status: int, message: str) -> JsonResponse:
+    """Calls that reached an automation but could not run are runs too (failed), so the owner sees them."""
+    body = {"detail": message}
+    run.status, run.error = Run.Status.FAILED, message
+    run.response = {"status": status, "headers": {}, "body": body}
+    run.finished_at = timezone.now()
+    run.duration_ms = 0
+    run.save(force_insert=True)
+    return JsonResponse(body, status=status)
+
+
+def _fire_and_forget(run: Run, inbound) -> JsonResponse:
+    body = {"success": True, "run_id": run.pk}
+    run.response = {"status": 200, "headers": {}, "body": body}
+    run.save(force_insert=True)
+    try:
+        async_task(
+            EXECUTE,
+            run.pk,
+            inbound.method,
+            inbound.payload,
+            inbound.query,
+            inbound.headers,
+            task_name=f"automation-run-{run.pk}",
+            group="automations",
+        )
+    except Exception:
+        logger.exception("could not queue automation run %s", run.pk)
+        message = "The automation could not be queued; try again later."
+        Run.objects.filter(pk=run.pk).update(
+            status=Run.Status.FAILED,
+            error=message,
+            response={"status": 503, "headers": {}, "body": {"detail": message}},
+            finished_at=timezone.now(),
+        )
+        return detail(503, message)
+    return JsonResponse(body)
+
+
+def _ended_without_response(run: Run) -> JsonResponse:
+    if run.status == Run.Status.TIMED_OUT:
+        status, body = 504, {"detail": "The automation did not respond in time.", "run_id": run.pk}
+    elif run.status == Run.Status.FAILED:
+        status, body = 502, {"detail": f"The automation failed before responding: {run.error}", "run_id": run.pk}
+    else:
+        status, body = 200, {"success": True, "run_id": run.pk}
+    run.response = {"status": status, "headers": {}, "body": body}
+    Run.objects.filter(pk=run.pk).update(response=without_nul(run.response))
+    return JsonResponse(body, status=status)

@@ -1,0 +1,133 @@
+"""Fault scenarios (issue 8): real qcluster processes on PostgreSQL and the Redis broker deliver
+to a real HTTP receiver while workers are killed, the receiver goes away, two clusters compete,
+and PostgreSQL restarts. Each prints its counts; none may lose a delivery or send one twice
+without a reason (a recorded failure, or a sender killed before it could record its success).
+
+Run with `pytest -m reliability -s` (see .ci/run); they are excluded from the main suite."""
+
+import signal
+import subprocess
+import time
+
+import pytest
+from django.db import close_old_connections, connection, transaction
+from django_q.brokers import get_broker
+from django_q.tasks import async_task
+
+from subscriptions.models import Attempt, Delivery
+from support.models import Event
+
+from .hooks import subscribe, wait_until
+from .tally import tally
+
+pytestmark = [pytest.mark.reliability, pytest.mark.django_db(transaction=True)]
+
+
+def publish(project, owner, count: int, start: int = 0) -> None:
+    """`count` custom events, each its own committed transaction (as API calls would be)."""
+    for n in range(start, start + count):
+        with transaction.atomic():
+            Event.objects.create(project=project, name="load", attributes={"n": n}, created_by=owner)
+
+
+def delivered(receiver, at_least: int):
+    return len(receiver.ok_counts()) >= at_least
+
+
+def test_a_worker_killed_mid_run_loses_nothing(fault_queue, start_worker, receiver, api, project, owner):
+    env = fault_queue("kill")
+    subscribe(api, project.pk, receiver.url)
+    began = time.monotonic()
+    publish(project, owner, 1000)  # a backlog, so that the kill comes mid-run
+    first = start_worker(**env)
+    wait_until(lambda: delivered(receiver, 300), 120, "300 deliveries before the kill")
+    first.stop(signal.SIGKILL)  # kill -9 the whole cluster, mid-delivery
+    killed_at = time.time()
+    assert len(receiver.ok_counts()) < 1000
+    publish(project, owner, 1000, start=1000)  # events keep coming while no worker runs
+    start_worker(**env)
+    wait_until(lambda: delivered(receiver, 2000), 300, "all 2000 deliveries after the restart", required=False)
+    time.sleep(3)  # let any straggling resend arrive before counting
+    result = tally(receiver, disrupted_at=killed_at)
+    print("\n" + result.line("a: kill -9 + restart", 2000, time.monotonic() - began))
+    assert result.deliveries == 2000 and result.lost == []
+    assert result.unexplained == []
+    assert result.after_worker_crash <= int(env["Q_WORKERS"])  # at most what the killed cluster had in flight
+    assert Delivery.objects.exclude(status="success").count() == 0
+
+
+def test_a_receiver_down_for_a_while_gets_everything_when_back(
+    fault_queue, start_worker, receiver, api, project, owner
+):
+    env = fault_queue("down", HOOKS_RETRY_DELAYS_S="1,2,4,8,15,30,60,60")
+    subscribe(api, project.pk, receiver.url)
+    began = time.monotonic()
+    start_worker(**env)
+    receiver.down()
+    publish(project, owner, 200)
+    wait_until(lambda: Delivery.objects.filter(attempt_count__gte=1).count() == 200, 60, "a first (failed) try of each")
+    wait_until(  # down for a while: a scheduled retry round fails too
+        lambda: Attempt.objects.filter(outcome="failed").count() >= 400, 90, "a failed retry of each"
+    )
+    receiver.up()
+    wait_until(lambda: delivered(receiver, 200), 180, "all 200 deliveries after the receiver is back", required=False)
+    time.sleep(3)
+    result = tally(receiver)
+    print("\n" + result.line("b: receiver down, then back", 200, time.monotonic() - began))
+    assert result.lost == [] and result.failed_attempts >= 400
+    assert result.duplicates == 0
+
+
+def test_two_clusters_at_once_never_send_twice(fault_queue, start_worker, receiver, api, project, owner):
+    env = fault_queue("two", Q_WORKERS=2)
+    subscribe(api, project.pk, receiver.url)
+    receiver.delay_s = 0.02  # a receiver taking a little time widens the window for a double send
+    publish(project, owner, 500)
+    # Every delivery is handed out twice, side by side in the queue (as a sweep or a redelivery
+    # racing a queued task may do): the two clusters' workers take both copies at about the same
+    # time, and only the claim keeps them from both sending.
+    queue = get_broker()
+    assert queue.queue_size() == 500
+    queue.purge_queue()
+    for delivery_id in Delivery.objects.order_by("created_at").values_list("pk", flat=True):
+        for _ in range(2):
+            async_task("subscriptions.tasks.deliver", delivery_id, group="deliveries")
+    began = time.monotonic()
+    start_worker(**env)
+    start_worker(**env)
+    wait_until(lambda: delivered(receiver, 500), 180, "all 500 deliveries", required=False)
+    time.sleep(5)
+    result = tally(receiver)
+    print("\n" + result.line("c: two clusters, every task queued twice", 500, time.monotonic() - began))
+    assert result.lost == [] and result.duplicates == 0 and result.receipts == 500
+
+
+def restart_postgresql() -> None:
+    version = subprocess.run(["ls", "/etc/postgresql"], capture_output=True, text=True, check=True).stdout.split()[0]
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"], check=True, timeout=120)
+    subprocess.run(["pg_isready", "-h", "127.0.0.1", "-t", "60"], check=True, timeout=90)
+
+
+def test_postgresql_restarting_during_delivery_recovers_by_itself(
+    fault_queue, start_worker, receiver, api, project, owner
+):
+    env = fault_queue("pg")
+    subscribe(api, project.pk, receiver.url)
+    began = time.monotonic()
+    publish(project, owner, 600)
+    start_worker(**env)
+    wait_until(lambda: delivered(receiver, 100), 120, "100 deliveries before the restart")
+    restart_postgresql()
+    restarted_at = time.time()
+    assert len(receiver.ok_counts()) < 600  # restarted mid-run
+    connection.close()  # this test process's own connection died with the server, like the workers'
+    close_old_connections()
+    publish(project, owner, 100, start=600)  # and the system keeps taking new events
+    wait_until(lambda: delivered(receiver, 700), 240, "all 700 deliveries after the restart", required=False)
+    time.sleep(3)
+    result = tally(receiver, disrupted_at=restarted_at)
+    print("\n" + result.line("d: PostgreSQL restarted mid-run", 700, time.monotonic() - began))
+    assert result.deliveries == 700 and result.lost == []
+    assert result.unexplained == []
+    assert result.after_worker_crash <= int(env["Q_WORKERS"])  # at most the sends in flight at the restart
+    assert Delivery.objects.exclude(status="success").count() == 0

@@ -1,0 +1,63 @@
+"""429/503 with Retry-After delay the next attempt accordingly, within a bound; other statuses
+follow the retry schedule (0.2 s in tests)."""
+
+import time
+from datetime import timedelta
+from email.utils import format_datetime
+
+import pytest
+from django.utils import timezone
+from django_q.models import Schedule
+
+from subscriptions import delivery as sending
+from subscriptions import tasks
+from subscriptions.models import Delivery
+
+from .hooks import emit, subscribe
+
+
+def first_attempt_answered(api, project, httpserver, on_commit, status: int, retry_after: str) -> Delivery:
+    httpserver.expect_ordered_request("/hook").respond_with_data(
+        "busy", status=status, headers={"Retry-After": retry_after}
+    )
+    httpserver.expect_request("/hook").respond_with_json({})
+    subscribe(api, project.pk, httpserver.url_for("/hook"))
+    with on_commit():
+        emit(api, project.pk)
+    return Delivery.objects.get()
+
+
+def seconds_until_next_attempt(delivery: Delivery) -> float:
+    return (delivery.next_attempt_at - timezone.now()).total_seconds()
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_seconds_delays_the_next_attempt(api, project, httpserver, on_commit, status):
+    delivery = first_attempt_answered(api, project, httpserver, on_commit, status, "120")
+    assert delivery.status == "pending"
+    assert 115 < seconds_until_next_attempt(delivery) <= 120 * 1.1
+    [scheduled] = Schedule.objects.filter(name__startswith=f"retry-{delivery.pk}")
+    assert scheduled.next_run == delivery.next_attempt_at
+    time.sleep(0.5)  # past the normal 0.2 s delay: still not due
+    assert tasks.deliver(delivery.pk) == "not due or taken"
+    assert len(httpserver.log) == 1
+
+
+def test_retry_after_as_an_http_date(api, project, httpserver, on_commit):
+    when = format_datetime(timezone.now() + timedelta(seconds=90), usegmt=True)
+    delivery = first_attempt_answered(api, project, httpserver, on_commit, 503, when)
+    assert 80 < seconds_until_next_attempt(delivery) <= 91
+
+
+def test_retry_after_is_bounded(api, project, httpserver, on_commit):
+    delivery = first_attempt_answered(api, project, httpserver, on_commit, 429, str(10**9))
+    assert sending.MAX_RETRY_AFTER_S - 60 < seconds_until_next_attempt(delivery) <= sending.MAX_RETRY_AFTER_S
+
+
+@pytest.mark.parametrize("status,retry_after", [(500, "120"), (429, "soon")])
+def test_retry_after_is_ignored_when_not_applicable(api, project, httpserver, on_commit, status, retry_after):
+    delivery = first_attempt_answered(api, project, httpserver, on_commit, status, retry_after)
+    assert seconds_until_next_attempt(delivery) < 1
+    time.sleep(0.5)
+    assert tasks.deliver(delivery.pk) == "success"
+    assert len(httpserver.log) == 2
