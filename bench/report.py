@@ -145,11 +145,17 @@ def plots(results: dict[str, dict], folder: Path) -> list[Path]:
             [(f"{r['matching_subscriptions']} matching subscriptions", r["latency_ms"]) for r in p["rows"]],
         )
     if i := results.get("isolation"):
-        percentile_bars(
-            "isolation",
-            "Fast targets' latency",
-            [("baseline", i["baseline"]["fast_latency_ms"]), ("one slow target", i["slow"]["fast_latency_ms"])],
-        )
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        for key, label in (("baseline", "baseline"), ("slow", "one slow target")):
+            timeline = i[key].get("timeline", [])
+            ax.plot([r["second"] for r in timeline], [max(r["fast_max_ms"], 0.1) for r in timeline], label=label)
+        ax.axvline(i["warmup"], color="gray", linestyle=":", label="measured from here")
+        ax.set_yscale("log")
+        ax.set_xlabel("second of the phase (by commit time)")
+        ax.set_ylabel("fast targets' worst latency, ms")
+        ax.set_title(f"Isolation: {i['fast_subscriptions']} fast targets, 1 slow, {i['workers']} workers")
+        ax.legend(fontsize=8)
+        save(fig, "isolation")
     if g := results.get("logs_scale"):
         percentile_bars(
             "logs_scale", f"Logs API over {g['rows']:,} attempts", [(q["shape"], q["latency_ms"]) for q in g["queries"]]
