@@ -68,6 +68,11 @@ class EventPayload(models.Model):
         return int(self.occurred_at.timestamp() * 1000)
 
 
+# `Delivery.last_error` of a delivery waiting behind its slow target's delivery in flight
+# (subscriptions/isolation.py).
+PARKED_ERROR = "parked: another delivery to this slow target is in flight"
+
+
 class Delivery(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -98,6 +103,16 @@ class Delivery(models.Model):
             models.Index(fields=["status", "next_attempt_at"], name="delivery_due_idx"),
             models.Index(fields=["project", "-created_at"], name="delivery_project_idx"),
             models.Index(fields=["subscription", "-created_at"], name="delivery_sub_idx"),
+            # Small partial indexes for subscriptions/isolation.py: deliveries in flight, and
+            # deliveries parked behind a slow target's delivery in flight.
+            models.Index(
+                fields=["subscription"], condition=Q(locked_until__isnull=False), name="delivery_in_flight_idx"
+            ),
+            models.Index(
+                fields=["subscription", "created_at"],
+                condition=Q(last_error=PARKED_ERROR),
+                name="delivery_parked_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -131,7 +146,11 @@ class Attempt(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["project", "-created_at"], name="attempt_project_idx"),
-            models.Index(fields=["subscription", "outcome", "-created_at"], name="attempt_sub_idx"),
+            # Covering (project_id included): the logs API always filters by project too, and its
+            # page count is then an index-only scan (bench/logs_scale.py: 37 ms -> 0.2 ms at 200k rows).
+            models.Index(
+                fields=["subscription", "outcome", "-created_at"], include=["project"], name="attempt_sub_idx"
+            ),
             models.Index(fields=["project", "outcome", "-created_at"], name="attempt_outcome_idx"),
             models.Index(fields=["created_at"], name="attempt_age_idx"),
         ]

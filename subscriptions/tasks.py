@@ -2,15 +2,20 @@
 task claims it with one conditional UPDATE so that two workers never send the same attempt."""
 
 import logging
+import os
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
+from django_q.brokers import Broker, get_broker
+from django_q.brokers.redis_broker import Redis as RedisBroker
 from django_q.models import Schedule
 from django_q.tasks import async_task, schedule
 
+from . import isolation
 from .delivery import attempt_delivery, stop_if_disabled
 from .models import Delivery
 
@@ -22,12 +27,56 @@ DELIVER = "subscriptions.tasks.deliver"
 SWEEP_GRACE_S = settings.HOOKS_SWEEP_GRACE_S
 
 
+_broker: Broker | None = None
+_broker_pid: int | None = None
+
+
+def queue_broker() -> Broker:
+    """The process's broker. Without it django-q2's `async_task` builds a new broker, and so opens
+    a new Redis connection, for every task enqueued (measured in bench/throughput.py)."""
+    global _broker, _broker_pid
+    if _broker is None or _broker_pid != os.getpid():
+        _broker, _broker_pid = get_broker(), os.getpid()
+    return _broker
+
+
+class _Collector:
+    """Stands in for the broker inside `async_task`, which packs and signs each task as usual and
+    hands it to `enqueue`; the packs are then pushed together (see `enqueue_deliveries`)."""
+
+    def __init__(self, broker: Broker):
+        self.list_key = broker.list_key
+        self.packs: list[str] = []
+
+    def enqueue(self, pack: str) -> None:
+        self.packs.append(pack)
+
+
+def _push(broker: Broker, packs: list[str]) -> None:
+    """One round trip per 500 tasks on Redis (what its broker's `enqueue` does: RPUSH to the
+    queue's list); other brokers one by one."""
+    if isinstance(broker, RedisBroker):
+        for start in range(0, len(packs), 500):
+            broker.connection.rpush(broker.list_key, *packs[start : start + 500])
+    else:
+        for pack in packs:
+            broker.enqueue(pack)
+
+
 def enqueue_deliveries(delivery_ids: list[str]) -> None:
+    # save=False: django-q2 would otherwise store every successful run in its task table and, with
+    # save_limit, re-read up to `save_limit` stored results per task to prune them; the Attempt row
+    # is the log of a delivery already. Failed runs (exceptions) are still stored.
+    broker = queue_broker()
+    collector = _Collector(broker)
     for delivery_id in delivery_ids:
-        try:
-            async_task(DELIVER, delivery_id, task_name=f"deliver-{delivery_id}", group="deliveries")
-        except Exception:  # the broker is down: the row stays pending and the sweep picks it up
-            logger.exception("could not enqueue delivery %s; retry_pending will", delivery_id)
+        async_task(
+            DELIVER, delivery_id, task_name=f"deliver-{delivery_id}", group="deliveries", save=False, broker=collector
+        )
+    try:
+        _push(broker, collector.packs)
+    except Exception:  # the broker is down: the rows stay pending and the sweep picks them up
+        logger.exception("could not enqueue %d deliveries; retry_pending will", len(collector.packs))
 
 
 def claim(delivery_id: str) -> Delivery | None:
@@ -44,12 +93,19 @@ def claim(delivery_id: str) -> Delivery | None:
 
 
 def deliver(delivery_id: str) -> str:
+    if isolation.park_if_busy(delivery_id):  # one in flight at a time for a slow target
+        return "parked"
     delivery = claim(delivery_id)
     if delivery is None:
         return "not due or taken"
     if stop_if_disabled(delivery):
         return delivery.status
+    if isolation.should_park(delivery):  # the same, for two claimed at once
+        isolation.park(delivery)
+        return "parked"
+    started = time.monotonic()
     status = attempt_delivery(delivery)
+    isolation.after_attempt(delivery, time.monotonic() - started)
     if status == Delivery.Status.PENDING:
         schedule_retry(delivery)
     return status
@@ -64,6 +120,7 @@ def schedule_retry(delivery: Delivery) -> None:
         schedule_type=Schedule.ONCE,
         repeats=-1,
         next_run=delivery.next_attempt_at,
+        q_options={"save": False},  # as in enqueue_deliveries: the attempt row is the log
     )
 
 

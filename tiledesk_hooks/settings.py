@@ -91,12 +91,22 @@ WSGI_APPLICATION = "tiledesk_hooks.wsgi.application"
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")),
+        # Persistent connections: a new PostgreSQL connection costs ~8 ms here, and django-q2 closes
+        # expired connections before every task, so with 0 every delivery paid for one (bench/README.md).
+        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "600")),
+        conn_health_checks=True,
     )
 }
 # Each API call is one transaction: a domain change and the deliveries it publishes (the outbox)
 # commit together or not at all.
 DATABASES["default"]["ATOMIC_REQUESTS"] = True
+# Opt-in, PostgreSQL only: synchronous_commit for this process's connections, e.g. `off` for a
+# worker, whose commits then stop waiting for the disk (bench/README.md: about 2x the deliveries/s
+# per worker here). The price: an OS or database crash can lose that process's last few hundred
+# ms of commits; for deliveries that means sending some again (same webhook-id), but an event
+# published inside that process (an automation's step) could be lost. Unset: the server's setting.
+if (_sync_commit := os.environ.get("DB_SYNCHRONOUS_COMMIT")) and "postgresql" in DATABASES["default"]["ENGINE"]:
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = f"-c synchronous_commit={_sync_commit}"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server and the worker write the same file: WAL lets readers run beside a writer,
     # IMMEDIATE transactions take the write lock up front instead of failing mid-transaction, and

@@ -1,0 +1,145 @@
+"""Delivery throughput against the raw HTTP ceiling, at 1, 2 and 4 workers.
+
+For each worker count W, side by side in one run:
+- ceiling: the same N POSTs (the real envelope bytes and headers of a delivery) sent by a plain
+  pooled `requests.Session` from W threads to the same receiver; rate = N / (first send -> last
+  receipt);
+- hooks: N events published through the real outbox path (`publish_event`, in transactions of
+  `--batch`), delivered by `manage.py qcluster` with Q_WORKERS=W on the Redis broker; rate = N /
+  (first commit -> last 2xx received). Commit-to-receipt latencies are reported too.
+Target: hooks >= 50 % of the ceiling.
+
+Run: .venv/bin/python bench/throughput.py [--events 10000] [--workers 1,2,4] [--smoke]"""
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import harness
+
+
+def options(parser) -> None:
+    parser.add_argument("--events", type=int, help="10000, or 100 with --smoke")
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--batch", type=int, default=100, help="events per publishing transaction")
+    parser.add_argument("--broker", default="redis", choices=("redis", "orm"))
+    parser.add_argument(
+        "--worker-env", action="append", default=[], metavar="NAME=VALUE", help="extra environment of the worker"
+    )
+
+
+def ceiling(receiver: harness.Receiver, url: str, body: bytes, headers: dict, n: int, concurrency: int) -> dict:
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False
+    adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=concurrency, max_retries=0)
+    session.mount("http://", adapter)
+
+    def send(_) -> int:
+        return session.post(url, data=body, headers=headers, timeout=10).status_code
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(send, range(concurrency * 2)))  # open the connections
+        receiver.reset()
+        started = time.time()
+        statuses = list(pool.map(send, range(n)))
+    received = receiver.dump()
+    last = max(t for t, _, _ in received)
+    return {
+        "requests": n,
+        "ok": sum(200 <= s < 300 for s in statuses),
+        "seconds": round(last - started, 3),
+        "per_s": round(n / (last - started), 1),
+    }
+
+
+def hooks(receiver: harness.Receiver, project, payload: dict, n: int, workers: int, args) -> dict:
+    from subscriptions.models import Delivery
+
+    harness.clear_outbox()
+    cluster = harness.start_cluster(workers, args.broker, **dict(e.split("=", 1) for e in args.worker_env))
+    try:
+        receiver.reset()
+        warm_ids, _ = harness.publish(project.pk, payload, 2 * workers)
+        if harness.wait_until(lambda: receiver.count() >= len(warm_ids), 60) is False:
+            raise RuntimeError(f"the worker did not deliver the warm-up events; see {cluster.log_path}")
+        receiver.reset()
+        committed: dict[str, float] = {}
+        for start in range(0, n, args.batch):
+            ids, times = harness.publish(project.pk, payload, min(args.batch, n - start))
+            committed.update(zip(ids, times, strict=True))
+        published = time.time()
+        harness.wait_until(lambda: receiver.count() >= n, max(60, n / 15), interval=0.2)
+        received = receiver.dump()
+    finally:
+        cluster.stop()
+    first_commit = min(committed.values())
+    arrivals: dict[str, float] = {}
+    for t, _, hook_id in received:
+        if hook_id in committed:
+            arrivals.setdefault(hook_id, t)
+    last = max(arrivals.values()) if arrivals else float("nan")
+    return {
+        "events": n,
+        "received": len(arrivals),
+        "other_requests": len(received) - len(arrivals),
+        "succeeded_in_db": Delivery.objects.filter(pk__in=list(committed), status=Delivery.Status.SUCCESS).count(),
+        "publish_per_s": round(n / (published - first_commit), 1),
+        "seconds": round(last - first_commit, 3),
+        "per_s": round(len(arrivals) / (last - first_commit), 1),
+        "latency_ms": harness.summary([(arrivals[d] - committed[d]) * 1000 for d in arrivals]),
+    }
+
+
+def main() -> None:
+    args = harness.arguments(__doc__, options)
+    args.events = args.events or (100 if args.smoke else 10_000)
+    harness.ensure_database()
+    harness.setup_django(args.broker)
+    harness.reset_state()
+    receiver = harness.Receiver()
+    project, _ = harness.make_project()
+    subscription = harness.subscribe(project, receiver.url("/fast/throughput"))
+    payload = harness.sample_payload()
+
+    # The ceiling sends exactly what a delivery sends: the envelope bytes and headers of a real one.
+    from subscriptions.delivery import envelope_bytes, request_headers
+    from subscriptions.models import Delivery
+
+    ids, _ = harness.publish(project.pk, payload)
+    sample = Delivery.objects.select_related("subscription", "event_payload").get(pk=ids[0])
+    body = envelope_bytes(sample)
+    headers = request_headers(sample, body, int(time.time()))
+
+    rows = []
+    for workers in [int(w) for w in args.workers.split(",")]:
+        raw = ceiling(receiver, subscription.target, body, headers, args.events, workers)
+        hooked = hooks(receiver, project, payload, args.events, workers, args)
+        ratio = hooked["per_s"] / raw["per_s"]
+        rows.append({"workers": workers, "ceiling": raw, "hooks": hooked, "ratio": round(ratio, 3)})
+        print(
+            f"workers={workers}: ceiling {raw['per_s']:.0f}/s, hooks {hooked['per_s']:.0f}/s "
+            f"(published {hooked['publish_per_s']:.0f}/s), ratio {ratio:.0%}; commit->receipt "
+            f"p50 {hooked['latency_ms']['p50']} ms p99 {hooked['latency_ms']['p99']} ms; "
+            f"received {hooked['received']}/{args.events}",
+            flush=True,
+        )
+    harness.write_result(
+        "throughput",
+        {
+            "broker": args.broker,
+            "events": args.events,
+            "batch": args.batch,
+            "body_bytes": len(body),
+            "worker_env": args.worker_env,
+            "rows": rows,
+        },
+        args,
+    )
+    missing = [r["workers"] for r in rows if r["hooks"]["received"] < args.events]
+    if missing:
+        raise SystemExit(f"not every event was delivered at workers={missing}")
+
+
+if __name__ == "__main__":
+    main()

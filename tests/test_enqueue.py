@@ -1,0 +1,80 @@
+"""Handing deliveries to the queue after commit: one broker per process, the tasks of one commit
+pushed together, and no stored django-q result for a successful delivery run (the attempt row is
+the log). Against a real Redis (db 5 of 127.0.0.1, a queue of its own) when one answers."""
+
+import ast
+import os
+import uuid
+
+import pytest
+import redis
+from django_q.brokers.redis_broker import Redis as RedisBroker
+from django_q.conf import Conf
+from django_q.signing import SignedPackage
+
+from subscriptions import tasks
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
+
+
+@pytest.fixture
+def redis_queue(monkeypatch):
+    """The process's queue broker is a real Redis broker on a fresh list; tasks are queued, not run."""
+    try:
+        redis.Redis.from_url(REDIS_URL).ping()
+    except redis.ConnectionError:
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    monkeypatch.setattr(Conf, "SYNC", False)
+    monkeypatch.setattr(Conf, "REDIS", REDIS_URL)
+    broker = RedisBroker(list_key=f"test-enqueue-{uuid.uuid4().hex}")
+    monkeypatch.setattr(tasks, "_broker", broker)
+    monkeypatch.setattr(tasks, "_broker_pid", os.getpid())
+    yield broker
+    broker.delete_queue()
+
+
+def queued(broker) -> list[dict]:
+    return [SignedPackage.loads(pack) for pack in broker.connection.lrange(broker.list_key, 0, -1)]
+
+
+def test_every_delivery_of_a_commit_is_queued_once_in_order(redis_queue):
+    ids = [f"{i:024x}" for i in range(750)]  # more than one push of 500
+
+    tasks.enqueue_deliveries(ids)
+
+    queue = queued(redis_queue)
+    assert [task["args"] for task in queue] == [(i,) for i in ids]
+    assert {task["func"] for task in queue} == {tasks.DELIVER}
+    assert [task["name"] for task in queue[:2]] == [f"deliver-{ids[0]}", f"deliver-{ids[1]}"]
+
+
+def test_a_successful_delivery_run_is_not_stored_as_a_task_result(redis_queue):
+    tasks.enqueue_deliveries(["0" * 24])
+
+    (task,) = queued(redis_queue)
+    assert task["save"] is False and task["group"] == "deliveries"
+
+
+def test_one_broker_serves_the_whole_process(monkeypatch, db):
+    monkeypatch.setattr(tasks, "_broker", None)
+    assert tasks.queue_broker() is tasks.queue_broker()
+
+
+def test_a_scheduled_retry_run_is_not_stored_as_a_task_result_either(project):
+    from django_q.models import Schedule
+
+    from subscriptions.models import Delivery, EventPayload, Subscription
+    from subscriptions.signing import new_secret
+
+    subscription = Subscription.objects.create(
+        project=project, event="request.create", target="https://example.com/hook", secret=new_secret()
+    )
+    payload = EventPayload.objects.create(project=project, payload={})
+    delivery = Delivery.objects.create(project=project, subscription=subscription, event=subscription.event,
+                                       event_payload=payload, attempt_count=1)  # fmt: skip
+
+    tasks.schedule_retry(delivery)
+
+    retry = Schedule.objects.get(name=f"retry-{delivery.pk}-2")
+    # The scheduler reads the stored kwargs back with ast.literal_eval.
+    assert retry.func == tasks.DELIVER and ast.literal_eval(retry.kwargs) == {"q_options": {"save": False}}
