@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_q.brokers import Broker, get_broker
 from django_q.brokers.redis_broker import Redis as RedisBroker
+from django_q.conf import Conf
 from django_q.models import Schedule
 from django_q.tasks import async_task, schedule
 
@@ -28,15 +29,17 @@ SWEEP_GRACE_S = settings.HOOKS_SWEEP_GRACE_S
 
 
 _broker: Broker | None = None
-_broker_pid: int | None = None
+_broker_key: tuple[int, str] | None = None
 
 
 def queue_broker() -> Broker:
     """The process's broker. Without it django-q2's `async_task` builds a new broker, and so opens
-    a new Redis connection, for every task enqueued (measured in bench/throughput.py)."""
-    global _broker, _broker_pid
-    if _broker is None or _broker_pid != os.getpid():
-        _broker, _broker_pid = get_broker(), os.getpid()
+    a new Redis connection, for every task enqueued (measured in bench/throughput.py). Kept per
+    process and per queue name, so a fork or a change of queue never reuses the wrong one."""
+    global _broker, _broker_key
+    key = (os.getpid(), Conf.PREFIX)
+    if _broker is None or _broker_key != key:
+        _broker, _broker_key = get_broker(Conf.PREFIX), key
     return _broker
 
 

@@ -28,7 +28,7 @@ def redis_queue(monkeypatch):
     monkeypatch.setattr(Conf, "REDIS", REDIS_URL)
     broker = RedisBroker(list_key=f"test-enqueue-{uuid.uuid4().hex}")
     monkeypatch.setattr(tasks, "_broker", broker)
-    monkeypatch.setattr(tasks, "_broker_pid", os.getpid())
+    monkeypatch.setattr(tasks, "_broker_key", (os.getpid(), Conf.PREFIX))
     yield broker
     broker.delete_queue()
 
