@@ -1,13 +1,19 @@
 """Sending a delivery: one HTTP POST per attempt, its log row, and what happens next.
 
 The body is built once per attempt and those exact bytes are both signed and sent. Each worker
-process keeps one pooled `requests.Session` so that repeated deliveries reuse connections."""
+process keeps one pooled `requests.Session` so that repeated deliveries reuse connections, and one
+pool of sender threads so that the deliveries of one batch are in flight side by side: a batch
+takes as long as its slowest target, not the sum of them, and a slow target does not hold the
+fast ones' log rows back (see subscriptions/tasks.py)."""
 
 import json
 import logging
 import os
 import random
+import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 from email.utils import parsedate_to_datetime
@@ -16,9 +22,10 @@ import requests
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from . import signing
+from . import isolation, signing
 from .models import Attempt, Delivery, Subscription
 from .targets import GuardedAdapter, TargetRefused, check_at_send_time
 
@@ -29,21 +36,40 @@ REDACTED = "[redacted]"
 MAX_RETRY_AFTER_S = 24 * 3600
 _RESPONSE_READ_LIMIT = 64 * 1024
 
+# Results that arrive this close together are logged in one write.
+FLUSH_WINDOW_S = 0.05
+
 _session: requests.Session | None = None
 _session_pid: int | None = None
+_senders: ThreadPoolExecutor | None = None
+_senders_pid: int | None = None
+_process_lock = threading.Lock()
 
 
 def http_session() -> requests.Session:
     """The process's pooled session (a forked worker makes its own, never sharing sockets)."""
     global _session, _session_pid
-    if _session is None or _session_pid != os.getpid():
-        _session = requests.Session()
-        adapter = GuardedAdapter(pool_connections=64, pool_maxsize=64, max_retries=0)
-        _session.mount("http://", adapter)
-        _session.mount("https://", adapter)
-        _session.trust_env = False
-        _session_pid = os.getpid()
-    return _session
+    with _process_lock:
+        if _session is None or _session_pid != os.getpid():
+            session = requests.Session()
+            size = max(64, settings.HOOKS_BATCH_SIZE)
+            adapter = GuardedAdapter(pool_connections=64, pool_maxsize=size, max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            session.trust_env = False
+            _session, _session_pid = session, os.getpid()
+        return _session
+
+
+def sender_pool() -> ThreadPoolExecutor:
+    """The process's sender threads: one per delivery of a full batch, so that a whole batch is in
+    flight at once and ends within one HOOKS_TIMEOUT_S. They only do HTTP, never the database."""
+    global _senders, _senders_pid
+    with _process_lock:
+        if _senders is None or _senders_pid != os.getpid():
+            _senders = ThreadPoolExecutor(max_workers=settings.HOOKS_BATCH_SIZE, thread_name_prefix="hooks-send")
+            _senders_pid = os.getpid()
+        return _senders
 
 
 def hook_representation(subscription: Subscription) -> dict:
@@ -132,6 +158,60 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> Ex
     return exchange
 
 
+@dataclass
+class Outgoing:
+    """One attempt of a claimed delivery: the exact bytes and headers, then what came back."""
+
+    delivery: Delivery
+    body: bytes
+    headers: dict[str, str]
+    exchange: Exchange | None = None
+
+
+def prepare(delivery: Delivery) -> Outgoing:
+    body = envelope_bytes(delivery)
+    return Outgoing(delivery, body, request_headers(delivery, body, int(time.time())))
+
+
+def send(outgoing: Outgoing) -> Outgoing:
+    """Never raises: whatever goes wrong becomes the attempt's error, so it is logged and retried."""
+    try:
+        outgoing.exchange = post(outgoing.delivery.subscription.target, outgoing.body, outgoing.headers,
+                                 settings.HOOKS_TIMEOUT_S)  # fmt: skip
+    except Exception as exc:  # a bug here must not lose the attempt's log row
+        logger.exception("sending delivery %s", outgoing.delivery.pk)
+        outgoing.exchange = Exchange(error=f"internal error: {_short_error(exc)}"[:1000])
+    return outgoing
+
+
+def send_all(batch: list[Outgoing]) -> Iterator[list[Outgoing]]:
+    """Send the batch side by side and yield what has come back, in groups: results arriving
+    within FLUSH_WINDOW_S of each other are yielded together, so a batch of fast targets is logged
+    in one write while a slow target's result comes later on its own. Targets still in flight
+    after isolation.SLOW_AFTER_S are marked slow at once, before their attempts end."""
+    pool = sender_pool()
+    in_flight: dict[Future, Outgoing] = {pool.submit(send, outgoing): outgoing for outgoing in batch}
+    slow_at = time.monotonic() + isolation.SLOW_AFTER_S
+    flush_at: float | None = None
+    ready: list[Outgoing] = []
+    while in_flight:
+        wake = [t for t in (flush_at, slow_at) if t is not None]
+        done, _ = wait(in_flight, max(0.0, min(wake) - time.monotonic()) if wake else None, FIRST_COMPLETED)
+        for future in done:
+            ready.append(future.result())
+            del in_flight[future]
+        now = time.monotonic()
+        if ready and flush_at is None:
+            flush_at = now + FLUSH_WINDOW_S
+        if slow_at is not None and now >= slow_at:
+            slow_at = None
+            if in_flight:
+                isolation.mark_slow(o.delivery.subscription_id for o in in_flight.values())
+        if ready and (not in_flight or now >= flush_at):
+            yield ready
+            ready, flush_at = [], None
+
+
 def _read_limited(response: requests.Response, started: float, timeout_s: float) -> bytes:
     chunks, size = [], 0
     for chunk in response.iter_content(8192):
@@ -161,9 +241,16 @@ def scrubbed(value, secrets_: list[str]):
 
 
 def record_attempt(delivery: Delivery, body: bytes, headers: dict[str, str], exchange: Exchange) -> Attempt:
+    attempt = build_attempt(delivery, body, headers, exchange)
+    attempt.save(force_insert=True)
+    return attempt
+
+
+def build_attempt(delivery: Delivery, body: bytes, headers: dict[str, str], exchange: Exchange) -> Attempt:
+    """The attempt's log row, not saved yet; counts the attempt on `delivery`."""
     delivery.attempt_count += 1
     secrets_ = [s for s in (delivery.subscription.secret, delivery.subscription.previous_secret) if s]
-    return Attempt.objects.create(
+    return Attempt(
         project_id=delivery.project_id,
         delivery=delivery,
         subscription_id=delivery.subscription_id,
@@ -181,14 +268,6 @@ def record_attempt(delivery: Delivery, body: bytes, headers: dict[str, str], exc
         duration_ms=exchange.duration_ms,
         outcome=Attempt.Outcome.SUCCESS if exchange.ok else Attempt.Outcome.FAILED,
     )
-
-
-def send_once(delivery: Delivery, timeout_s: float) -> tuple[Attempt, Exchange]:
-    """Make one attempt and log it; the caller decides what the outcome means."""
-    body = envelope_bytes(delivery)
-    headers = request_headers(delivery, body, int(time.time()))
-    exchange = post(delivery.subscription.target, body, headers, timeout_s)
-    return record_attempt(delivery, body, headers, exchange), exchange
 
 
 def retry_delay_s(delivery: Delivery, exchange: Exchange) -> float | None:
@@ -216,39 +295,69 @@ def _retry_after_s(value: str | None) -> float | None:
     return min(max(seconds, 0), MAX_RETRY_AFTER_S)
 
 
-def attempt_delivery(delivery: Delivery) -> Delivery.Status:
-    """One attempt of a claimed delivery, then its next state: success, a retry, or failed."""
-    subscription = delivery.subscription
-    body = envelope_bytes(delivery)
-    headers = request_headers(delivery, body, int(time.time()))
-    exchange = post(subscription.target, body, headers, settings.HOOKS_TIMEOUT_S)
+def record_outcomes(sent: list[Outgoing]) -> list[Attempt]:
+    """Log a group of finished attempts and move each delivery on: success, a retry, or failed.
+
+    The log rows and the deliveries' new states commit together (a worker that dies, or loses the
+    database, in between must not leave a recorded success on a delivery still pending), in a few
+    statements for the whole group: the rows in one insert, the successes in one update."""
     now = timezone.now()
-    delivery.locked_until = None
-    if exchange.ok:
-        delivery.status, delivery.next_attempt_at, delivery.last_error = Delivery.Status.SUCCESS, None, ""
-    else:
+    attempts, succeeded, unsuccessful = [], [], []
+    for outgoing in sent:
+        delivery, exchange = outgoing.delivery, outgoing.exchange
+        attempts.append(build_attempt(delivery, outgoing.body, outgoing.headers, exchange))
+        delivery.locked_until, delivery.updated_at = None, now
+        if exchange.ok:
+            delivery.status, delivery.next_attempt_at, delivery.last_error = Delivery.Status.SUCCESS, None, ""
+            succeeded.append(delivery.pk)
+            continue
         delivery.last_error = (exchange.error or f"HTTP {exchange.status_code}")[:500]
-    # The log row and the delivery's new state commit together: a worker that dies (or loses the
-    # database) in between must not leave a recorded success on a delivery that is still pending.
+        delay = None if exchange.status_code == 410 else retry_delay_s(delivery, exchange)
+        if delay is None:
+            delivery.status, delivery.next_attempt_at = Delivery.Status.FAILED, None
+        else:
+            delivery.next_attempt_at = now + timedelta(seconds=delay)
+        unsuccessful.append(delivery)
     with transaction.atomic():
-        attempt = record_attempt(delivery, body, headers, exchange)
-        if not exchange.ok:
-            delay = None if exchange.status_code == 410 else retry_delay_s(delivery, exchange)
-            if delay is None:
-                delivery.status, delivery.next_attempt_at = Delivery.Status.FAILED, None
-            else:
-                delivery.next_attempt_at = now + timedelta(seconds=delay)
-        delivery.save(
-            update_fields=["status", "attempt_count", "next_attempt_at", "locked_until", "last_error", "updated_at"]
-        )
-    logger.info("delivery %s attempt %s: %s", delivery.pk, attempt.attempt, exchange.status_code or exchange.error)
-    if exchange.status_code == 410:
-        disable_subscription(subscription, "The target answered 410 Gone.", attempt)
-    elif not exchange.ok and (reason := failing_too_long(subscription, now)):
-        disable_subscription(subscription, reason, attempt)
-    if not subscription.enabled:
-        delivery.refresh_from_db(fields=["status", "next_attempt_at", "last_error"])
-    return delivery.status
+        Attempt.objects.bulk_create(attempts)
+        if succeeded:  # the claim is ours, so the count read with it is still the row's
+            Delivery.objects.filter(pk__in=succeeded).update(
+                status=Delivery.Status.SUCCESS,
+                attempt_count=F("attempt_count") + 1,
+                next_attempt_at=None,
+                locked_until=None,
+                last_error="",
+                updated_at=now,
+            )
+        if unsuccessful:
+            Delivery.objects.bulk_update(
+                unsuccessful, ["status", "attempt_count", "next_attempt_at", "locked_until", "last_error", "updated_at"]
+            )
+    for attempt in attempts:
+        logger.info("delivery %s attempt %s: %s", attempt.delivery_id, attempt.attempt,
+                    attempt.status_code or attempt.error)  # fmt: skip
+    return attempts
+
+
+def disable_failing(sent: list[Outgoing], attempts: list[Attempt]) -> None:
+    """After logging: a 410 disables its subscription at once; a subscription failing for too long
+    is disabled too (checked once per subscription per group). A delivery of a subscription
+    disabled here reads back the state that disabling gave it."""
+    now = timezone.now()
+    checked: set[str] = set()
+    for outgoing, attempt in zip(sent, attempts, strict=True):
+        subscription, exchange = outgoing.delivery.subscription, outgoing.exchange
+        if exchange.ok or subscription.pk in checked:
+            continue
+        checked.add(subscription.pk)
+        if exchange.status_code == 410:
+            disable_subscription(subscription, "The target answered 410 Gone.", attempt)
+        elif reason := failing_too_long(subscription, now):
+            disable_subscription(subscription, reason, attempt)
+    if checked:
+        for outgoing in sent:
+            if outgoing.delivery.subscription_id in checked and not outgoing.exchange.ok:
+                outgoing.delivery.refresh_from_db(fields=["status", "next_attempt_at", "last_error"])
 
 
 def failing_too_long(subscription: Subscription, now) -> str | None:

@@ -10,116 +10,99 @@ so), and when the delivery in flight ends it hands the oldest parked one back to
 deliveries are due again PARK_S later, so if that chain breaks (a worker dies) the `retry_pending`
 sweep still picks them up.
 
-Which targets are slow is remembered by each worker process from its own attempts: nothing is
-added to the path of healthy targets; the database is asked (a sibling in flight, a sibling
-parked: both small partial indexes) only for a subscription known to be slow."""
+Which targets are slow is kept on the subscription row (`slow_until`), so every worker process
+knows it as soon as one has seen it, and a target is marked while its first slow attempt is still
+in flight, not only when it ends. Healthy targets pay nothing for this: the worker reads
+`slow_until` with the delivery it claimed anyway, and the database is asked more (a sibling in
+flight, a sibling parked: both small partial indexes) only for a subscription known to be slow."""
 
-import time
-from datetime import timedelta
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 
-from django.db import connection, transaction
-from django.db.models import Q
+from django.db import transaction
 from django.utils import timezone
 
-from .models import PARKED_ERROR, Attempt, Delivery
+from .models import PARKED_ERROR, Delivery, Subscription
 
-# An attempt that took longer than this marks its target slow, for REMEMBER_S.
+# An HTTP exchange longer than this marks its target slow, for REMEMBER_S after it.
 SLOW_AFTER_S = 1.0
 REMEMBER_S = 60.0
 PARK_S = 120.0
 PARKED = PARKED_ERROR
 
-_slow_until: dict[str, float] = {}
+
+def known_slow(subscription: Subscription, now: datetime | None = None) -> bool:
+    return subscription.slow_until is not None and subscription.slow_until > (now or timezone.now())
 
 
-def known_slow(subscription_id: str) -> bool:
-    until = _slow_until.get(subscription_id)
-    if until is None:
-        return False
-    if until < time.monotonic():
-        del _slow_until[subscription_id]
-        return False
-    return True
+def mark_slow(subscription_ids: Iterable[str]) -> None:
+    """Remember these targets as slow, for every worker (a queryset update: `updated_at`, which
+    the auto-disable rule reads as the subscription's last change, is left alone)."""
+    ids = set(subscription_ids)
+    if ids:
+        Subscription.objects.filter(pk__in=ids).update(slow_until=timezone.now() + timedelta(seconds=REMEMBER_S))
 
 
-def _siblings(delivery: Delivery):
-    return Delivery.objects.filter(subscription_id=delivery.subscription_id, status=Delivery.Status.PENDING).exclude(
-        pk=delivery.pk
+def _in_flight_elsewhere(subscription_id: str, excluding: list[str], now: datetime) -> bool:
+    return (
+        Delivery.objects.filter(subscription_id=subscription_id, status=Delivery.Status.PENDING, locked_until__gt=now)
+        .exclude(pk__in=excluding)
+        .exists()
     )
 
 
-def park_if_busy(delivery_id: str) -> bool:
-    """Before claiming: park the delivery if its target is known to be slow and another delivery
-    to it is in flight. Nothing to do (not even a query) while this process knows no slow target;
-    else a read and, to park, one write that need not wait for the disk (lost in a crash, the
-    delivery is merely not parked)."""
-    if not _slow_until:
-        return False
-    subscription_id = Delivery.objects.filter(pk=delivery_id).values_list("subscription_id", flat=True).first()
-    if subscription_id is None or not known_slow(subscription_id):
-        return False
+def split_claimed(claimed: list[Delivery]) -> tuple[list[Delivery], list[Delivery]]:
+    """(to send, to park) of one worker's claimed deliveries. Of those to a slow target, the
+    oldest goes unless another worker has one in flight to it; the others wait their turn."""
     now = timezone.now()
-    siblings = Delivery.objects.filter(subscription_id=subscription_id, status=Delivery.Status.PENDING)
-    if not siblings.exclude(pk=delivery_id).filter(locked_until__gt=now).exists():
-        return False
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        parked = (
-            Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.PENDING, next_attempt_at__lte=now)
-            .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
-            .update(next_attempt_at=now + timedelta(seconds=PARK_S), last_error=PARKED)
+    to_send: list[Delivery] = []
+    slow: dict[str, list[Delivery]] = defaultdict(list)
+    for delivery in claimed:
+        (slow[delivery.subscription_id] if known_slow(delivery.subscription, now) else to_send).append(delivery)
+    to_park: list[Delivery] = []
+    for subscription_id, group in slow.items():
+        group.sort(key=lambda d: d.created_at)
+        going = 0 if _in_flight_elsewhere(subscription_id, [d.pk for d in group], now) else 1
+        to_send += group[:going]
+        to_park += group[going:]
+    return to_send, to_park
+
+
+def park(deliveries: list[Delivery]) -> None:
+    """Give the claims back without an attempt; the deliveries wait for their turn (or the sweep).
+    Only claims still held are touched (`locked_until` is the claim's own lease)."""
+    when = timezone.now() + timedelta(seconds=PARK_S)
+    for delivery in deliveries:
+        Delivery.objects.filter(pk=delivery.pk, locked_until=delivery.locked_until).update(
+            locked_until=None, next_attempt_at=when, last_error=PARKED
         )
-    return bool(parked)
 
 
-def should_park(delivery: Delivery) -> bool:
-    """For a claimed delivery: is its target slow, with another delivery to it in flight? (Of two
-    claimed at once both may park; the next delivery to the target then goes: for a slow target,
-    a pause is better than a second worker held.)"""
-    if not known_slow(delivery.subscription_id):
-        return False
-    return _siblings(delivery).filter(locked_until__gt=timezone.now()).exists()
-
-
-def park(delivery: Delivery) -> None:
-    """Give the claim back without an attempt; the delivery waits for its turn (or the sweep)."""
-    Delivery.objects.filter(pk=delivery.pk, locked_until=delivery.locked_until).update(
-        locked_until=None, next_attempt_at=timezone.now() + timedelta(seconds=PARK_S), last_error=PARKED
-    )
-
-
-def after_attempt(delivery: Delivery, seconds: float) -> None:
+def after_attempt(delivery: Delivery, exchange_s: float) -> None:
     """Remember a slow target; for a slow target, let the next parked delivery go. (Only here:
     if a claim about to park hides the end of the one in flight, the next new delivery to the
     target finds nothing in flight and goes, and its end releases the next parked one.)
 
-    `seconds` is the whole attempt; when it is long, the attempt row's `duration_ms` (the HTTP
-    exchange alone) decides, so that a slow database does not make a healthy target look slow."""
-    if seconds > SLOW_AFTER_S and _exchange_seconds(delivery) > SLOW_AFTER_S:
-        _slow_until[delivery.subscription_id] = time.monotonic() + REMEMBER_S
-    if known_slow(delivery.subscription_id):
+    `exchange_s` is the HTTP exchange alone, so that a slow database does not make a healthy
+    target look slow."""
+    slow = exchange_s > SLOW_AFTER_S
+    if slow:
+        mark_slow([delivery.subscription_id])
+    if slow or known_slow(delivery.subscription):
         release_if_idle(delivery)
-
-
-def _exchange_seconds(delivery: Delivery) -> float:
-    duration_ms = (
-        Attempt.objects.filter(delivery=delivery).order_by("-attempt").values_list("duration_ms", flat=True).first()
-    )
-    return (duration_ms or 0) / 1000
 
 
 def release_if_idle(delivery: Delivery) -> None:
     """Hand the oldest parked delivery of this subscription to the queue, unless another one is
     in flight (it will, when it ends)."""
     now = timezone.now()
-    siblings = _siblings(delivery)
-    if siblings.filter(locked_until__gt=now).exists():
+    if _in_flight_elsewhere(delivery.subscription_id, [delivery.pk], now):
         return
+    siblings = Delivery.objects.filter(subscription_id=delivery.subscription_id, status=Delivery.Status.PENDING)
     with transaction.atomic():
-        following = siblings.filter(last_error=PARKED).order_by("created_at").select_for_update(skip_locked=True)
-        following = following.values_list("pk", flat=True).first()
+        following = siblings.filter(last_error=PARKED).exclude(pk=delivery.pk).order_by("created_at")
+        following = following.select_for_update(skip_locked=True).values_list("pk", flat=True).first()
         if following is None:
             return
         Delivery.objects.filter(pk=following).update(next_attempt_at=now, last_error="")

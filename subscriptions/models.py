@@ -31,6 +31,9 @@ class Subscription(models.Model):
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     enabled = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=300, blank=True, default="")
+    # Until when this target counts as slow (subscriptions/isolation.py). In the database, not in a
+    # worker's memory, so that every worker process knows it, including one started a moment ago.
+    slow_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

@@ -38,7 +38,6 @@ class SubscriptionSerializer(ProjectScopedSerializer):
     def get_secret(self, obj) -> str:
         return obj.secret if self.context.get("reveal_secret") else signing.mask_secret(obj.secret)
 
-
     def validate_event(self, value: str) -> str:
         if not events.is_valid_event_name(value):
             raise serializers.ValidationError(

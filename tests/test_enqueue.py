@@ -37,15 +37,31 @@ def queued(broker) -> list[dict]:
     return [SignedPackage.loads(pack) for pack in broker.connection.lrange(broker.list_key, 0, -1)]
 
 
-def test_every_delivery_of_a_commit_is_queued_once_in_order(redis_queue):
+def test_the_deliveries_of_a_commit_are_queued_in_order_in_tasks_of_the_batch_size(redis_queue, settings):
+    settings.HOOKS_BATCH_SIZE = 50
+    ids = [f"{i:024x}" for i in range(120)]
+
+    tasks.enqueue_deliveries(ids)
+
+    queue = queued(redis_queue)
+    assert [task["args"] for task in queue] == [(ids[:50],), (ids[50:100],), (ids[100:],)]
+    assert {task["func"] for task in queue} == {tasks.DELIVER_BATCH}
+    assert [task["name"] for task in queue] == [
+        f"deliver-{ids[0]}+49",
+        f"deliver-{ids[50]}+49",
+        f"deliver-{ids[100]}+19",
+    ]
+
+
+def test_more_tasks_than_one_push_takes_are_all_queued_once(redis_queue, settings):
+    settings.HOOKS_BATCH_SIZE = 1
     ids = [f"{i:024x}" for i in range(750)]  # more than one push of 500
 
     tasks.enqueue_deliveries(ids)
 
     queue = queued(redis_queue)
-    assert [task["args"] for task in queue] == [(i,) for i in ids]
-    assert {task["func"] for task in queue} == {tasks.DELIVER}
-    assert [task["name"] for task in queue[:2]] == [f"deliver-{ids[0]}", f"deliver-{ids[1]}"]
+    assert [task["args"] for task in queue] == [([i],) for i in ids]
+    assert queue[0]["name"] == f"deliver-{ids[0]}"
 
 
 def test_a_successful_delivery_run_is_not_stored_as_a_task_result(redis_queue):

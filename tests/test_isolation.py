@@ -2,21 +2,17 @@
 (subscriptions/isolation.py; measured by bench/isolation.py). Real HTTP to a local receiver;
 tasks run in-process (Q_SYNC) through the real queue calls."""
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from subscriptions import isolation, tasks
-from subscriptions.models import Attempt, Delivery, EventPayload, Subscription
+from subscriptions.models import Delivery, EventPayload, Subscription
 from subscriptions.signing import new_secret
-
-
-@pytest.fixture(autouse=True)
-def forget_slow_targets():
-    isolation._slow_until.clear()
-    yield
-    isolation._slow_until.clear()
 
 
 @pytest.fixture
@@ -41,10 +37,7 @@ def in_flight(subscription) -> Delivery:
 
 def slow_attempt_ended(delivery: Delivery) -> None:
     """What the worker reports after an attempt whose HTTP exchange took 2 s."""
-    Attempt.objects.create(project=delivery.project, delivery=delivery, subscription=delivery.subscription,
-                           event=delivery.event, attempt=1, target="x", request_body="{}", status_code=504,
-                           duration_ms=2000, outcome="failed")  # fmt: skip
-    isolation.after_attempt(delivery, seconds=2.1)
+    isolation.after_attempt(delivery, exchange_s=2.0)
 
 
 def hook_ids(httpserver) -> list[str]:
@@ -83,31 +76,67 @@ def test_when_the_delivery_in_flight_ends_the_parked_ones_go_in_turn_oldest_firs
 
 def test_a_healthy_target_takes_deliveries_side_by_side(subscription, httpserver):
     in_flight(subscription)
-    isolation.after_attempt(in_flight(subscription), seconds=0.01)
+    isolation.after_attempt(in_flight(subscription), exchange_s=0.01)
     other = pending_delivery(subscription)
 
     assert tasks.deliver(other.pk) == "success"
     assert hook_ids(httpserver) == [other.pk]
 
 
-def test_a_claimed_delivery_to_a_slow_target_steps_back_when_another_is_in_flight(subscription, httpserver):
-    slow_attempt_ended(in_flight(subscription))
-    claimed = tasks.claim(pending_delivery(subscription).pk)
+def test_of_deliveries_claimed_together_to_a_slow_target_the_oldest_goes_first_the_next_after_it(
+    subscription, httpserver
+):
+    isolation.mark_slow([subscription.pk])
+    older, newer = pending_delivery(subscription), pending_delivery(subscription)
+    Delivery.objects.filter(pk=older.pk).update(created_at=newer.created_at - timedelta(seconds=1))
 
-    assert isolation.should_park(claimed)
-    isolation.park(claimed)
-
-    claimed.refresh_from_db()
-    assert (claimed.locked_until, claimed.last_error, claimed.attempt_count) == (None, isolation.PARKED, 0)
-    assert hook_ids(httpserver) == []
+    assert tasks.deliver_batch([newer.pk, older.pk]) == {older.pk: "success", newer.pk: "parked"}
+    assert hook_ids(httpserver) == [older.pk, newer.pk]  # its end let the parked one go (in-process)
 
 
-def test_a_long_attempt_whose_http_exchange_was_quick_does_not_make_the_target_slow(subscription, httpserver):
-    first = in_flight(subscription)
-    Attempt.objects.create(project=first.project, delivery=first, subscription=subscription, event=first.event,
-                           attempt=1, target="x", request_body="{}", status_code=200, duration_ms=15,
-                           outcome="success")  # fmt: skip
-    isolation.after_attempt(first, seconds=3.0)  # the database was slow, not the target
+def test_a_slow_target_is_forgotten_after_a_while(subscription, httpserver):
+    Subscription.objects.filter(pk=subscription.pk).update(slow_until=timezone.now() - timedelta(seconds=1))
+    in_flight(subscription)
     other = pending_delivery(subscription)
 
     assert tasks.deliver(other.pk) == "success"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_target_still_answering_after_the_slow_threshold_is_known_slow_to_every_worker_at_once(
+    project, httpserver, monkeypatch
+):
+    monkeypatch.setattr(isolation, "SLOW_AFTER_S", 0.3)
+    answered = threading.Event()
+
+    def hang(request):
+        answered.wait(10)
+        from werkzeug import Response
+
+        return Response("late")
+
+    httpserver.expect_request("/slow").respond_with_handler(hang)
+    subscription = Subscription.objects.create(
+        project=project, event="request.create", target=httpserver.url_for("/slow"), secret=new_secret()
+    )
+    first, second = pending_delivery(subscription), pending_delivery(subscription)
+    results = {}
+
+    def worker():  # another worker process, as far as the database can tell
+        try:
+            results.update(tasks.deliver_batch([first.pk]))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not Subscription.objects.get(pk=subscription.pk).slow_until and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert tasks.deliver(second.pk) == "parked"  # while the first attempt is still in flight
+    finally:
+        answered.set()
+        thread.join(15)
+    assert results == {first.pk: "success"}
+    assert hook_ids(httpserver) == [first.pk, second.pk]  # the first one's end let the parked one go

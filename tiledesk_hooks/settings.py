@@ -165,6 +165,11 @@ HOOKS_RESPONSE_BODY_LIMIT = 4096
 HOOKS_RETRY_JITTER = env_float("HOOKS_RETRY_JITTER", 0.1)
 # How long a worker owns a delivery it claimed; after that a crashed worker's claim lapses.
 HOOKS_CLAIM_LEASE_S = env_float("HOOKS_CLAIM_LEASE_S", HOOKS_TIMEOUT_S + 30)
+# Deliveries committed together travel in queue tasks of up to this many ids, and a worker sends
+# one task's deliveries side by side (one thread each) and logs them in a few statements: the
+# per-task cost of the queue is paid once per batch, not per delivery (bench/throughput.py).
+# One delivery per commit (light load) still makes one task, sent at once.
+HOOKS_BATCH_SIZE = max(1, int(os.environ.get("HOOKS_BATCH_SIZE", "50")))
 
 # --- routing (operator.select) ----------------------------------------------------------------
 # What support.routing asks before applying its built-in choice; the domain knows only this path.
