@@ -69,7 +69,12 @@ class Run(Timestamped):
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["automation", "mode", "-created_at"], name="run_by_automation_mode")]
+        indexes = [
+            models.Index(fields=["automation", "mode", "-created_at"], name="run_by_automation_mode"),
+            # The stale-run sweep looks for old `running` rows every few minutes among weeks of
+            # finished ones; this index holds only the few running rows.
+            models.Index(fields=["created_at"], condition=models.Q(status="running"), name="run_running_since"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.method} {self.mode} run {self.pk} ({self.status})"

@@ -197,6 +197,20 @@ AUTOMATION_MAX_JSON_DEPTH = int(os.environ.get("AUTOMATION_MAX_JSON_DEPTH", 32))
 # What a run keeps of the inbound body for display (the flow always sees all of it).
 AUTOMATION_RUN_BODY_LIMIT = int(os.environ.get("AUTOMATION_RUN_BODY_LIMIT", 65536))
 AUTOMATION_RUN_RETENTION_DAYS = int(os.environ.get("AUTOMATION_RUN_RETENTION_DAYS", 30))
+# Age after which a run still `running` is closed as failed by the stale-run sweep (its process
+# died: a worker killed with -9, a gunicorn timeout, a restart). It must outlive every legitimate run:
+# - a run ends within AUTOMATION_MAX_RUNTIME_S plus one step's work: the runtime is checked before each
+#   step and an http_request waits AUTOMATION_HTTP_TIMEOUT_S at most, capped by the runtime left, so
+#   AUTOMATION_MAX_STEPS x AUTOMATION_HTTP_TIMEOUT_S (1000 s) is never reached;
+# - its process is killed well before that anyway: django-q2's `timeout` (runtime + 30 = 60 s) for a
+#   worker, gunicorn's --timeout 60 for the web;
+# - the longest legitimate wait is a worker killed together with its task: the ORM broker hands the
+#   task out again `retry` (timeout + 30 = 90 s) after a worker took it, so a third attempt may still
+#   be running some 3 x 90 = 270 s after the call came in.
+# The default is ten times `retry` (15 minutes with the defaults), so it grows with the runtime; never less.
+AUTOMATION_RUN_STALE_AFTER_S = env_float(
+    "AUTOMATION_RUN_STALE_AFTER_S", max(15 * 60, 10 * (max(HOOKS_TIMEOUT_S, AUTOMATION_MAX_RUNTIME_S) + 60))
+)
 
 # --- django-q2 --------------------------------------------------------------------------------
 Q_BROKER = os.environ.get("Q_BROKER", "orm")
