@@ -23,6 +23,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import F
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from . import isolation, signing
@@ -318,6 +319,11 @@ def record_outcomes(sent: list[Outgoing]) -> list[Attempt]:
         else:
             delivery.next_attempt_at = now + timedelta(seconds=delay)
         unsuccessful.append(delivery)
+    for attempt in attempts:
+        # Stamped by the database as it writes the row. This also keeps Django's PostgreSQL
+        # bulk insert off its UNNEST(array) form, whose client-side quoting of these long JSON
+        # texts cost about 1 ms per row (profiled); the plain VALUES form sends them as they are.
+        attempt.created_at = Now()
     with transaction.atomic():
         Attempt.objects.bulk_create(attempts)
         if succeeded:  # the claim is ours, so the count read with it is still the row's

@@ -70,11 +70,43 @@ def _write_outbox(
         for sub in subscriptions
     )
     delivery_ids = [d.pk for d in deliveries]
+    enqueue_after_commit(delivery_ids)
+    return delivery_ids
 
-    def enqueue_after_commit() -> None:
+
+class _CommitBatch:
+    """The deliveries one transaction published so far, queued together when it commits: a
+    transaction that publishes 100 events queues two tasks of 50, not 100 tasks of one."""
+
+    def __init__(self) -> None:
+        self.delivery_ids: list[str] = []
+        self.sent = False
+
+        def enqueue() -> None:
+            from .tasks import enqueue_deliveries
+
+            self.sent = True
+            enqueue_deliveries(self.delivery_ids)
+
+        self.callback = enqueue
+
+
+def enqueue_after_commit(delivery_ids: list[str]) -> None:
+    """Queue the deliveries once the current transaction commits, together with the others it
+    published. The batch joins a callback still registered with this transaction: after a
+    rollback (of the transaction, or of the savepoint that registered it) Django has dropped the
+    callback, and a new batch starts. Ids added from a savepoint that later rolls back stay in the
+    batch and are queued; their rows do not exist, so the worker's claim simply finds nothing."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:  # autocommit: committed already
         from .tasks import enqueue_deliveries
 
         enqueue_deliveries(delivery_ids)
-
-    transaction.on_commit(enqueue_after_commit, robust=True)
-    return delivery_ids
+        return
+    batch: _CommitBatch | None = getattr(connection, "hooks_commit_batch", None)
+    # run_on_commit holds (savepoint ids, callback, robust) for every callback still pending.
+    if batch is None or batch.sent or not any(entry[1] is batch.callback for entry in connection.run_on_commit):
+        batch = _CommitBatch()
+        connection.hooks_commit_batch = batch
+        transaction.on_commit(batch.callback, robust=True)
+    batch.delivery_ids.extend(delivery_ids)

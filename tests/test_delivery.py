@@ -88,8 +88,10 @@ def _do(api, project, on_commit, name: str) -> dict:
             created = api.post(f"{b}/requests/", {"first_text": "hi", "lead": {"fullname": "Ann"}}, format="json")
             return created.json() if name == "request.create" else created.json()["lead"]
     request = api.post(f"{b}/requests/", {"first_text": "hi", "lead": {"fullname": "Ann"}}, format="json").json()
-    bot = FaqKb.objects.create(project=project, name="B")
     family, _, verb = name.rpartition(".")
+    # (Made here only when needed: its own faqbot.create would join the test's batch of deliveries,
+    # which the on_commit blocks below do not run because it was registered before them.)
+    bot = FaqKb.objects.create(project=project, name="B") if family == "faq" else None
     with on_commit():
         if name == "request.update":
             return api.patch(f"{b}/requests/{request['id']}/", {"attributes": {"a": 1}}, format="json").json()
@@ -100,7 +102,7 @@ def _do(api, project, on_commit, name: str) -> dict:
         if name == "event.emit":
             return api.post(f"{b}/events/", {"name": "clicked"}, format="json").json()
     path, body = {
-        "faq": ("faqs", {"id_faq_kb": bot.pk, "question": "Q", "answer": "A"}),
+        "faq": ("faqs", {"id_faq_kb": bot and bot.pk, "question": "Q", "answer": "A"}),
         "faqbot": ("faq_kb", {"name": "Bot"}),
         "department": ("departments", {"name": "Sales"}),
         "group": ("groups", {"name": "G"}),

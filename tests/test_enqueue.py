@@ -94,3 +94,65 @@ def test_a_scheduled_retry_run_is_not_stored_as_a_task_result_either(project):
     retry = Schedule.objects.get(name=f"retry-{delivery.pk}-2")
     # The scheduler reads the stored kwargs back with ast.literal_eval.
     assert retry.func == tasks.DELIVER and ast.literal_eval(retry.kwargs) == {"q_options": {"save": False}}
+
+
+@pytest.fixture
+def subscribed(transactional_db, project):
+    from subscriptions.models import Subscription
+    from subscriptions.signing import new_secret
+
+    return Subscription.objects.create(
+        project=project, event="request.create", target="https://example.com/hook", secret=new_secret()
+    )
+
+
+def publish(project) -> str:
+    from subscriptions.publishing import publish_event
+
+    (delivery_id,) = publish_event(project.pk, ["request.create"], {"id": "r1"})
+    return delivery_id
+
+
+def queued_ids(broker) -> list[str]:
+    return [i for task in queued(broker) for i in task["args"][0]]
+
+
+class Rollback(Exception):
+    pass
+
+
+def test_a_transaction_publishing_many_events_queues_them_together_when_it_commits(redis_queue, subscribed, settings):
+    from django.db import transaction
+
+    settings.HOOKS_BATCH_SIZE = 50
+    with transaction.atomic():
+        ids = [publish(subscribed.project) for _ in range(120)]
+        assert queued(redis_queue) == []
+
+    assert [len(task["args"][0]) for task in queued(redis_queue)] == [50, 50, 20]
+    assert queued_ids(redis_queue) == ids
+
+
+def test_events_published_after_a_rolled_back_savepoint_are_still_queued(redis_queue, subscribed):
+    from django.db import transaction
+
+    with transaction.atomic():
+        with pytest.raises(Rollback), transaction.atomic():  # a savepoint
+            publish(subscribed.project)
+            raise Rollback
+        kept = publish(subscribed.project)
+
+    assert queued_ids(redis_queue) == [kept]
+
+
+def test_a_rolled_back_transaction_queues_nothing_and_the_next_one_queues_its_own(redis_queue, subscribed):
+    from django.db import transaction
+
+    with pytest.raises(Rollback), transaction.atomic():
+        publish(subscribed.project)
+        raise Rollback
+    assert queued(redis_queue) == []
+    with transaction.atomic():
+        kept = publish(subscribed.project)
+
+    assert queued_ids(redis_queue) == [kept]
