@@ -83,8 +83,12 @@ class Delivery(models.Model):
         FAILED = "failed"
 
     id = _object_id()
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="deliveries")
-    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="deliveries")
+    # No index of their own: delivery_project_idx and delivery_sub_idx start with these columns
+    # (every index is written on each delivery and each attempt; see migration 0004).
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.CASCADE, related_name="deliveries", db_index=False
+    )
     event = models.CharField(max_length=200)
     event_payload = models.ForeignKey(EventPayload, on_delete=models.CASCADE, related_name="deliveries")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
@@ -130,9 +134,10 @@ class Attempt(models.Model):
         FAILED = "failed"
 
     id = _object_id()
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    # Indexed through attempt_project_idx and attempt_sub_idx, which start with these columns.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts")
-    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="attempts")
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="attempts", db_index=False)
     event = models.CharField(max_length=200)
     attempt = models.PositiveIntegerField()
     target = models.CharField(max_length=2000)
