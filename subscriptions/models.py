@@ -86,9 +86,7 @@ class Delivery(models.Model):
     # No index of their own: delivery_project_idx and delivery_sub_idx start with these columns
     # (every index is written on each delivery and each attempt; see migration 0004).
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
-    subscription = models.ForeignKey(
-        Subscription, on_delete=models.CASCADE, related_name="deliveries", db_index=False
-    )
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     event = models.CharField(max_length=200)
     event_payload = models.ForeignKey(EventPayload, on_delete=models.CASCADE, related_name="deliveries")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)

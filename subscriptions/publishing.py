@@ -29,12 +29,11 @@ def publish_event(
     sub-event). Returns the ids of the deliveries it created."""
     names = list(dict.fromkeys(names))
     occurred_at = occurred_at or timezone.now()
-    subscriptions = list(
-        Subscription.objects.filter(project_id=project_id, enabled=True, event__in=names)
-        .exclude(event=OPERATOR_SELECT)
-        .only("id", "event")
-    )
-    delivery_ids = _write_outbox(project_id, subscriptions, payload, occurred_at)
+    # operator.select is asked synchronously, never published (subscriptions/operator_select.py).
+    # (id, event) pairs, not models: this runs in every domain write's transaction.
+    wanted = [name for name in names if name != OPERATOR_SELECT]
+    matching = Subscription.objects.filter(project_id=project_id, enabled=True, event__in=wanted)
+    delivery_ids = _write_outbox(project_id, list(matching.values_list("id", "event")), payload, occurred_at)
     transaction.on_commit(
         lambda: event_published.send(
             sender=publish_event, project_id=project_id, names=names, payload=payload, occurred_at=occurred_at
@@ -48,26 +47,27 @@ def publish_to_subscription(subscription: Subscription, payload: dict, occurred_
     """Publish one payload to one subscription only, whatever its event and state: the "send test
     event" of the API and the admin. It takes the same outbox and queue path as a real event, so
     it is delivered, retried and logged like any delivery. Returns the delivery id."""
-    return _write_outbox(subscription.project_id, [subscription], payload, occurred_at or timezone.now())[0]
+    subscribed = [(subscription.pk, subscription.event)]
+    return _write_outbox(subscription.project_id, subscribed, payload, occurred_at or timezone.now())[0]
 
 
 def _write_outbox(
-    project_id: str, subscriptions: list[Subscription], payload: dict, occurred_at: datetime
+    project_id: str, subscriptions: list[tuple[str, str]], payload: dict, occurred_at: datetime
 ) -> list[str]:
-    """The payload once and one delivery per subscription, enqueued only after commit."""
+    """The payload once and one delivery per (subscription id, event), enqueued after commit."""
     if not subscriptions:
         return []
     stored = EventPayload.objects.create(project_id=project_id, payload=payload, occurred_at=occurred_at)
     deliveries = Delivery.objects.bulk_create(
         Delivery(
             project_id=project_id,
-            subscription_id=sub.pk,
-            event=sub.event,
+            subscription_id=subscription_id,
+            event=event,
             event_payload=stored,
             next_attempt_at=occurred_at,
             created_at=occurred_at,
         )
-        for sub in subscriptions
+        for subscription_id, event in subscriptions
     )
     delivery_ids = [d.pk for d in deliveries]
     enqueue_after_commit(delivery_ids)
