@@ -49,7 +49,6 @@ class AutomationSerializer(ProjectScopedSerializer):
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request is not None else path
 
-
     def validate_flow(self, value):
         checked = validate_flow(value)
         if checked.problems:

@@ -77,7 +77,6 @@ class ProjectSerializer(DomainSerializer):
         model = Project
         fields = DomainSerializer.common_fields + ("name", "createdBy", "role")
 
-
     def get_role(self, obj) -> str | None:
         request = self.context.get("request")
         if not request or not request.user.is_authenticated:

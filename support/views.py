@@ -1,6 +1,5 @@
 """The support domain's REST API, every resource scoped under /api/projects/{project_id}/."""
 
-
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils.decorators import method_decorator
