@@ -6,6 +6,7 @@ pool of sender threads so that the deliveries of one batch are in flight side by
 takes as long as its slowest target, not the sum of them, and a slow target does not hold the
 fast ones' log rows back (see subscriptions/tasks.py)."""
 
+import http.cookiejar
 import json
 import logging
 import os
@@ -23,11 +24,11 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import F
-from django.db.models.functions import Now
 from django.utils import timezone
 
 from . import isolation, signing
 from .models import Attempt, Delivery, Subscription
+from .rows import insert_all
 from .targets import GuardedAdapter, TargetRefused, check_at_send_time
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ def http_session() -> requests.Session:
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             session.trust_env = False
+            # Deliveries are independent requests: a receiver's cookies are never kept.
+            session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
             _session, _session_pid = session, os.getpid()
         return _session
 
@@ -141,9 +144,10 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> Ex
     exchange = Exchange()
     try:
         check_at_send_time(url)
-        with http_session().post(
-            url, data=body, headers=headers, timeout=timeout_s, allow_redirects=False, stream=True
-        ) as response:
+        # Session.send of a prepared request, not Session.post: the per-call merging of session
+        # settings, environment and cookies cost about 0.08 of the 0.46 ms of CPU a POST takes.
+        prepared = requests.Request("POST", url, data=body, headers=headers).prepare()
+        with http_session().send(prepared, timeout=timeout_s, allow_redirects=False, stream=True) as response:
             exchange.status_code = response.status_code
             exchange.response_headers = dict(response.headers)
             exchange.response_body = _read_limited(response, started, timeout_s)
@@ -319,13 +323,8 @@ def record_outcomes(sent: list[Outgoing]) -> list[Attempt]:
         else:
             delivery.next_attempt_at = now + timedelta(seconds=delay)
         unsuccessful.append(delivery)
-    for attempt in attempts:
-        # Stamped by the database as it writes the row. This also keeps Django's PostgreSQL
-        # bulk insert off its UNNEST(array) form, whose client-side quoting of these long JSON
-        # texts cost about 1 ms per row (profiled); the plain VALUES form sends them as they are.
-        attempt.created_at = Now()
     with transaction.atomic():
-        Attempt.objects.bulk_create(attempts)
+        insert_all(attempts)  # one plain INSERT (subscriptions/rows.py)
         if succeeded:  # the claim is ours, so the count read with it is still the row's
             Delivery.objects.filter(pk__in=succeeded).update(
                 status=Delivery.Status.SUCCESS,

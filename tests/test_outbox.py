@@ -1,0 +1,112 @@
+"""What publishing writes: one payload row per event and one pending delivery per matching enabled
+subscription of the project, stored exactly as the ORM would store them (publishing writes them in
+plain SQL, subscriptions/publishing.py)."""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.db import transaction
+
+from subscriptions.models import Delivery, EventPayload, Subscription
+from subscriptions.publishing import publish_event
+from subscriptions.signing import new_secret
+from support.models import Project
+
+PAYLOAD = {
+    "text": "Grüße, 你好 — \"quoted\" and 'single' \\ backslash",
+    "nested": {"list": [1, 2.5, None, True, {"deep": []}], "empty": {}},
+    "big": 2**53,
+}
+
+
+@pytest.fixture(autouse=True)
+def queued(monkeypatch) -> list[str]:
+    """The delivery ids handed to the queue after commit (nothing is sent here)."""
+    handed: list[str] = []
+    monkeypatch.setattr("subscriptions.tasks.enqueue_deliveries", handed.extend)
+    return handed
+
+
+def subscribe(project: Project, event: str = "request.create", enabled: bool = True, n: int = 0) -> Subscription:
+    return Subscription.objects.create(
+        project=project, event=event, target=f"https://hooks.example.com/{n}", secret=new_secret(), enabled=enabled
+    )
+
+
+def test_an_event_writes_one_pending_delivery_per_matching_enabled_subscription(project, make_user, queued, on_commit):
+    matching = [subscribe(project, n=1), subscribe(project, n=2)]
+    subscribe(project, enabled=False)
+    subscribe(project, event="lead.create")
+    other_project = Project.objects.create(name="Other", created_by=make_user("other"))
+    subscribe(other_project)
+    occurred_at = datetime(2026, 11, 30, 8, 15, 30, 123456, tzinfo=UTC)
+
+    with on_commit(), transaction.atomic():
+        ids = publish_event(project.pk, ["request.create"], PAYLOAD, occurred_at)
+
+    deliveries = Delivery.objects.filter(pk__in=ids)
+    assert sorted(d.subscription_id for d in deliveries) == sorted(s.pk for s in matching)
+    assert queued == ids
+    for delivery in deliveries:
+        assert (delivery.project_id, delivery.event, delivery.status) == (project.pk, "request.create", "pending")
+        assert (delivery.attempt_count, delivery.round_started_after, delivery.locked_until) == (0, 0, None)
+        assert delivery.next_attempt_at == delivery.created_at == occurred_at
+        assert delivery.updated_at is not None
+        assert (delivery.last_error, delivery.decision) == ("", "")
+    assert Delivery.objects.count() == 2
+
+
+def test_the_deliveries_of_one_event_share_one_payload_row_that_reads_back_as_published(project):
+    subscribe(project, n=1)
+    subscribe(project, event="message.create", n=2)
+    occurred_at = datetime(2026, 11, 30, 8, 15, 30, 123456, tzinfo=UTC)
+
+    with transaction.atomic():
+        ids = publish_event(project.pk, ["request.create", "message.create"], PAYLOAD, occurred_at)
+
+    assert len(ids) == 2
+    stored = EventPayload.objects.get()
+    assert stored.payload == PAYLOAD
+    assert stored.occurred_at == occurred_at
+    assert stored.project_id == project.pk
+    assert set(Delivery.objects.values_list("event_payload_id", flat=True)) == {stored.pk}
+
+
+def test_an_event_nobody_subscribes_to_writes_nothing(project, queued, on_commit):
+    subscribe(project, event="lead.create")
+
+    with on_commit(), transaction.atomic():
+        assert publish_event(project.pk, ["request.create"], PAYLOAD) == []
+
+    assert not EventPayload.objects.exists()
+    assert not Delivery.objects.exists()
+    assert queued == []
+
+
+def test_operator_select_subscriptions_are_never_published_to(project):
+    subscribe(project, event="operator.select")
+
+    with transaction.atomic():
+        assert publish_event(project.pk, ["operator.select"], PAYLOAD) == []
+
+    assert not Delivery.objects.exists()
+
+
+def test_more_subscriptions_than_one_insert_statement_carries_all_get_their_delivery(project):
+    subscriptions = [subscribe(project, n=n) for n in range(150)]  # SQLite: 999 parameters a statement
+
+    with transaction.atomic():
+        ids = publish_event(project.pk, ["request.create"], PAYLOAD)
+
+    assert len(ids) == len(set(ids)) == 150
+    assert sorted(Delivery.objects.values_list("subscription_id", flat=True)) == sorted(s.pk for s in subscriptions)
+
+
+def test_delivery_ids_are_time_ordered_object_ids(project):
+    subscribe(project)
+
+    with transaction.atomic():
+        first = publish_event(project.pk, ["request.create"], PAYLOAD)[0]
+
+    assert len(first) == 24 and int(first, 16) >= 0
+    assert abs(int(first[:8], 16) - datetime.now(UTC).timestamp()) < 60
