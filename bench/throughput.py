@@ -100,17 +100,25 @@ def publish_all(project, payload: dict, n: int, args) -> dict[str, float]:
     from django.db import connections
 
     sizes = [min(args.batch, n - start) for start in range(0, n, args.batch)]
-    shares = [sizes[i :: args.publishers] for i in range(args.publishers)]
+    context = multiprocessing.get_context("fork")
     connections.close_all()  # a forked publisher opens its own connection
-    with multiprocessing.get_context("fork").Pool(args.publishers) as pool:
-        results = pool.starmap(_publisher, [(project.pk, payload, share) for share in shares])
-    committed = {delivery: at for result in results for delivery, at in result.items()}
+    publishers = []
+    for i in range(args.publishers):
+        receiving, sending = context.Pipe(duplex=False)
+        process = context.Process(target=_publisher, args=(sending, project.pk, payload, sizes[i :: args.publishers]))
+        process.start()
+        sending.close()
+        publishers.append((process, receiving))
+    committed: dict[str, float] = {}
+    for process, receiving in publishers:
+        committed.update(receiving.recv())
+        process.join()
     if len(committed) != n:
         raise RuntimeError(f"published {len(committed)} of {n} events")
     return committed
 
 
-def _publisher(project_id: str, payload: dict, sizes: list[int]) -> dict[str, float]:
+def _publisher(results, project_id: str, payload: dict, sizes: list[int]) -> None:
     from django.db import connections
 
     committed: dict[str, float] = {}
@@ -120,7 +128,7 @@ def _publisher(project_id: str, payload: dict, sizes: list[int]) -> dict[str, fl
             committed.update(zip(ids, times, strict=True))
     finally:
         connections.close_all()
-    return committed
+        results.send(committed)
 
 
 def main() -> None:
