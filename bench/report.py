@@ -73,6 +73,12 @@ def table(results: dict[str, dict]) -> str:
             f"{pg['live_delivered']}/{pg['live_published']}, p99 {d.get('p99')} ms during it "
             f"| < 60 s, deliveries go on | {_verdict(ok)} |"
         )
+    if a := results.get("automations"):
+        lines.append(
+            f"| automation endpoint (set + response) vs plain view, {a['server']} | flow {a['flow']['rps']:.0f} "
+            f"req/s vs plain {a['plain']['rps']:.0f} req/s = **{a['ratio_rps']:.0%}** (p50 {a['flow']['p50_ms']} vs "
+            f"{a['plain']['p50_ms']} ms) | >= 50 % | {_verdict(a['ratio_rps'] >= 0.5)} |"
+        )
     stamps = sorted(r["measured_at"] for r in results.values())
     commits = sorted({r["machine"]["commit"] for r in results.values()})
     loads = sorted(r["machine"]["loadavg_1m"] for r in results.values())
@@ -168,7 +174,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the JSON files and plots")
     parser.add_argument("--readme", type=Path, default=README)
     args = parser.parse_args()
-    names = ["throughput", "latency", "publishing", "isolation", "logs_scale"]
+    names = ["throughput", "latency", "publishing", "isolation", "logs_scale", "automations"]
     results = {name: data for name in names if (data := _load(args.results, name))}
     if not results:
         sys.exit(f"no results in {args.results}")

@@ -6,7 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 PY="${PY:-.venv/bin/python}"
 status=0
-for bench in throughput latency publishing isolation logs_scale; do
+for bench in throughput latency publishing isolation logs_scale automations; do
   echo "=== bench/$bench.py $*"
   "$PY" "bench/$bench.py" "$@" || status=1
 done
