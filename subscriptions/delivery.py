@@ -11,7 +11,6 @@ import http.cookiejar
 import json
 import logging
 import os
-import queue
 import random
 import threading
 import time
@@ -197,18 +196,25 @@ def send(outgoing: Outgoing) -> Outgoing:
 
 class _Lanes:
     """The sender lanes of one batch: threads that each take the next waiting delivery and send
-    it, until none waits. Which deliveries are in flight, and since when, is what the batch's
-    dispatcher reads to mark a target slow while its request is still open."""
+    it, until none waits. They keep what the batch's dispatcher needs (finished attempts, which
+    requests are open and since when, when the last answer came) and wake it only for the first
+    answer of a group and for the batch's last one, not for every answer."""
 
     def __init__(self, batch: list[Outgoing]):
+        self.size = len(batch)
         self.waiting = deque(batch)
-        self.results: queue.SimpleQueue[Outgoing] = queue.SimpleQueue()
-        self.in_flight: dict[int, tuple[Outgoing, float]] = {}
         self.count = 0
+        self.wake = threading.Event()
         self._lock = threading.Lock()
+        self._open: dict[int, tuple[Outgoing, float]] = {}
+        self._finished: list[Outgoing] = []
+        self._first_finished_at = 0.0
+        self._answered = 0
+        self.last_change_at = time.monotonic()
 
     def add(self) -> None:
         self.count += 1
+        self.last_change_at = time.monotonic()
         sender_pool().submit(self._run)
 
     def _run(self) -> None:
@@ -218,17 +224,30 @@ class _Lanes:
             except IndexError:
                 return
             with self._lock:
-                self.in_flight[id(outgoing)] = (outgoing, time.monotonic())
+                self._open[id(outgoing)] = (outgoing, time.monotonic())
             try:
                 send(outgoing)
             finally:
                 with self._lock:
-                    del self.in_flight[id(outgoing)]
-                self.results.put(outgoing)
+                    del self._open[id(outgoing)]
+                    now = time.monotonic()
+                    self._finished.append(outgoing)
+                    self._answered += 1
+                    self.last_change_at = now
+                    if len(self._finished) == 1:
+                        self._first_finished_at = now
+                    if len(self._finished) == 1 or self._answered == self.size:
+                        self.wake.set()
 
-    def open_since(self) -> list[tuple[Outgoing, float]]:
+    def state(self) -> tuple[list[tuple[Outgoing, float]], int, float | None]:
+        """(open requests with their start, answers so far, when the unyielded group began)."""
         with self._lock:
-            return list(self.in_flight.values())
+            return list(self._open.values()), self._answered, self._first_finished_at if self._finished else None
+
+    def take_finished(self) -> list[Outgoing]:
+        with self._lock:
+            finished, self._finished = self._finished, []
+            return finished
 
 
 def send_all(batch: list[Outgoing]) -> Iterator[list[Outgoing]]:
@@ -236,7 +255,7 @@ def send_all(batch: list[Outgoing]) -> Iterator[list[Outgoing]]:
     FLUSH_WINDOW_S of each other are yielded together, so a batch of fast targets is logged in one
     write while a slow target's result comes later on its own.
 
-    The batch starts on one sender lane; another lane joins whenever no result has come back for
+    The batch starts on one sender lane; another lane joins whenever no answer has come back for
     LANE_STAGGER_S while deliveries still wait. Fast targets so go out one after another on one
     thread, while a slow target holds its lane and the others go on beside it: the batch still
     ends within about one HOOKS_TIMEOUT_S. (Sending all of them side by side from the start cost
@@ -245,41 +264,32 @@ def send_all(batch: list[Outgoing]) -> Iterator[list[Outgoing]]:
     isolation.SLOW_AFTER_S is marked slow at once, before its attempt ends."""
     lanes = _Lanes(batch)
     lanes.add()
-    expected, marked = len(batch), set()
-    flush_at: float | None = None
-    grow_at = time.monotonic() + LANE_STAGGER_S
-    ready: list[Outgoing] = []
-    while expected:
+    yielded, marked = 0, set()
+    while yielded < len(batch):
+        lanes.wake.clear()  # before reading the state: a lane's later wake-up is never lost
         now = time.monotonic()
-        open_since = lanes.open_since()
-        # A request that a lane opens after this snapshot cannot turn slow before now + SLOW_AFTER_S.
-        slow_at = min((t + isolation.SLOW_AFTER_S for o, t in open_since if id(o) not in marked),
-                      default=now + isolation.SLOW_AFTER_S)  # fmt: skip
-        can_grow = bool(lanes.waiting) and lanes.count < len(batch)
-        wake = min(t for t in (flush_at, slow_at, grow_at if can_grow else None) if t is not None)
-        try:
-            ready.append(lanes.results.get(timeout=max(0.0, wake - now)))
-            expected -= 1
-            while expected:  # whatever else has come back meanwhile
-                ready.append(lanes.results.get_nowait())
-                expected -= 1
-        except queue.Empty:
-            pass
-        now = time.monotonic()
-        if ready and flush_at is None:
-            flush_at = now + FLUSH_WINDOW_S
-        if ready:
-            grow_at = now + LANE_STAGGER_S
-        elif can_grow and now >= grow_at:
-            lanes.add()
-            grow_at = now + LANE_STAGGER_S
-        slow = [o for o, t in lanes.open_since() if id(o) not in marked and now - t >= isolation.SLOW_AFTER_S]
+        open_since, answered, group_began = lanes.state()
+        if group_began is not None and (answered == len(batch) or now >= group_began + FLUSH_WINDOW_S):
+            group = lanes.take_finished()
+            yielded += len(group)
+            yield group
+            continue
+        slow = [o for o, t in open_since if id(o) not in marked and now - t >= isolation.SLOW_AFTER_S]
         if slow:
             marked.update(id(o) for o in slow)
             isolation.mark_slow(o.delivery.subscription_id for o in slow)
-        if ready and (not expected or now >= flush_at):
-            yield ready
-            ready, flush_at = [], None
+        can_grow = bool(lanes.waiting) and lanes.count < len(batch)
+        if can_grow and now >= lanes.last_change_at + LANE_STAGGER_S:
+            lanes.add()
+            continue
+        # A request that a lane opens after this look cannot turn slow before now + SLOW_AFTER_S.
+        deadlines = [t + isolation.SLOW_AFTER_S for o, t in open_since if id(o) not in marked]
+        deadlines.append(now + isolation.SLOW_AFTER_S)
+        if group_began is not None:
+            deadlines.append(group_began + FLUSH_WINDOW_S)
+        if can_grow:
+            deadlines.append(lanes.last_change_at + LANE_STAGGER_S)
+        lanes.wake.wait(max(0.0, min(deadlines) - now))
 
 
 def _read_limited(response: requests.Response, started: float, timeout_s: float) -> bytes:
