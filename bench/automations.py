@@ -69,6 +69,7 @@ def options(parser) -> None:
     parser.add_argument("--requests", type=int, help="per endpoint, split into rounds: 2000, or 40 with --smoke")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (2 workers)")
 
 
 def main() -> None:
@@ -79,6 +80,7 @@ def main() -> None:
     webhook_id = make_automation()
     web, base = harness.start_web(
         "redis",
+        threads=args.threads,
         DJANGO_SETTINGS_MODULE="bench.automations_settings",
         AUTOMATION_THROTTLE_RATE="100000000/sec",
         LOG_LEVEL="WARNING",
@@ -101,6 +103,7 @@ def main() -> None:
         "server": web.server,
         "database": "postgresql",
         "concurrency": args.concurrency,
+        "gunicorn": f"2 workers x {args.threads} threads",
         "plain": summary(walls["plain"], latencies["plain"]),
         "flow": summary(walls["flow"], latencies["flow"]),
     }

@@ -278,15 +278,16 @@ def start_cluster(workers: int, broker: str = "redis", name: str | None = None, 
     )
 
 
-def start_web(broker: str = "redis", workers: int = 2, **env) -> tuple[Child, str]:
-    """The API behind a WSGI server: gunicorn if installed (as deployed), else runserver."""
+def start_web(broker: str = "redis", workers: int = 2, threads: int = 1, **env) -> tuple[Child, str]:
+    """The API behind a WSGI server: gunicorn if installed (as deployed), else runserver. With
+    `threads` > 1, gunicorn's threaded workers (gthread)."""
     port = free_port()
     try:
         import gunicorn  # noqa: F401
 
         argv = [
             sys.executable, "-m", "gunicorn", "tiledesk_hooks.wsgi", "-b", f"127.0.0.1:{port}",
-            "-w", str(workers), "--access-logfile", "-", "--log-level", "warning",
+            "-w", str(workers), "--threads", str(threads), "--access-logfile", "-", "--log-level", "warning",
         ]  # fmt: skip
         server = "gunicorn"
     except ImportError:

@@ -30,10 +30,13 @@ def table(results: dict[str, dict]) -> str:
     if t := results.get("throughput"):
         for row in t["rows"]:
             h, c = row["hooks"], row["ceiling"]
+            drain = ""
+            if "backlog" in row:
+                drain = f"; a backlog drains at {row['backlog']['per_s']:.0f}/s = {row['backlog_ratio']:.0%}"
             lines.append(
                 f"| throughput, {row['workers']} worker(s), {t['events']} events | hooks {h['per_s']:.0f}/s vs raw "
-                f"{c['per_s']:.0f}/s = **{row['ratio']:.0%}** (commit->receipt p50 {h['latency_ms']['p50']:.0f} ms) "
-                f"| >= 50 % | {_verdict(row['ratio'] >= 0.5)} |"
+                f"{c['per_s']:.0f}/s = **{row['ratio']:.0%}** (commit->receipt p50 {h['latency_ms']['p50']:.0f} ms"
+                f"{drain}) | >= 50 % | {_verdict(row['ratio'] >= 0.5)} |"
             )
     if lat := results.get("latency"):
         for row in lat["rows"]:

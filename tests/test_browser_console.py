@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from subscriptions.models import Attempt, Delivery, Subscription
+from subscriptions.models import Delivery, Subscription
 from tests.conftest import REPO, received
-from tests.test_subscription_test_and_recover import failed_delivery
+from tests.factories import failed_delivery, logged_attempt
 
 pytestmark = pytest.mark.browser
 
@@ -78,17 +78,7 @@ def hook(project, httpserver):
 
 def test_operator_logs_in_and_sees_the_dashboard_with_a_chart(live_server, operator, hook):
     failed = failed_delivery(hook, timedelta(minutes=30))
-    Attempt.objects.create(
-        project=hook.project,
-        delivery=failed,
-        subscription=hook,
-        event=hook.event,
-        attempt=1,
-        target=hook.target,
-        request_body="{}",
-        error="Connection refused",
-        outcome="failed",
-    )
+    logged_attempt(failed, error="Connection refused")
 
     with browser_page("dashboard") as page:
         log_in(page, live_server)
@@ -119,18 +109,13 @@ def test_operator_disables_a_subscription_from_its_list(live_server, operator, h
 
 def test_operator_opens_a_failed_delivery_and_redelivers_it(live_server, operator, hook, httpserver):
     failed = failed_delivery(hook, timedelta(hours=1))
-    Attempt.objects.create(
-        project=hook.project,
-        delivery=failed,
-        subscription=hook,
-        event=hook.event,
+    logged_attempt(
+        failed,
         attempt=4,
-        target=hook.target,
         request_headers={"Content-Type": "application/json"},
         request_body='{"payload": {"first_text": "Hello"}}',
         status_code=500,
         response_body='{"error": "boom"}',
-        outcome="failed",
     )
 
     with browser_page("redeliver") as page:

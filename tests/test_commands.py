@@ -10,7 +10,7 @@ from django.utils import timezone
 from subscriptions.models import Attempt, Delivery, EventPayload, Subscription
 from support.models import Project, ProjectUser, Role
 from tests.conftest import received
-from tests.test_subscription_test_and_recover import failed_delivery
+from tests.factories import failed_delivery, logged_attempt
 
 
 @pytest.fixture
@@ -117,28 +117,9 @@ def test_retry_pending_queues_overdue_pending_deliveries(hook, httpserver, capsy
 
 def test_purge_logs_deletes_old_attempts_and_what_they_leave_behind(hook, capsys):
     old = failed_delivery(hook, timedelta(days=40))
-    Attempt.objects.create(
-        project=hook.project,
-        delivery=old,
-        subscription=hook,
-        event=hook.event,
-        attempt=1,
-        target=hook.target,
-        request_body="{}",
-        outcome="failed",
-        created_at=timezone.now() - timedelta(days=40),
-    )
+    logged_attempt(old, created_at=timezone.now() - timedelta(days=40))
     recent = failed_delivery(hook, timedelta(days=1))
-    Attempt.objects.create(
-        project=hook.project,
-        delivery=recent,
-        subscription=hook,
-        event=hook.event,
-        attempt=1,
-        target=hook.target,
-        request_body="{}",
-        outcome="failed",
-    )
+    logged_attempt(recent)
 
     output = run("purge_logs", "--older-than", "30")
 

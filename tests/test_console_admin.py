@@ -11,7 +11,7 @@ from django.utils import timezone
 from subscriptions import events
 from subscriptions.models import Attempt, Delivery, EventPayload, Subscription
 from tests.conftest import received
-from tests.test_subscription_test_and_recover import failed_delivery
+from tests.factories import failed_delivery
 
 
 @pytest.fixture

@@ -7,9 +7,10 @@ import pytest
 from django.utils import timezone
 
 from subscriptions import events
-from subscriptions.models import Attempt, Delivery, EventPayload, Subscription
+from subscriptions.models import Attempt, Delivery, Subscription
 from support.models import Role
 from tests.conftest import client_for, received
+from tests.factories import failed_delivery
 
 
 @pytest.fixture
@@ -74,22 +75,6 @@ def test_test_event_is_for_managers_only(project, subscribe, add_member, strange
     assert agent.post(url).status_code == 403
     assert stranger_api.post(url).status_code == 404
     assert Delivery.objects.count() == 0
-
-
-def failed_delivery(subscription: Subscription, age: timedelta, attempts: int = 4) -> Delivery:
-    created = timezone.now() - age
-    payload = EventPayload.objects.create(project=subscription.project, payload={"n": str(age)}, occurred_at=created)
-    return Delivery.objects.create(
-        project=subscription.project,
-        subscription=subscription,
-        event=subscription.event,
-        event_payload=payload,
-        status=Delivery.Status.FAILED,
-        attempt_count=attempts,
-        next_attempt_at=None,
-        last_error="HTTP 500",
-        created_at=created,
-    )
 
 
 def test_recover_redelivers_the_failed_deliveries_since_the_given_time(api, project, subscribe, httpserver, on_commit):
