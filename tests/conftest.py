@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -168,6 +169,24 @@ def start_worker(transactional_db, tmp_path, monkeypatch):
     yield start
     for worker in workers:
         worker.stop()
+
+
+def deliver_batch_in_another_worker(delivery_ids: list[str]) -> tuple[threading.Thread, dict[str, str]]:
+    """`tasks.deliver_batch` in a thread with its own database connection: another worker
+    process, as far as the database can tell. Returns the thread and the outcome it fills in."""
+    from subscriptions import tasks
+
+    outcome: dict[str, str] = {}
+
+    def worker() -> None:
+        try:
+            outcome.update(tasks.deliver_batch(delivery_ids))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    return thread, outcome
 
 
 def wait_for(predicate, timeout: float = 20, interval: float = 0.05):

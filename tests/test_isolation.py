@@ -3,16 +3,15 @@
 tasks run in-process (Q_SYNC) through the real queue calls."""
 
 import threading
-import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from subscriptions import isolation, tasks
 from subscriptions.models import Delivery, EventPayload, Subscription
 from subscriptions.signing import new_secret
+from tests.conftest import deliver_batch_in_another_worker, wait_for
 
 
 @pytest.fixture
@@ -120,20 +119,9 @@ def test_a_target_still_answering_after_the_slow_threshold_is_known_slow_to_ever
         project=project, event="request.create", target=httpserver.url_for("/slow"), secret=new_secret()
     )
     first, second = pending_delivery(subscription), pending_delivery(subscription)
-    results = {}
-
-    def worker():  # another worker process, as far as the database can tell
-        try:
-            results.update(tasks.deliver_batch([first.pk]))
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=worker)
-    thread.start()
+    thread, results = deliver_batch_in_another_worker([first.pk])
     try:
-        deadline = time.monotonic() + 5
-        while not Subscription.objects.get(pk=subscription.pk).slow_until and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: Subscription.objects.get(pk=subscription.pk).slow_until, timeout=5)
         assert tasks.deliver(second.pk) == "parked"  # while the first attempt is still in flight
     finally:
         answered.set()

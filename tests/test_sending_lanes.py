@@ -5,13 +5,13 @@ import threading
 import time
 
 import pytest
-from django.db import connection
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from subscriptions import delivery, tasks
 from subscriptions.models import Attempt, Delivery, EventPayload, Subscription
 from subscriptions.signing import new_secret
+from tests.conftest import deliver_batch_in_another_worker, wait_for
 
 
 def pending_delivery(subscription: Subscription) -> Delivery:
@@ -94,20 +94,9 @@ def test_the_fast_results_of_a_batch_are_logged_while_a_slow_target_is_still_ans
     httpserver.expect_request("/fast").respond_with_data("ok")
     hanging = pending_delivery(subscribe(project, httpserver.url_for("/hang")))  # first in the batch
     fast = [pending_delivery(subscribe(project, httpserver.url_for("/fast"))) for _ in range(3)]
-    outcome = {}
-
-    def worker():
-        try:
-            outcome.update(tasks.deliver_batch([hanging.pk, *(d.pk for d in fast)]))
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=worker)
-    thread.start()
+    thread, outcome = deliver_batch_in_another_worker([hanging.pk, *(d.pk for d in fast)])
     try:
-        deadline = time.monotonic() + 5
-        while Attempt.objects.filter(delivery__in=fast).count() < 3 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: Attempt.objects.filter(delivery__in=fast).count() == 3, timeout=5)
         logged = set(Attempt.objects.filter(outcome="success").values_list("delivery_id", flat=True))
         assert logged == {d.pk for d in fast}
         assert not Attempt.objects.filter(delivery=hanging).exists()
