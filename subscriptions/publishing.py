@@ -7,7 +7,7 @@ rolled-back change sends nothing and a committed one is never lost.
 Because it runs inside every domain write, the outbox is read and written with three plain SQL
 statements (`_matching_subscriptions`, and `rows.insert_all` for the rows) rather than through the
 ORM's query builder: the same three statements built by QuerySet and bulk_create cost about 1.05 ms
-of CPU per event, these about 0.45 ms, on PostgreSQL (bench/README.md, "Plain-SQL inserts")."""
+of CPU per event, these about 0.45 ms, on PostgreSQL (bench/README.md, "Third session")."""
 
 import logging
 from collections.abc import Iterable

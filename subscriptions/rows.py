@@ -1,12 +1,13 @@
-"""Writing whole new rows of the outbox in one plain INSERT.
+"""Writing whole new rows in one plain INSERT, on the hot paths: the outbox and automation runs.
 
-Publishing (inside every domain write) and logging attempts (once per group of results in the
-worker) are the two hot paths of the webhook layer. `QuerySet.bulk_create` spends most of their
-CPU building its statement: about 0.3 ms per statement plus per-field work for each row, against
-0.05 ms here (cProfile and py-spy of bench/throughput.py; bench/README.md, "Plain-SQL inserts").
-The rows are still model instances with their defaults applied by Django, and every value goes
-through its field's `pre_save` and `get_db_prep_save`, as bulk_create does, so both backends store
-exactly what the ORM would. Like bulk_create, no model signals are sent."""
+Publishing (inside every domain write), logging attempts (once per group of results in the
+worker) and writing a run row (once per call of an automation's URL) happen on every event or
+call. `QuerySet.bulk_create` and `Model.save` spend most of their CPU building the statement:
+about 0.3 ms per statement plus per-field work for each row, against 0.05 ms here (cProfile and
+py-spy of bench/throughput.py; bench/README.md, "Third session"). The rows are still model
+instances with their defaults applied by Django, and every value goes through its field's
+`pre_save` and `get_db_prep_save`, as bulk_create does, so both backends store exactly what the
+ORM would. Like bulk_create, no model signals are sent."""
 
 from collections.abc import Sequence
 
