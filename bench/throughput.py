@@ -63,11 +63,16 @@ def ceiling(receiver: harness.Receiver, url: str, body: bytes, headers: dict, n:
     }
 
 
+def start_cluster(workers: int, args) -> harness.Child:
+    """The cluster under test, with the `--worker-env` settings."""
+    return harness.start_cluster(workers, args.broker, **dict(e.split("=", 1) for e in args.worker_env))
+
+
 def hooks(receiver: harness.Receiver, project, payload: dict, n: int, workers: int, args) -> dict:
     from subscriptions.models import Delivery
 
     harness.clear_outbox()
-    cluster = harness.start_cluster(workers, args.broker, **dict(e.split("=", 1) for e in args.worker_env))
+    cluster = start_cluster(workers, args)
     try:
         receiver.reset()
         warm_ids, _ = harness.publish(project.pk, payload, 2 * workers)
@@ -106,7 +111,7 @@ def backlog(receiver: harness.Receiver, project, payload: dict, n: int, workers:
     harness.clear_outbox()
     publish_all(project, payload, n, args)
     receiver.reset()
-    cluster = harness.start_cluster(workers, args.broker, **dict(e.split("=", 1) for e in args.worker_env))
+    cluster = start_cluster(workers, args)
     try:
         harness.wait_until(lambda: receiver.count() >= n, max(60, n / 15), interval=0.2)
         received = [t for t, _, _ in receiver.dump()]
@@ -195,7 +200,7 @@ def main() -> None:
             f"(published {hooked['publish_per_s']:.0f}/s), ratio {ratio:.0%}; commit->receipt "
             f"p50 {hooked['latency_ms']['p50']} ms p99 {hooked['latency_ms']['p99']} ms; "
             f"received {hooked['received']}/{args.events}; a backlog drains at {drained['per_s']:.0f}/s "
-            f"({drained['per_s'] / raw['per_s']:.0%})",
+            f"({rows[-1]['backlog_ratio']:.0%})",
             flush=True,
         )
     harness.write_result(

@@ -10,13 +10,14 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 
-def totals(reports: list[Path]) -> dict[str, int]:
-    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0, "time": 0.0}
+def totals(reports: list[Path]) -> dict[str, float]:
+    """Tests, failures, errors and skipped (counts) and time (seconds) over every report."""
+    counts = dict.fromkeys(("tests", "failures", "errors", "skipped", "time"), 0.0)
     for report in reports:
         root = ET.parse(report).getroot()
         for suite in root.iter("testsuite"):
             for key in counts:
-                counts[key] += type(counts[key])(suite.get(key, 0))
+                counts[key] += float(suite.get(key, 0))
     return counts
 
 
@@ -38,10 +39,10 @@ def main(argv: list[str]) -> int:
         print(f"ci: no JUnit reports in {folder}", file=sys.stderr)
         return 1
     counts = totals(reports)
-    failed, errors, skipped = counts["failures"], counts["errors"], counts["skipped"]
-    passed = counts["tests"] - failed - errors - skipped
+    failed, errors, skipped = (int(counts[key]) for key in ("failures", "errors", "skipped"))
+    passed = int(counts["tests"]) - failed - errors - skipped
     for report in reports:
-        print(f"ci: {report.stem}: {totals([report])['tests']} tests")
+        print(f"ci: {report.stem}: {int(totals([report])['tests'])} tests")
     print(f"ci: all pytest steps together: {passed} passed, {failed + errors} failed, {skipped} skipped")
     print(summary_line(passed, failed, errors, skipped, counts["time"]))
     return 1 if failed or errors or not passed else 0
