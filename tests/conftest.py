@@ -21,6 +21,14 @@ from support.models import Project, ProjectUser, Role
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config) -> None:
+    """Passwords hashed with PBKDF2 at its production cost take ~0.5 s of CPU per user made; a
+    test's users need no such protection. (Child processes keep the real hasher.)"""
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def make_user(db):
     def make(username: str, **extra):
@@ -82,10 +90,14 @@ def on_commit(django_capture_on_commit_callbacks):
     return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
-def received(httpserver) -> list[dict]:
-    """What a pytest-httpserver receiver got: method, path, lower-cased headers, parsed JSON."""
+def received(httpserver, path: str | None = None) -> list[dict]:
+    """What a pytest-httpserver receiver got: method, path, lower-cased headers, parsed JSON. The
+    server is shared by the session, so a request that an earlier test left hanging may still
+    arrive; `path` keeps only what this test's receiver was sent."""
     out = []
     for request, _response in httpserver.log:
+        if path is not None and request.path != path:
+            continue
         body = request.get_data()
         out.append(
             {

@@ -8,8 +8,7 @@ import pytest
 from subscriptions.delivery import http_session
 from subscriptions.models import Attempt, Delivery
 from subscriptions.targets import TargetRefused
-
-from .reliability.hooks import emit, subscribe
+from tests.reliability.hooks import emit, subscribe
 
 FORBIDDEN_AT_SAVE = [
     ("http://127.0.0.1/hook", "loopback"),

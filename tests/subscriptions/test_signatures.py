@@ -8,9 +8,8 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from subscriptions.models import Delivery
-
-from .conftest import received
-from .reliability.hooks import emit, subscribe
+from tests.conftest import received
+from tests.reliability.hooks import emit, subscribe
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ def test_a_request_created_through_the_api_reaches_the_receiver_via_the_worker(a
         f"/api/projects/{project.pk}/requests/", {"first_text": "hello", "lead": {"fullname": "Ann"}}, format="json"
     ).json()
 
-    got = wait_for(lambda: received(httpserver), timeout=30)
+    got = wait_for(lambda: received(httpserver, "/hook"), timeout=30)
     assert len(got) == 1
     assert got[0]["headers"]["x-hook-secret"] == subscription["secret"]
     assert got[0]["json"]["payload"] == created
@@ -40,5 +40,5 @@ def test_deliveries_committed_while_the_worker_was_down_are_sent_when_it_starts(
         api.post(f"/api/projects/{project.pk}/leads/", {"fullname": name}, format="json")
     assert Delivery.objects.filter(status="pending").count() == 3
     start_worker()
-    got = wait_for(lambda: len(received(httpserver)) >= 3 and received(httpserver), timeout=30)
+    got = wait_for(lambda: len(received(httpserver, "/hook")) >= 3 and received(httpserver, "/hook"), timeout=30)
     assert sorted(g["json"]["payload"]["fullname"] for g in got) == ["Ann", "Bob", "Cy"]

@@ -11,9 +11,8 @@ from rest_framework.authtoken.models import Token, TokenProxy
 from werkzeug import Response
 
 from subscriptions.models import Attempt, Delivery, Subscription
-
-from .reliability.hooks import emit, subscribe
-from .test_access import ROUTES, UNKNOWN_ID, url_for
+from tests.reliability.hooks import emit, subscribe
+from tests.support.test_access import ROUTES, UNKNOWN_ID, url_for
 
 
 def echo_everything(request) -> Response:

@@ -12,9 +12,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from support.models import Message, Project, ProjectUser, Request, Role
-
-from .conftest import client_for
-from .reliability.hooks import emit, subscribe
+from tests.conftest import client_for
+from tests.reliability.hooks import emit, subscribe
 
 PUBLIC = {"/api/events/"}  # the event catalog needs no credentials
 # The API documentation (OpenAPI schema, Swagger UI, ReDoc) is public too: it shows no data.

@@ -7,8 +7,7 @@ import time
 import pytest
 
 from subscriptions.models import Attempt, Delivery, Subscription
-
-from .reliability.hooks import emit, subscribe
+from tests.reliability.hooks import emit, subscribe
 
 
 @pytest.fixture
