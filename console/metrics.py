@@ -2,6 +2,9 @@
 collector: the web and worker processes are separate, so counters kept in one process would miss
 the other's work (and every web process would report a different part)."""
 
+import hmac
+
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.http import HttpResponse
@@ -89,7 +92,21 @@ registry = CollectorRegistry(auto_describe=False)
 registry.register(DatabaseCollector())
 
 
+def _authorized(request) -> bool:
+    """Open unless METRICS_TOKEN is set (the figures name every tenant's events); then only a
+    scraper sending it as a bearer token, compared in constant time."""
+    expected = settings.METRICS_TOKEN
+    if not expected:
+        return True
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected.encode())
+
+
 @transaction.non_atomic_requests
 @require_GET
 def metrics(request):
+    if not _authorized(request):
+        response = HttpResponse("A bearer token is required (METRICS_TOKEN).\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -280,22 +280,18 @@ SPECTACULAR_SETTINGS = {
 
 # --- console: operations (issue 7) ---------------------------------------------------------------
 INSTALLED_APPS += ["console"]
-if Q_BROKER == "orm" and "CACHES" not in globals():
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     # django-q2 keeps each cluster's status (the worker heartbeat of /healthz, /metrics and the admin
-    # dashboard) in a cache; with the ORM broker that cache must be shared by the web and worker
-    # processes of this machine. (With Redis the status lives in Redis.)
-    import hashlib
-    import tempfile
-
-    CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-        "django_q": {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": os.path.join(
-                tempfile.gettempdir(), "tiledesk-hooks-qstat-" + hashlib.sha1(str(BASE_DIR).encode()).hexdigest()[:12]
-            ),
-        },
-    }
+    # dashboard) in a cache that the web and worker processes share. With Redis it lives in Redis;
+    # with the ORM broker in this database table (made by console's migration), never in a file
+    # cache: a predictable path in the shared temp dir lets another local user plant a pickle that
+    # the unauthenticated /healthz would load.
+    "django_q": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "hooks_status_cache"},
+}
+if Q_BROKER == "orm":
     Q_CLUSTER["cache"] = "django_q"
+# When set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>` (else 401).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 # A worker whose last heartbeat is older than this counts as gone.
 HOOKS_WORKER_HEARTBEAT_MAX_AGE_S = env_float("HOOKS_WORKER_HEARTBEAT_MAX_AGE_S", 60)
