@@ -65,14 +65,12 @@ class DatabaseCollector(Collector):
             yield GaugeMetricFamily("hooks_worker_clusters", "Live django-q2 clusters.", value=beat.clusters)
             yield GaugeMetricFamily("hooks_worker_processes", "Worker processes of live clusters.", value=beat.workers)
 
-        runs = stats.runs_by_status()
-        if runs is not None:
-            family = GaugeMetricFamily(
-                "automation_runs", "Automation runs kept in the database, by status.", labels=["status"]
-            )
-            for status, count in sorted(runs.items()):
-                family.add_metric([str(status)], count)
-            yield family
+        runs = GaugeMetricFamily(
+            "automation_runs", "Automation runs kept in the database, by status.", labels=["status"]
+        )
+        for status, count in sorted(stats.runs_by_status().items()):
+            runs.add_metric([str(status)], count)
+        yield runs
 
     def _duration_histogram(self) -> HistogramMetricFamily:
         bounds_ms = [int(bound * 1000) for bound in stats.DURATION_BUCKETS_S]

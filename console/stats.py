@@ -4,33 +4,22 @@ worker processes are separate: in-process counters in one would never see the ot
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.apps import apps
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from automations.models import Run
 from subscriptions.models import Attempt, Delivery, Subscription
 
 # Attempt duration buckets (seconds) of the histogram and the p95 estimate.
 DURATION_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
-def run_model():
-    """The automations app's Run model, if that app has one (it is built separately)."""
-    try:
-        return apps.get_model("automations", "Run")
-    except LookupError:
-        return None
-
-
-def runs_by_status(project_id: str | None = None, since: datetime | None = None) -> dict[str, int] | None:
-    """Automation runs per status, or None when there is no Run model to count."""
-    model = run_model()
-    if model is None or not any(f.name == "status" for f in model._meta.get_fields()):
-        return None
-    runs = model.objects.all()
-    if project_id is not None and any(f.name == "project" for f in model._meta.get_fields()):
+def runs_by_status(project_id: str | None = None, since: datetime | None = None) -> dict[str, int]:
+    """Automation runs per status."""
+    runs = Run.objects.all()
+    if project_id is not None:
         runs = runs.filter(project_id=project_id)
-    if since is not None and any(f.name == "created_at" for f in model._meta.get_fields()):
+    if since is not None:
         runs = runs.filter(created_at__gte=since)
     return {row["status"]: row["n"] for row in runs.order_by().values("status").annotate(n=Count("pk"))}
 

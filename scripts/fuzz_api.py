@@ -78,9 +78,7 @@ def seed_objects(base: str, token: str, project_id: str) -> dict[str, str]:
     ids["faqs"] = create("faqs", {"id_faq_kb": ids["faq_kb"], "question": "Q?", "answer": "A."})
     ids["requests"] = create("requests", {"first_text": "Hello", "lead": ids["leads"]})
     ids["messages"] = create(f"requests/{ids['requests']}/messages", {"text": "Hi"})
-    automation = api.post(f"{root}/automations/", json={"name": "Echo", "flow": {"steps": []}}, timeout=20)
-    if automation.status_code == 201:  # the automations app is built separately
-        ids["automations"] = automation.json()["id"]
+    ids["automations"] = create("automations", {"name": "Echo", "flow": {"steps": []}})
     deliveries = api.get(f"{root}/deliveries/", timeout=20).json()["results"]
     if deliveries:
         ids["deliveries"] = deliveries[0]["id"]

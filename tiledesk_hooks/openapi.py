@@ -358,10 +358,9 @@ def add_error_responses(result, generator, request, public):
 
 class AutomationViewSetExtension(OpenApiViewExtension):
     """The automations app's actions: `regenerate` takes no body, `runs` answers a page of runs
-    filtered by `mode` and `status`. Optional: that app is built separately."""
+    filtered by `mode` and `status`."""
 
     target_class = "automations.views.AutomationViewSet"
-    optional = True
 
     def view_replacement(self):
         from drf_spectacular.utils import OpenApiParameter

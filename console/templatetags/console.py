@@ -37,7 +37,6 @@ def console_dashboard(context) -> dict:
         "pending_total": Delivery.objects.filter(status=Delivery.Status.PENDING).count(),
         "heartbeat": beat,
         "heartbeat_error": beat_error,
-        "runs_available": stats.run_model() is not None,
     }
 
 
