@@ -29,6 +29,15 @@ def pytest_configure(config) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _forget_failed_signins():
+    """Failed sign-ins are counted per address (all tests call from 127.0.0.1) and per account: each
+    test starts with none."""
+    from django.core.cache import caches
+
+    caches["signin"].clear()
+
+
 @pytest.fixture
 def make_user(db):
     def make(username: str, **extra):
