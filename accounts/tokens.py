@@ -34,17 +34,18 @@ class InvalidToken(Exception):
     """The token is malformed, of an unknown kind, badly signed, expired or no longer valid."""
 
 
-def _user_keys() -> list[bytes]:
-    """The signing key first, then those of SECRET_KEY_FALLBACKS (tokens survive a key rotation
-    until they expire, as sessions do)."""
-    secrets_ = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
-    return [
-        salted_hmac("accounts.tokens", "user JWT signing key", secret=s, algorithm="sha256").digest() for s in secrets_
-    ]
+def _secret_keys() -> list[str]:
+    """The secret key first, then SECRET_KEY_FALLBACKS: tokens survive a key rotation until they
+    expire, as sessions do."""
+    return [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
 
 
-def _password_version(user) -> str:
-    return salted_hmac("accounts.tokens.password", user.password, algorithm="sha256").hexdigest()[:16]
+def _signing_key(secret: str) -> bytes:
+    return salted_hmac(KEY_PURPOSE, "user JWT signing key", secret=secret, algorithm="sha256").digest()
+
+
+def _password_version(user, secret: str | None = None) -> str:
+    return salted_hmac(f"{KEY_PURPOSE}.password", user.password, secret=secret, algorithm="sha256").hexdigest()[:16]
 
 
 def issue_user_token(user) -> str:
@@ -59,15 +60,15 @@ def issue_user_token(user) -> str:
         "jti": uuid.uuid4().hex,
         "pwv": _password_version(user),
     }
-    return jwt.encode(claims, _user_keys()[0], algorithm=ALGORITHM)
+    return jwt.encode(claims, _signing_key(settings.SECRET_KEY), algorithm=ALGORITHM)
 
 
 def authenticate_user_token(token: str) -> tuple[object, dict]:
-    for key in _user_keys():
+    for secret in _secret_keys():
         try:
             claims = jwt.decode(
                 token,
-                key,
+                _signing_key(secret),
                 algorithms=[ALGORITHM],
                 audience=USER_AUDIENCE,
                 issuer=ISSUER,
@@ -86,7 +87,7 @@ def authenticate_user_token(token: str) -> tuple[object, dict]:
         user = get_user_model().objects.filter(pk=claims["_id"]).first()
     except (TypeError, ValueError, ValidationError):
         user = None
-    if user is None or not user.is_active or not constant_time_compare(claims["pwv"], _password_version(user)):
+    if user is None or not user.is_active or not constant_time_compare(claims["pwv"], _password_version(user, secret)):
         raise InvalidToken("This token is no longer valid; sign in again.")
     return user, claims
 

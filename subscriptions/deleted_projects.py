@@ -10,7 +10,7 @@ deletion commits (erasing at once a project with nothing left to send) and every
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 
-from support.models import Project
+from support.models import Project, Request
 
 from .models import Delivery, EventPayload, Subscription
 
@@ -37,6 +37,8 @@ def erase_deleted_projects() -> int:
             # The outbox first: with no subscription left, the deletions below publish nothing.
             Subscription.objects.filter(project=project).delete()
             EventPayload.objects.filter(project=project).delete()
+            # Conversations before their leads, which they protect.
+            Request.objects.filter(project=project).delete()
             project.delete()
         erased += 1
     return erased

@@ -58,9 +58,7 @@ def test_the_same_event_with_another_target_is_another_subscription(tiledesk, pr
 
 def test_a_form_encoded_create_is_read_like_json_and_makes_an_enabled_subscription(tiledesk, project):
     """app.js:320: Tiledesk reads `application/x-www-form-urlencoded` bodies as it reads JSON."""
-    response = tiledesk(
-        "post", f"/{project.pk}/subscriptions", {"event": "lead.create", "target": TARGET}, form=True
-    )
+    response = tiledesk("post", f"/{project.pk}/subscriptions", {"event": "lead.create", "target": TARGET}, form=True)
 
     assert response.status_code == 200
     assert response.json()["enabled"] is True
