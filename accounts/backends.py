@@ -5,7 +5,7 @@ from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
 
 from . import throttling
-from .identity import find_account
+from .identity import account_for
 
 
 class UsernameOrEmailBackend(ModelBackend):
@@ -20,7 +20,7 @@ class UsernameOrEmailBackend(ModelBackend):
             return None
         if request is not None and throttling.retry_after(request, username):
             raise PermissionDenied("Too many failed sign-ins.")  # authenticate() stops here: no hashing
-        user = find_account(username)
+        user = account_for(request, username)
         if user is None:
             # Hash anyway, so that an unknown name takes as long as a wrong password.
             get_user_model()().set_password(password)

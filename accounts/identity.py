@@ -20,3 +20,17 @@ def find_account(identifier: str):
     if len(exact) == 1:
         return exact[0]
     return matches[0] if len(matches) == 1 else None
+
+
+def account_for(request, identifier: str):
+    """`find_account`, looked up once per request: a sign-in asks it before checking the password
+    (for the limits), while checking it, and again when it fails (to count the failure)."""
+    if request is None:
+        return find_account(identifier)
+    found = getattr(request, "_signin_accounts", None)
+    if found is None:
+        found = {}
+        request._signin_accounts = found
+    if identifier not in found:
+        found[identifier] = find_account(identifier)
+    return found[identifier]

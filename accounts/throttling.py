@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.cache import caches
 
 from .addresses import client_address
-from .identity import find_account
+from .identity import account_for
 
 
 def _cache():
@@ -33,7 +33,7 @@ def _cache():
 def _subjects(request, identifier: str) -> list[tuple[str, int]]:
     """(cache key, limit) of what one sign-in counts against: its address and its account. An
     unknown name counts as an account of its own, so that unknown and known names behave alike."""
-    account = find_account(identifier)
+    account = account_for(request, identifier)
     name = f"user:{account.pk}" if account is not None else f"name:{(identifier or '').strip().lower()[:200]}"
     return [
         (f"signin-failures:address:{client_address(request)}", settings.SIGNIN_MAX_FAILURES_PER_ADDRESS),

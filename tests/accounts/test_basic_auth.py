@@ -35,3 +35,32 @@ def test_a_username_that_is_exactly_given_wins_over_an_email_that_matches_it(cli
     bob.email = "ANN@example.com"
     bob.save()
     assert client.get("/api/projects/", HTTP_AUTHORIZATION=basic("ann@example.com")).status_code == 200
+
+
+@pytest.mark.parametrize("site", ["cross-site", "same-site"])
+def test_a_browser_request_from_another_site_is_not_authenticated_by_basic_credentials(client, owner, project, site):
+    """A browser resends basic credentials it once got by itself, also on a form another site's page
+    posts; such a request must not act as the user."""
+    response = client.post(
+        f"/{project.pk}/subscriptions",
+        "event=request.create&target=https%3A%2F%2Fevil.example.com%2F",
+        content_type="application/x-www-form-urlencoded",
+        HTTP_AUTHORIZATION=basic(owner.email),
+        HTTP_SEC_FETCH_SITE=site,
+    )
+    assert response.status_code == 401
+    assert not project.subscriptions.exists()
+
+
+@pytest.mark.parametrize("site", ["same-origin", "none"])
+def test_the_own_sites_pages_and_typed_urls_may_use_basic_credentials(client, owner, project, site):
+    response = client.get(
+        f"/{project.pk}/subscriptions", HTTP_AUTHORIZATION=basic(owner.email), HTTP_SEC_FETCH_SITE=site
+    )
+    assert response.status_code == 200
+
+
+def test_a_jwt_from_another_sites_page_is_fine(client, owner, project):
+    token = client.post("/auth/signin", {"email": owner.email, "password": "pw"}).json()["token"]
+    response = client.get(f"/{project.pk}/subscriptions", HTTP_AUTHORIZATION=token, HTTP_SEC_FETCH_SITE="cross-site")
+    assert response.status_code == 200
