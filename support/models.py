@@ -218,8 +218,8 @@ def close_request(request: Request) -> Request:
 
 def delete_project(project: Project) -> Project:
     """Delete a project as its owner does: it is closed at once (404 for every caller) and announced
-    with `project_deleted`; its rows stay until listeners are done with them (the webhook layer
-    erases them once its last deliveries for the project are sent, see subscriptions/deleted_projects.py)."""
+    with `project_deleted`, in one transaction. Its rows stay for whoever still needs them (events
+    about it may still have to be sent); that listener erases the project once done."""
     from .signals import project_deleted
 
     with transaction.atomic():

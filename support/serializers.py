@@ -120,7 +120,7 @@ class ProjectUserSerializer(ProjectScopedSerializer):
         if self.instance is not None and self.instance.role == Role.OWNER and value != Role.OWNER:
             if caller is not None and caller.role != Role.OWNER:
                 raise PermissionDenied("Only an owner changes an owner's role.")
-            if not other_owners(self.instance).exists():
+            if not has_another_owner(self.instance):
                 raise serializers.ValidationError("A project keeps at least one owner.")
         return value
 
@@ -133,14 +133,14 @@ class ProjectUserSerializer(ProjectScopedSerializer):
         return super().create(validated_data)
 
 
-def other_owners(membership: ProjectUser):
-    """The project's other active owners, locked until the transaction ends: two owners demoting
-    each other at the same moment must not leave the project without one (the second waits, then
-    finds no other owner left)."""
+def has_another_owner(membership: ProjectUser) -> bool:
+    """Whether the project has an active owner besides `membership`. The owners stay locked until the
+    transaction ends: of two owners demoting each other at the same moment, the second waits, then
+    finds no other owner left."""
     owners = ProjectUser.objects.select_for_update().filter(
         project_id=membership.project_id, role=Role.OWNER, status=ProjectUser.Status.ACTIVE, user__isnull=False
     )
-    return ProjectUser.objects.filter(pk__in=list(owners.exclude(pk=membership.pk).values_list("pk", flat=True)))
+    return any(pk != membership.pk for pk in owners.values_list("pk", flat=True))
 
 
 class GroupSerializer(ProjectScopedSerializer):

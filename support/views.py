@@ -39,7 +39,7 @@ from .serializers import (
     ProjectSerializer,
     ProjectUserSerializer,
     RequestSerializer,
-    other_owners,
+    has_another_owner,
 )
 
 PROJECT_PERMISSIONS = [IsAuthenticated, HasProjectRole]
@@ -91,7 +91,7 @@ class ProjectUserViewSet(ProjectScopedViewSet):
         if instance.role == Role.OWNER:
             if self.membership.role != Role.OWNER:
                 self.permission_denied(self.request, message="Only an owner removes an owner.")
-            if not other_owners(instance).exists():
+            if not has_another_owner(instance):
                 raise ValidationError({"role": ["A project keeps at least one owner."]})
         instance.delete()
 
