@@ -2,7 +2,12 @@
 (none by default). Tiledesk's server allows every origin on every path (app.js:393-394, `cors()`);
 here only the listed ones, and never on /webhook/..., where each automation decides."""
 
+import subprocess
+import sys
+
 import pytest
+
+from tests.conftest import REPO
 
 DASHBOARD = "https://dash.example.com"
 
@@ -77,13 +82,8 @@ def test_the_global_setting_never_answers_for_webhooks(client, db, settings):
         assert "Access-Control-Allow-Origin" not in response.headers, path
 
 
-def test_the_setting_is_read_from_the_environment(tmp_path):
+def test_the_setting_is_read_from_the_environment():
     """`CORS_ALLOWED_ORIGINS` is a comma-separated list, `*` for any origin."""
-    import subprocess
-    import sys
-
-    from tests.conftest import REPO
-
     code = (
         "import django; django.setup(); from django.conf import settings; "
         "print(settings.CORS_ALLOWED_ORIGINS, settings.CORS_ALLOW_ALL_ORIGINS)"
@@ -96,7 +96,12 @@ def test_the_setting_is_read_from_the_environment(tmp_path):
         out = subprocess.run(
             [sys.executable, "-c", code],
             cwd=REPO,
-            env={"DJANGO_SETTINGS_MODULE": "tiledesk_hooks.settings", "CORS_ALLOWED_ORIGINS": value, "PATH": ""},
+            env={
+                "DJANGO_SETTINGS_MODULE": "tiledesk_hooks.settings",
+                "DJANGO_SECRET_KEY": "cors-test-" + "x" * 40,
+                "CORS_ALLOWED_ORIGINS": value,
+                "PATH": "",
+            },
             capture_output=True,
             text=True,
             check=True,

@@ -6,6 +6,9 @@
  *   TILEDESK_API_URL=http://127.0.0.1:8000/v3 TILEDESK_EMAIL=... TILEDESK_PASSWORD=... \
  *   TILEDESK_PROJECT_ID=... TILEDESK_TARGET=https://... node run.js [check ...]
  *
+ * With TILEDESK_TOKEN (a JWT, e.g. a delivery's envelope token) instead of an e-mail and a password,
+ * the sign-in checks are skipped and the client uses that token.
+ *
  * Each module of checks/ exports a list of named checks, run in order; they share a context
  * (`ctx.token`, `ctx.client`, ...) that earlier checks fill in. One JSON line is printed per check
  * (`{"check", "ok", ...}`); the exit status is 1 as soon as one fails. With arguments, only the
@@ -22,10 +25,12 @@ function env(name) {
 }
 
 async function main() {
+  const presetToken = process.env.TILEDESK_TOKEN;
   const ctx = {
     apiUrl: env("TILEDESK_API_URL"),
-    email: env("TILEDESK_EMAIL"),
-    password: env("TILEDESK_PASSWORD"),
+    presetToken,
+    email: presetToken ? undefined : env("TILEDESK_EMAIL"),
+    password: presetToken ? undefined : env("TILEDESK_PASSWORD"),
     projectId: env("TILEDESK_PROJECT_ID"),
     target: env("TILEDESK_TARGET"),
   };

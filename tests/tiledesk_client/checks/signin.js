@@ -1,4 +1,7 @@
-/* Signing in as Tiledesk's client does (TiledeskClient.authEmailPassword: POST {APIURL}/auth/signin). */
+/*
+ * Signing in as Tiledesk's client does (TiledeskClient.authEmailPassword: POST {APIURL}/auth/signin),
+ * then the client every later check uses (`ctx.client`), made with that token or TILEDESK_TOKEN.
+ */
 const { TiledeskClient, promised, assert } = require("./calls");
 
 const APIKEY = "__APIKEY__"; // required by the client, not used by the server
@@ -7,6 +10,9 @@ module.exports = [
   {
     name: "signin.wrong_password",
     async run(ctx) {
+      if (ctx.presetToken) {
+        return { skipped: "TILEDESK_TOKEN given" };
+      }
       try {
         await promised((callback) =>
           TiledeskClient.authEmailPassword(APIKEY, ctx.email, `${ctx.password}-wrong`, { APIURL: ctx.apiUrl }, callback)
@@ -23,6 +29,9 @@ module.exports = [
     name: "signin",
     always: true,
     async run(ctx) {
+      if (ctx.presetToken) {
+        return { skipped: "TILEDESK_TOKEN given" };
+      }
       const answer = await promised((callback) =>
         TiledeskClient.authEmailPassword(APIKEY, ctx.email.toUpperCase(), ctx.password, { APIURL: ctx.apiUrl }, callback)
       );
@@ -31,13 +40,17 @@ module.exports = [
       assert(answer.user && answer.user._id && !("password" in answer.user), "expected the user, without password");
       ctx.token = answer.token;
       ctx.user = answer.user;
-      ctx.client = new TiledeskClient({
-        APIKEY,
-        projectId: ctx.projectId,
-        token: answer.token,
-        APIURL: ctx.apiUrl,
-      });
       return { user: answer.user._id };
+    },
+  },
+  {
+    name: "client",
+    always: true,
+    async run(ctx) {
+      const token = ctx.presetToken || ctx.token;
+      ctx.client = new TiledeskClient({ APIKEY, projectId: ctx.projectId, token, APIURL: ctx.apiUrl });
+      assert(ctx.client.jwt_token.startsWith("JWT "), "the client sends `JWT <token>`");
+      return { token: ctx.presetToken ? "TILEDESK_TOKEN" : "signin" };
     },
   },
 ];
