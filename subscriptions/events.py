@@ -1,13 +1,21 @@
 """The event catalog: the single source of truth for every event name a subscription may name.
 
-Two families are open-ended: `message.create.request.channel.<channel>` (a message on that channel)
-and `event.emit.<name>` (an emitted event of that name)."""
+The names are those Tiledesk's server delivers to a project's subscriptions (its
+services/subscriptionNotifier.js and subscriptionNotifierQueued.js). Three families are open-ended:
+`message.create.request.channel.<channel>` (a message in a conversation of that channel),
+`message.create.channel.<channel>` (a message sent on that channel) and `event.emit.<name>` (an
+emitted event of that name). Tiledesk names that never reach a project's subscriptions are not
+accepted: `user.signup` and `project.create` (no project subscription can exist yet),
+`...request.channelOutbound.<channel>` (its notifier's pattern does not match it), `project.downgrade`
+(plans do not exist here)."""
 
 import re
 from dataclasses import dataclass
 
 CHANNEL_PREFIX = "message.create.request.channel."
+MESSAGE_CHANNEL_PREFIX = "message.create.channel."
 EMIT_PREFIX = "event.emit."
+FAMILIES = (CHANNEL_PREFIX, MESSAGE_CHANNEL_PREFIX, EMIT_PREFIX)
 OPERATOR_SELECT = "operator.select"
 
 # A channel or emitted-event name: what Tiledesk accepts in practice, with no spaces.
@@ -98,6 +106,14 @@ _PROJECT_USER = _obj(
     max_assigned_chat=None,
     status="active",
 )
+_PROJECT_OBJECT = {
+    "_id": "6553a1f0aaaabbbbccccdddd",
+    "id": "6553a1f0aaaabbbbccccdddd",
+    "name": "Acme support",
+    "createdBy": "2",
+    **_PROJECT,
+    **_STAMP,
+}
 _EVENT = _obj("6553a1f0abab000011112222", name="typing.start", attributes={"text": "Hel"}, createdBy="2")
 _OPERATOR_SELECT = {
     "agents": [
@@ -134,6 +150,12 @@ CATALOG: tuple[EventType, ...] = (
         "message",
         _MESSAGE,
     ),
+    EventType(
+        MESSAGE_CHANNEL_PREFIX + "<channel>",
+        "A message was sent on that channel (chat21, telegram, whatsapp...).",
+        "message",
+        _MESSAGE,
+    ),
     EventType("lead.create", "A lead (requester) was created.", "lead", _LEAD),
     EventType("faq.create", "A FAQ was added to a bot.", "faq", _FAQ),
     EventType("faq.update", "A FAQ changed.", "faq", _FAQ),
@@ -146,7 +168,21 @@ CATALOG: tuple[EventType, ...] = (
     EventType("department.delete", "A department was deleted.", "department", _DEPARTMENT),
     EventType("project_user.invite", "A teammate was added or invited.", "project_user", _PROJECT_USER),
     EventType("project_user.update", "A teammate changed (role, availability...).", "project_user", _PROJECT_USER),
+    EventType(
+        "project_user.update.agent",
+        "A teammate changed (sent with every project_user.update: every project user here is a teammate).",
+        "project_user",
+        _PROJECT_USER,
+    ),
     EventType("project_user.delete", "A teammate was removed.", "project_user", _PROJECT_USER),
+    EventType("project.update", "The project changed (its name...).", "project", _PROJECT_OBJECT),
+    EventType(
+        "project.delete",
+        "The project was deleted: sent from the deletion's own transaction, once it is closed and "
+        "before anything is erased; its data is erased once this and every other delivery is done.",
+        "project",
+        _PROJECT_OBJECT,
+    ),
     EventType("group.create", "A group of teammates was created.", "group", _GROUP),
     EventType("group.update", "A group changed.", "group", _GROUP),
     EventType("group.delete", "A group was deleted.", "group", _GROUP),
@@ -168,7 +204,7 @@ _EXACT = {event.name: event for event in CATALOG if "<" not in event.name}
 def is_valid_event_name(name: str) -> bool:
     if name in _EXACT:
         return True
-    for prefix in (CHANNEL_PREFIX, EMIT_PREFIX):
+    for prefix in FAMILIES:
         if name.startswith(prefix):
             return bool(_SUFFIX.match(name[len(prefix) :]))
     return False
@@ -190,13 +226,16 @@ def example_payload(name: str) -> dict:
         raise KeyError(name)
     if name.startswith(EMIT_PREFIX):
         return {**event.example, "name": name[len(EMIT_PREFIX) :]}
-    if name.startswith(CHANNEL_PREFIX):
-        return {**event.example, "channel": {"name": name[len(CHANNEL_PREFIX) :]}}
+    for prefix in (CHANNEL_PREFIX, MESSAGE_CHANNEL_PREFIX):
+        if name.startswith(prefix):
+            return {**event.example, "channel": {"name": name[len(prefix) :]}}
     return event.example
 
 
 def names_for_message(channel_name: str) -> list[str]:
-    return ["message.create", CHANNEL_PREFIX + channel_name]
+    """As Tiledesk's messageEvent.js emits them: the conversation's channel and the message's own
+    (the same channel here: a message is sent on its conversation's)."""
+    return ["message.create", CHANNEL_PREFIX + channel_name, MESSAGE_CHANNEL_PREFIX + channel_name]
 
 
 def names_for_emitted(event_name: str) -> list[str]:

@@ -42,7 +42,7 @@ class SubscriptionSerializer(ProjectScopedSerializer):
         if not events.is_valid_event_name(value):
             raise serializers.ValidationError(
                 f"Unknown event {value!r}: use a name from GET /api/events/, "
-                "message.create.request.channel.<channel> or event.emit.<name>."
+                "message.create.request.channel.<channel>, message.create.channel.<channel> or event.emit.<name>."
             )
         if value == events.OPERATOR_SELECT:
             others = Subscription.objects.filter(project=self.project, event=events.OPERATOR_SELECT)

@@ -3,31 +3,40 @@ payload is the object exactly as its API serializes it. The domain app does not 
 
 import json
 
+from django.db import transaction
 from django.db.models.signals import post_delete, post_migrate, post_save
 from django.dispatch import receiver
+from django_q.tasks import async_task
 from rest_framework.renderers import JSONRenderer
 
 from support import models as domain
 from support import serializers as api
-from support.signals import request_closed
+from support.signals import project_deleted, request_closed
 
-from . import events
+from . import deleted_projects, events
 from .publishing import publish_event
 
-# model -> (serializer, name on create, name on update or None, name on delete or None)
+# model -> (serializer, names on create, names on update, names on delete)
 _LIFECYCLE = {
+    # Every project user here is a teammate (Tiledesk's roleType "agents"), for which Tiledesk's
+    # event/authEvent.js sends project_user.update.agent with every project_user.update.
     domain.ProjectUser: (
         api.ProjectUserSerializer,
-        "project_user.invite",
-        "project_user.update",
-        "project_user.delete",
+        ("project_user.invite",),
+        ("project_user.update", "project_user.update.agent"),
+        ("project_user.delete",),
     ),
-    domain.Group: (api.GroupSerializer, "group.create", "group.update", "group.delete"),
-    domain.Department: (api.DepartmentSerializer, "department.create", "department.update", "department.delete"),
-    domain.FaqKb: (api.FaqKbSerializer, "faqbot.create", "faqbot.update", "faqbot.delete"),
-    domain.Faq: (api.FaqSerializer, "faq.create", "faq.update", "faq.delete"),
-    domain.Lead: (api.LeadSerializer, "lead.create", None, None),
-    domain.Request: (api.RequestSerializer, "request.create", "request.update", None),
+    domain.Group: (api.GroupSerializer, ("group.create",), ("group.update",), ("group.delete",)),
+    domain.Department: (
+        api.DepartmentSerializer,
+        ("department.create",),
+        ("department.update",),
+        ("department.delete",),
+    ),
+    domain.FaqKb: (api.FaqKbSerializer, ("faqbot.create",), ("faqbot.update",), ("faqbot.delete",)),
+    domain.Faq: (api.FaqSerializer, ("faq.create",), ("faq.update",), ("faq.delete",)),
+    domain.Lead: (api.LeadSerializer, ("lead.create",), (), ()),
+    domain.Request: (api.RequestSerializer, ("request.create",), ("request.update",), ()),
 }
 
 
@@ -37,24 +46,47 @@ def payload_of(serializer_class, instance) -> dict:
     return json.loads(JSONRenderer().render(data))
 
 
+def project_payload(project: domain.Project) -> dict:
+    """The project as its API serializes it, without the caller's `role` (an event has no caller),
+    and with `id_project`, as Tiledesk's notifier adds it to project events."""
+    data = json.loads(JSONRenderer().render(api.ProjectSerializer(project).data))
+    data.pop("role", None)
+    return {**data, "id_project": project.pk}
+
+
 def _on_save(sender, instance, created, raw=False, **kwargs):
     if raw:  # fixtures being loaded are not domain changes
         return
     serializer_class, on_create, on_update, _ = _LIFECYCLE[sender]
-    name = on_create if created else on_update
-    if name:
-        publish_event(instance.project_id, [name], payload_of(serializer_class, instance))
+    names = on_create if created else on_update
+    if names:
+        publish_event(instance.project_id, names, payload_of(serializer_class, instance))
 
 
 def _on_delete(sender, instance, **kwargs):
     serializer_class, _, _, on_delete = _LIFECYCLE[sender]
     if on_delete:
-        publish_event(instance.project_id, [on_delete], payload_of(serializer_class, instance))
+        publish_event(instance.project_id, on_delete, payload_of(serializer_class, instance))
 
 
 for _model in _LIFECYCLE:
     post_save.connect(_on_save, sender=_model, dispatch_uid=f"publish-save-{_model.__name__}")
     post_delete.connect(_on_delete, sender=_model, dispatch_uid=f"publish-delete-{_model.__name__}")
+
+
+@receiver(post_save, sender=domain.Project, dispatch_uid="publish-project-update")
+def _on_project_saved(sender, instance, created, raw=False, **kwargs):
+    if not created and not raw and instance.deleted_at is None:
+        publish_event(instance.pk, ["project.update"], project_payload(instance))
+
+
+@receiver(project_deleted, dispatch_uid="publish-project-delete")
+def _on_project_deleted(sender, instance, **kwargs):
+    """In the deleting transaction, after the project is closed and before anything is erased:
+    the delivery is written with the rest of the outbox and goes out like any other. The project
+    is erased once nothing is left to send (at once if nothing is pending after this commit)."""
+    publish_event(instance.pk, ["project.delete"], project_payload(instance))
+    transaction.on_commit(lambda: async_task(deleted_projects.ERASE_TASK), robust=True)
 
 
 @receiver(request_closed, dispatch_uid="publish-request-close")
@@ -95,4 +127,17 @@ def _schedule_sweep(sender, **kwargs):
             "minutes": 1,
             "repeats": -1,
         },
+    )
+
+
+@receiver(post_migrate, dispatch_uid="schedule-deleted-project-erasure")
+def _schedule_erasure(sender, **kwargs):
+    """Deleted projects whose deliveries were still pending at deletion are erased by this sweep."""
+    if sender.name != "subscriptions":
+        return
+    from django_q.models import Schedule
+
+    Schedule.objects.update_or_create(
+        name=deleted_projects.ERASE_TASK,
+        defaults={"func": deleted_projects.ERASE_TASK, "schedule_type": Schedule.MINUTES, "minutes": 10, "repeats": -1},
     )

@@ -41,11 +41,13 @@ class SubscriptionViewSet(ManagersOnly, viewsets.ModelViewSet):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         self.perform_create(serializer)
-        data = self.get_serializer(
-            serializer.instance, context={**self.get_serializer_context(), "reveal_secret": True}
-        ).data
-        # Tiledesk also hands the secret over in a response header.
-        return Response(data, status=status.HTTP_201_CREATED, headers={"x-hook-secret": serializer.instance.secret})
+        return self.created_response(serializer.instance, status.HTTP_201_CREATED)
+
+    def created_response(self, subscription: Subscription, status_code: int) -> Response:
+        """The answer to a create: the one place besides a rotation that shows the full secret, in
+        the body and, as Tiledesk hands it over, in the `x-hook-secret` header."""
+        data = self.get_serializer(subscription, context={**self.get_serializer_context(), "reveal_secret": True}).data
+        return Response(data, status=status_code, headers={"x-hook-secret": subscription.secret})
 
     @extend_schema(request=None, responses={200: schema.SecretSerializer})
     @action(detail=True, methods=["post"])

@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from rest_framework.authtoken.models import TokenProxy
 
-from .models import Department, Event, Faq, FaqKb, Group, Lead, Message, Project, ProjectUser, Request
+from .models import Department, Event, Faq, FaqKb, Group, Lead, Message, Project, ProjectUser, Request, delete_project
 
 RECENT_DECISIONS = 10
 
@@ -20,11 +20,20 @@ class ProjectUserInline(admin.TabularInline):
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
-    list_display = ("name", "id", "created_by", "created_at")
+    list_display = ("name", "id", "created_by", "created_at", "deleted_at")
+    list_filter = (("deleted_at", admin.EmptyFieldListFilter),)
     search_fields = ("name", "id")
-    readonly_fields = ("id", "created_at", "updated_at")
+    readonly_fields = ("id", "created_at", "updated_at", "deleted_at")
     raw_id_fields = ("created_by",)
     inlines = [ProjectUserInline]
+
+    def delete_model(self, request, obj) -> None:
+        """As its owner deletes it: closed now, erased once its last webhooks are sent."""
+        delete_project(obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for project in queryset:
+            delete_project(project)
 
 
 @admin.register(ProjectUser)

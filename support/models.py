@@ -4,7 +4,7 @@ These models know nothing about webhooks. The webhook layer listens to their Dja
 (post_save/post_delete, and the domain signals in `support.signals`)."""
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 from .ids import new_object_id
@@ -26,6 +26,9 @@ class Project(Timestamped):
     id = object_id_field()
     name = models.CharField(max_length=200)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    # Set by `delete_project`: the project is gone for every caller from then on, and its rows are
+    # erased once the webhook layer has nothing left to send for it.
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.id})"
@@ -211,3 +214,18 @@ def close_request(request: Request) -> Request:
     request.refresh_from_db()
     request_closed.send(sender=Request, instance=request)
     return request
+
+
+def delete_project(project: Project) -> Project:
+    """Delete a project as its owner does: it is closed at once (404 for every caller) and announced
+    with `project_deleted`, in one transaction. Its rows stay for whoever still needs them (events
+    about it may still have to be sent); that listener erases the project once done."""
+    from .signals import project_deleted
+
+    with transaction.atomic():
+        now = timezone.now()
+        if not Project.objects.filter(pk=project.pk, deleted_at__isnull=True).update(deleted_at=now):
+            return project  # deleted already
+        project.deleted_at = now
+        project_deleted.send(sender=Project, instance=project)
+    return project

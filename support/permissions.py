@@ -18,7 +18,7 @@ def membership_of(user, project_id: str) -> ProjectUser | None:
         return None
     return (
         ProjectUser.objects.select_related("project")
-        .filter(project_id=project_id, user=user, status=ProjectUser.Status.ACTIVE)
+        .filter(project_id=project_id, user=user, status=ProjectUser.Status.ACTIVE, project__deleted_at__isnull=True)
         .first()
     )
 

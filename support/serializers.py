@@ -5,6 +5,7 @@ import uuid
 
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
 
 from .models import (
     Department,
@@ -117,8 +118,9 @@ class ProjectUserSerializer(ProjectScopedSerializer):
         if value == Role.OWNER and caller is not None and caller.role != Role.OWNER:
             raise serializers.ValidationError("Only an owner can make someone an owner.")
         if self.instance is not None and self.instance.role == Role.OWNER and value != Role.OWNER:
-            owners = ProjectUser.objects.filter(project=self.project, role=Role.OWNER)
-            if owners.count() <= 1:
+            if caller is not None and caller.role != Role.OWNER:
+                raise PermissionDenied("Only an owner changes an owner's role.")
+            if not has_another_owner(self.instance):
                 raise serializers.ValidationError("A project keeps at least one owner.")
         return value
 
@@ -129,6 +131,16 @@ class ProjectUserSerializer(ProjectScopedSerializer):
         validated_data["user"] = user
         validated_data["status"] = ProjectUser.Status.ACTIVE if user else ProjectUser.Status.INVITED
         return super().create(validated_data)
+
+
+def has_another_owner(membership: ProjectUser) -> bool:
+    """Whether the project has an active owner besides `membership`. The owners stay locked until the
+    transaction ends: of two owners demoting each other at the same moment, the second waits, then
+    finds no other owner left."""
+    owners = ProjectUser.objects.select_for_update().filter(
+        project_id=membership.project_id, role=Role.OWNER, status=ProjectUser.Status.ACTIVE, user__isnull=False
+    )
+    return any(pk != membership.pk for pk in owners.values_list("pk", flat=True))
 
 
 class GroupSerializer(ProjectScopedSerializer):
@@ -241,7 +253,7 @@ class RequestSerializer(ProjectScopedSerializer):
     department = InProjectField(queryset=Department.objects.all(), required=False, allow_null=True)
     channel = ChannelField(source="channel_name", required=False)
     attributes = JSONObjectField(required=False)
-    participants = serializers.ListField(child=serializers.CharField(), required=False)
+    participants = serializers.ListField(child=serializers.CharField(max_length=40), required=False)
     sourcePage = serializers.CharField(source="source_page", required=False, allow_blank=True)
 
     class Meta:
@@ -261,6 +273,23 @@ class RequestSerializer(ProjectScopedSerializer):
             "routing_reason",
         )
         read_only_fields = ("request_id", "status", "closed_at", "routed_by", "routing_reason")
+
+    def validate_participants(self, value: list[str]) -> list[str]:
+        """Only the project's active teammates (user ids) and its bots (`bot_<id>`) can take part;
+        ones already taking part may stay."""
+        chosen = list(dict.fromkeys(value))
+        current = {str(p) for p in (self.instance.participants if self.instance is not None else ())}
+        teammates = ProjectUser.objects.filter(
+            project=self.project, status=ProjectUser.Status.ACTIVE, user__isnull=False
+        )
+        allowed = {str(pk) for pk in teammates.values_list("user_id", flat=True)}
+        allowed |= {f"bot_{pk}" for pk in FaqKb.objects.filter(project=self.project).values_list("pk", flat=True)}
+        strangers = [p for p in chosen if p not in allowed and p not in current]
+        if strangers:
+            raise serializers.ValidationError(
+                f"Neither active teammates nor bots (bot_<id>) of this project: {', '.join(strangers)}."
+            )
+        return chosen
 
     def validate(self, attrs):
         if self.instance is not None and "lead" in attrs and not isinstance(attrs["lead"], Lead):

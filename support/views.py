@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from . import routing
 from .models import (
+    MANAGER_ROLES,
     Department,
     Event,
     Faq,
@@ -23,6 +24,7 @@ from .models import (
     Request,
     Role,
     close_request,
+    delete_project,
 )
 from .permissions import ALL_ROLES, HasProjectRole, ProjectScopedMixin, membership_of
 from .routing_serializers import AssignSerializer, RerouteSerializer
@@ -37,6 +39,7 @@ from .serializers import (
     ProjectSerializer,
     ProjectUserSerializer,
     RequestSerializer,
+    has_another_owner,
 )
 
 PROJECT_PERMISSIONS = [IsAuthenticated, HasProjectRole]
@@ -48,7 +51,9 @@ class ProjectViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self):
         return Project.objects.filter(
-            project_users__user=self.request.user, project_users__status=ProjectUser.Status.ACTIVE
+            project_users__user=self.request.user,
+            project_users__status=ProjectUser.Status.ACTIVE,
+            deleted_at__isnull=True,
         ).order_by("-created_at")
 
     def perform_create(self, serializer) -> None:
@@ -66,6 +71,9 @@ class ProjectViewSet(viewsets.ModelViewSet):
         if request.method in allowed and membership.role not in allowed[request.method]:
             self.permission_denied(request, message="Your role in this project may not do this.")
 
+    def perform_destroy(self, instance) -> None:
+        delete_project(instance)
+
 
 class ProjectScopedViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
     permission_classes = PROJECT_PERMISSIONS
@@ -80,10 +88,11 @@ class ProjectUserViewSet(ProjectScopedViewSet):
         return {**super().get_serializer_context(), "membership": self.membership}
 
     def perform_destroy(self, instance) -> None:
-        if instance.role == Role.OWNER and self.get_queryset().filter(role=Role.OWNER).count() <= 1:
-            from rest_framework.exceptions import ValidationError
-
-            raise ValidationError({"role": ["A project keeps at least one owner."]})
+        if instance.role == Role.OWNER:
+            if self.membership.role != Role.OWNER:
+                self.permission_denied(self.request, message="Only an owner removes an owner.")
+            if not has_another_owner(instance):
+                raise ValidationError({"role": ["A project keeps at least one owner."]})
         instance.delete()
 
 
@@ -140,7 +149,17 @@ class RequestViewSet(ProjectScopedViewSet):
         with transaction.atomic():
             return super().handle_exception(exc)
 
+    def check_participants_change(self, request, current: list) -> None:
+        """Agents change who serves a conversation only through `assign` (under its rules), never by
+        writing `participants`; owners and admins may (the serializer checks who)."""
+        if self.membership.role in MANAGER_ROLES or not hasattr(request.data, "get"):
+            return
+        given = request.data.get("participants")
+        if given is not None and (not isinstance(given, list) or [str(p) for p in given] != [str(p) for p in current]):
+            self.permission_denied(request, message="Agents change participants through assign, not by writing them.")
+
     def create(self, request, *args, **kwargs):
+        self.check_participants_change(request, [])
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         conversation = routing.create_routed(serializer, self.project)
@@ -149,6 +168,7 @@ class RequestViewSet(ProjectScopedViewSet):
     def update(self, request, *args, **kwargs):
         with transaction.atomic():
             conversation = self.get_object()
+            self.check_participants_change(request, conversation.participants)
             department_before, operator_before = conversation.department_id, routing.current_operator(conversation)
             serializer = self.get_serializer(conversation, data=request.data, partial=kwargs.get("partial", False))
             serializer.is_valid(raise_exception=True)

@@ -29,6 +29,24 @@ def pytest_configure(config) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _forget_failed_signins():
+    """Failed sign-ins are counted per address (all tests call from 127.0.0.1) and per account: each
+    test starts with none. On Redis (the Redis broker's server) only the sign-in keys go: clearing
+    the cache would empty the whole Redis database, queue included."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    cache = caches["signin"]
+    if isinstance(cache, LocMemCache):
+        cache.clear()
+        return
+    client = cache._cache.get_client(write=True)
+    keys = list(client.scan_iter(match=cache.make_key("*")))
+    if keys:
+        client.delete(*keys)
+
+
 @pytest.fixture
 def make_user(db):
     def make(username: str, **extra):
@@ -181,6 +199,50 @@ def start_worker(transactional_db, tmp_path, monkeypatch):
     yield start
     for worker in workers:
         worker.stop()
+
+
+@pytest.fixture
+def start_gunicorn(transactional_db, tmp_path):
+    """Serve the app with gunicorn (the production web server) on the test database; returns its
+    base URL. Stopped after the test."""
+    import socket
+
+    import requests
+
+    procs: list[tuple[subprocess.Popen, object]] = []
+
+    def start(**env) -> str:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        log_path = tmp_path / f"gunicorn-{port}.log"
+        log = log_path.open("w")
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).with_name("gunicorn")), "tiledesk_hooks.wsgi", "-b", f"127.0.0.1:{port}",
+             "-w", "1", "--threads", "4", "--log-level", "warning"],
+            cwd=REPO, env=child_env(**env), stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        procs.append((proc, log))
+        base = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            try:
+                return requests.get(f"{base}/healthz", timeout=1).status_code in (200, 503)
+            except requests.RequestException:
+                return False
+
+        assert wait_for(up, timeout=30), log_path.read_text()
+        return base
+
+    yield start
+    for proc, log in procs:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
 
 
 def deliver_batch_in_another_worker(delivery_ids: list[str]) -> tuple[threading.Thread, dict[str, str]]:

@@ -6,7 +6,11 @@ and there is one place to keep them right."""
 
 from copy import deepcopy
 
-from drf_spectacular.extensions import OpenApiSerializerFieldExtension, OpenApiViewExtension
+from drf_spectacular.extensions import (
+    OpenApiAuthenticationExtension,
+    OpenApiSerializerFieldExtension,
+    OpenApiViewExtension,
+)
 from drf_spectacular.utils import extend_schema, extend_schema_view
 
 from subscriptions import events
@@ -142,6 +146,13 @@ def _examples() -> dict[str, object]:
             "deliveries": [_DELIVERY_ID],
         },
         "Error": {"detail": "Not found."},
+        "Signin": {"email": "ann@example.com", "password": "correct horse battery staple"},
+        "SigninAnswer": {
+            "success": True,
+            "token": "JWT eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJfaWQiOiIyIiwic3ViIjoidXNlciJ9.c2lnbmF0dXJl",
+            "user": {"_id": "2", "id": "2", "email": "ann@example.com", "firstname": "Ann", "lastname": "Smith"},
+        },
+        "TiledeskError": {"success": False, "msg": "Authentication failed: wrong e-mail or password."},
         "Automation": automation,
         "Run": run,
     }
@@ -153,7 +164,7 @@ def event_name_pattern() -> str:
 
     exact = [re.escape(event.name) for event in events.CATALOG if "<" not in event.name]
     suffix = events._SUFFIX.pattern.removeprefix("^").removesuffix("$")
-    families = [re.escape(prefix) + suffix for prefix in (events.CHANNEL_PREFIX, events.EMIT_PREFIX)]
+    families = [re.escape(prefix) + suffix for prefix in events.FAMILIES]
     return "^(" + "|".join(exact + families) + ")$"
 
 
@@ -179,6 +190,8 @@ def tag_by_resource(result, generator, request, public):
         resource = parts[3] if len(parts) > 3 and parts[2] == "{project_id}" else parts[1]
         if path == "/api/events/":
             resource = "event catalog"
+        if path == "/auth/signin":
+            resource = "sign-in"
         if resource == "requests" and "messages" in parts:
             resource = "messages"
         for operation in operations.values():
@@ -187,9 +200,9 @@ def tag_by_resource(result, generator, request, public):
 
 
 def only_api_paths(endpoints, **kwargs):
-    """Document /api/ only: the Tiledesk-compatible mount (/{project_id}/subscriptions) runs the very
-    same views, and documenting it twice would only duplicate every operation."""
-    return [endpoint for endpoint in endpoints if endpoint[0].startswith("/api/")]
+    """Document /api/ and the sign-in: Tiledesk's own paths (/{project_id}/subscriptions, /v3/...) run
+    the very same views, and documenting them again would only duplicate every operation."""
+    return [endpoint for endpoint in endpoints if endpoint[0].startswith("/api/") or endpoint[0] == "/auth/signin"]
 
 
 def _fit(example: object, component: dict, components: dict) -> object:
@@ -226,6 +239,36 @@ def add_examples(result, generator, request, public):
 
         catalog["responses"]["200"]["content"]["application/json"]["example"] = catalog_rows()
     return result
+
+
+# --- security schemes of accounts/ -----------------------------------------------------------------
+
+
+class JWTScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.JWTAuthentication"
+    name = "jwtAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`JWT <jwt>`: the `token` that `POST /auth/signin` answers, sent as it is "
+            "(valid for `JWT_LIFETIME_S`, 24 h by default).",
+        }
+
+
+class BasicScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.BasicAuthentication"
+    name = "basicAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "basic",
+            "description": "The username or the e-mail address (any case) and the password. Failed "
+            "sign-ins are limited per address and per account (429 with `Retry-After`).",
+        }
 
 
 # --- schema extensions for the support app's custom fields and views ------------------------------

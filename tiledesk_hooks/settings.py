@@ -259,7 +259,8 @@ REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "drf_spectacular.openapi.AutoSchema"
 SPECTACULAR_SETTINGS = {
     "TITLE": "tiledesk-hooks API",
     "DESCRIPTION": "REST Hooks, operator.select and webhook automations for a Tiledesk-style support platform. "
-    "Authenticate with `Authorization: Token <key>`.",
+    "Authenticate with `Authorization: Token <key>`, `Authorization: JWT <jwt>` (from `POST /auth/signin`) "
+    "or HTTP basic auth (username or e-mail).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -295,3 +296,48 @@ if Q_BROKER == "orm":
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 # A worker whose last heartbeat is older than this counts as gone.
 HOOKS_WORKER_HEARTBEAT_MAX_AGE_S = env_float("HOOKS_WORKER_HEARTBEAT_MAX_AGE_S", 60)
+
+# --- sign-in, Tiledesk's own paths, CORS ----------------------------------------------------------
+# Tiledesk's clients sign in with an e-mail and a password (`POST /auth/signin` answers a JWT) or send
+# HTTP basic auth with the e-mail; both work on every API path beside DRF tokens (accounts/).
+INSTALLED_APPS += ["accounts", "tiledesk", "corsheaders"]
+AUTHENTICATION_BACKENDS = ["accounts.backends.UsernameOrEmailBackend"]
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
+    "rest_framework.authentication.TokenAuthentication",
+    "accounts.authentication.JWTAuthentication",
+    "accounts.authentication.BasicAuthentication",
+    "rest_framework.authentication.SessionAuthentication",
+]
+# The schema also documents /auth/signin: operation ids stay named after the path below /api/.
+SPECTACULAR_SETTINGS["SCHEMA_PATH_PREFIX"] = r"^/api/"
+# Form-encoded bodies are read like JSON (a field left out is left out, not `false`).
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
+    "rest_framework.parsers.JSONParser",
+    "support.parsers.FormParser",
+    "rest_framework.parsers.MultiPartParser",
+]
+JWT_LIFETIME_S = env_float("JWT_LIFETIME_S", 86400)
+# Failed sign-ins (any way a password is given) per client address and per account within the
+# window; past either, sign-ins are refused with 429 until the window ends (accounts/throttling.py).
+SIGNIN_FAILURE_WINDOW_S = env_float("SIGNIN_FAILURE_WINDOW_S", 900)
+SIGNIN_MAX_FAILURES_PER_ADDRESS = int(os.environ.get("SIGNIN_MAX_FAILURES_PER_ADDRESS", "20"))
+SIGNIN_MAX_FAILURES_PER_ACCOUNT = int(os.environ.get("SIGNIN_MAX_FAILURES_PER_ACCOUNT", "50"))
+# Proxies (addresses or CIDRs) whose X-Forwarded-For names the client; anyone else's is ignored.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", "")
+# Where failed sign-ins are counted: Redis with the Redis broker, so that every process shares the
+# counts; else each process's memory.
+CACHES["signin"] = (
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": Q_BROKER, "KEY_PREFIX": "signin"}
+    if Q_BROKER.startswith(("redis://", "rediss://", "unix://"))
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "signin"}
+)
+
+# Browser dashboards on other origins may call /api/, /auth/ and Tiledesk's paths (/{project_id}/...,
+# /v3/...); never /webhook/..., where each automation's own `cors_origins` decides.
+MIDDLEWARE.insert(0, "corsheaders.middleware.CorsMiddleware")
+_cors_origins = env_list("CORS_ALLOWED_ORIGINS", "")
+CORS_ALLOW_ALL_ORIGINS = "*" in _cors_origins
+CORS_ALLOWED_ORIGINS = [origin for origin in _cors_origins if origin != "*"]
+CORS_URLS_REGEX = r"^/(api|auth|v3)/|^/[0-9a-f]{24}/"
+# Scripts read the secret a create hands over in this header, and when to come back after a 429.
+CORS_EXPOSE_HEADERS = ["x-hook-secret", "retry-after"]

@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from tiledesk import urls as tiledesk_urls
+
 from . import openapi  # noqa: F401  (registers the schema extensions)
 
 urlpatterns = [
@@ -23,6 +25,11 @@ urlpatterns += [
 # --- console: operations (/healthz, /metrics)
 urlpatterns += [path("", include("console.urls"))]
 
-# --- console: Tiledesk-compatible REST Hooks paths (/{project_id}/subscriptions...), last so that
-# they never shadow a route above.
-urlpatterns += [path("", include("subscriptions.tiledesk_urls"))]
+# --- Tiledesk's own paths: sign-in and /{project_id}/..., also under /v3/ (Tiledesk's base path);
+# last, so that a project id never shadows a route above.
+urlpatterns += [
+    path("auth/", include(tiledesk_urls.signin)),
+    path("v3/auth/", include((tiledesk_urls.signin, "v3-auth"))),
+    path("v3/", include((tiledesk_urls.projects, "v3"))),
+    path("", include(tiledesk_urls.projects)),
+]

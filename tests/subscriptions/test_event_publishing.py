@@ -57,7 +57,9 @@ def test_closing_a_request_publishes_request_close_only(api, project, published,
     assert published[0][1]["status"] == "closed" and published[0][1] == response.json()
 
 
-def test_a_message_publishes_message_create_and_its_channel_sub_event(api, project, published, on_commit):
+def test_a_message_publishes_message_create_and_its_channel_sub_events(api, project, published, on_commit):
+    """As Tiledesk's event/messageEvent.js:139-141 emits them (channelOutbound is not delivered to
+    subscriptions: services/subscriptionNotifier.js:228 listens to message.create.**.channel.*)."""
     created = api.post(
         f"{base(project)}/requests/",
         {"first_text": "hi", "lead": {"fullname": "Ann"}, "channel": {"name": "telegram"}},
@@ -65,7 +67,11 @@ def test_a_message_publishes_message_create_and_its_channel_sub_event(api, proje
     )
     with on_commit():
         response = api.post(f"{base(project)}/requests/{created.json()['id']}/messages/", {"text": "yo"}, format="json")
-    assert names(published) == ["message.create", "message.create.request.channel.telegram"]
+    assert names(published) == [
+        "message.create",
+        "message.create.request.channel.telegram",
+        "message.create.channel.telegram",
+    ]
     assert all(payload == response.json() for _, payload in published)
 
 
@@ -123,7 +129,12 @@ def test_teammates_publish_invite_update_delete(api, project, published, on_comm
         api.patch(url, {"user_available": False}, format="json")
     with on_commit():
         api.delete(url)
-    assert names(published) == ["project_user.invite", "project_user.update", "project_user.delete"]
+    assert names(published) == [
+        "project_user.invite",
+        "project_user.update",
+        "project_user.update.agent",
+        "project_user.delete",
+    ]
     assert published[0][1] == invited.json()
     assert published[1][1]["user_available"] is False
 

@@ -1,6 +1,7 @@
 """The subscriptions (REST Hooks) API: create, read, update, delete, rotate, and its rules."""
 
 import re
+from urllib.parse import urlencode
 
 import pytest
 
@@ -28,6 +29,25 @@ def test_create_answers_201_with_the_full_secret_once(api, project, owner):
     assert body["id"] == body["_id"] and body["event"] == "request.create" and body["target"] == TARGET
     assert body["enabled"] is True and body["id_project"] == project.pk and body["createdBy"] == str(owner.pk)
     assert body["__v"] == 0 and {"createdAt", "updatedAt"} <= set(body)
+
+
+def form(body: dict) -> dict:
+    return {"data": urlencode(body), "content_type": "application/x-www-form-urlencoded"}
+
+
+def test_a_form_encoded_create_is_read_like_json_and_makes_an_enabled_subscription(api, project):
+    """`enabled` left out of a form is left out (true by default), as in JSON; not a missing checkbox."""
+    response = api.post(url(project), **form({"event": "request.create", "target": TARGET}))
+    assert response.status_code == 201
+    assert response.json()["enabled"] is True and Subscription.objects.get().enabled is True
+
+
+def test_a_form_encoded_patch_leaves_enabled_alone_and_false_still_disables(api, project):
+    created = subscribe(api, project).json()
+    kept = api.patch(url(project, f"{created['id']}/"), **form({"target": TARGET + "2"}))
+    assert kept.status_code == 200 and kept.json()["enabled"] is True
+    disabled = api.patch(url(project, f"{created['id']}/"), **form({"enabled": "false"}))
+    assert disabled.status_code == 200 and disabled.json()["enabled"] is False
 
 
 def test_later_reads_show_the_secret_masked(api, project):

@@ -32,7 +32,7 @@ class Command(BaseCommand):
             user.set_password(password)
             user.save()
         token, _ = Token.objects.get_or_create(user=user)
-        project = Project.objects.filter(name=DEMO_PROJECT, created_by=user).first()
+        project = Project.objects.filter(name=DEMO_PROJECT, created_by=user, deleted_at__isnull=True).first()
         if project is None:
             project = Project.objects.create(name=DEMO_PROJECT, created_by=user)
             ProjectUser.objects.create(project=project, user=user, email=DEMO_EMAIL, role=Role.OWNER)
