@@ -84,7 +84,7 @@ class DepartmentAdmin(admin.ModelAdmin):
                     row.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
                     reverse("admin:support_request_change", args=[row.pk]),
                     row.request_id[-12:],
-                    row.status,
+                    row.get_status_display(),
                     ", ".join(map(str, row.participants)) or "-",
                     row.routed_by or "-",
                     row.routing_reason,

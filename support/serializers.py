@@ -2,6 +2,7 @@
 `createdAt`/`updatedAt`, `id_project`). An event's payload is exactly one of these."""
 
 import uuid
+from functools import cached_property
 
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
@@ -168,10 +169,15 @@ class FaqSerializer(ProjectScopedSerializer):
 class DepartmentSerializer(ProjectScopedSerializer):
     id_bot = InProjectField(source="bot", queryset=FaqKb.objects.all(), required=False, allow_null=True)
     id_group = InProjectField(source="group", queryset=Group.objects.all(), required=False, allow_null=True)
+    hasBot = serializers.SerializerMethodField()
 
     class Meta:
         model = Department
-        fields = ProjectScopedSerializer.common_fields + ("name", "routing", "id_bot", "id_group", "default")
+        fields = ProjectScopedSerializer.common_fields + ("name", "routing", "id_bot", "id_group", "default", "hasBot")
+
+    def get_hasBot(self, obj) -> bool:
+        """Tiledesk's virtual of the same name: whether the department has a bot."""
+        return obj.bot_id is not None
 
     def validate(self, attrs):
         routing = attrs.get("routing", getattr(self.instance, "routing", Department.Routing.ASSIGNED))
@@ -182,12 +188,18 @@ class DepartmentSerializer(ProjectScopedSerializer):
 
 
 class LeadSerializer(ProjectScopedSerializer):
+    lead_id = serializers.CharField(max_length=200, required=False)
     email = serializers.EmailField(required=False, allow_blank=True)
     attributes = serializers.JSONField(required=False)
 
     class Meta:
         model = Lead
-        fields = ProjectScopedSerializer.common_fields + ("fullname", "email", "attributes")
+        fields = ProjectScopedSerializer.common_fields + ("lead_id", "fullname", "email", "attributes")
+
+    def validate_lead_id(self, value: str) -> str:
+        if self.instance is not None and value != self.instance.lead_id:
+            raise serializers.ValidationError("A lead's lead_id cannot be changed.")
+        return value
 
     def validate_attributes(self, value):
         if not isinstance(value, dict):
@@ -209,13 +221,18 @@ class ChannelField(serializers.Field):
 
 
 class LeadReferenceField(serializers.Field):
-    """A request's requester: an existing lead's id, or `{"fullname", "email"?}` for a new one."""
+    """A request's requester, the lead object out. In: an existing lead's id; the lead object a client
+    was given (its `_id` or `id`); an object whose `lead_id` an existing lead of the project has
+    (that lead, unchanged: Tiledesk finds a requester by its `lead_id` the same way); or
+    `{"fullname", "email"?, "lead_id"?}` for a new lead."""
 
     def to_representation(self, value):
         return LeadSerializer(value, context=self.context).data
 
     def to_internal_value(self, data):
         project = self.context["project"]
+        if isinstance(data, dict) and (data.get("_id") or data.get("id")):
+            data = data.get("_id") or data.get("id")
         if isinstance(data, str):
             lead = Lead.objects.filter(project=project, pk=data).first()
             if lead is None:
@@ -224,8 +241,35 @@ class LeadReferenceField(serializers.Field):
         if isinstance(data, dict):
             nested = LeadSerializer(data=data, context=self.context)
             nested.is_valid(raise_exception=True)
-            return nested.validated_data
+            lead_id = nested.validated_data.get("lead_id")
+            known = Lead.objects.filter(project=project, lead_id=lead_id).order_by("created_at").first()
+            return known if lead_id and known else nested.validated_data
         raise serializers.ValidationError('Must be a lead id or an object like {"fullname": "Ann"}.')
+
+
+class DepartmentReferenceField(InProjectField):
+    """A request's department: the department object out, as Tiledesk populates it. In: its id, or
+    the object a client was given back (its `_id` or `id`)."""
+
+    def use_pk_only_optimization(self) -> bool:
+        return False
+
+    def to_representation(self, value):
+        return DepartmentSerializer(value, context=self.context).data
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            data = data.get("_id") or data.get("id")
+            if not isinstance(data, str):
+                raise serializers.ValidationError('Must be a department id or an object with its "_id".')
+        return super().to_internal_value(data)
+
+    def get_choices(self, cutoff=None):
+        """Choices keyed by id (the browsable API's form), not by the object."""
+        queryset = self.get_queryset()
+        if cutoff is not None:
+            queryset = queryset[:cutoff]
+        return {str(item.pk): self.display_value(item) for item in queryset}
 
 
 class JSONObjectField(serializers.JSONField):
@@ -236,31 +280,155 @@ class JSONObjectField(serializers.JSONField):
         return value
 
 
+BOT_PREFIX = "bot_"
+
+
+def split_participants(participants: list) -> tuple[list[str], list[str]]:
+    """Tiledesk's `participantsAgents` (user ids) and `participantsBots` (bot ids, without the
+    `bot_` prefix a participant carries)."""
+    agents, bots = [], []
+    for participant in map(str, participants or ()):
+        if participant.startswith(BOT_PREFIX):
+            bots.append(participant.removeprefix(BOT_PREFIX))
+        else:
+            agents.append(participant)
+    return agents, bots
+
+
+class ParticipatingAgentSerializer(serializers.Serializer):
+    """A teammate among a request's participants, shaped like the user Tiledesk populates in
+    `participatingAgents`."""
+
+    _id = serializers.SerializerMethodField()
+    id = serializers.SerializerMethodField()
+    email = serializers.EmailField()
+    firstname = serializers.CharField(source="first_name")
+    lastname = serializers.CharField(source="last_name")
+
+    def get__id(self, user) -> str:
+        return str(user.pk)
+
+    def get_id(self, user) -> str:
+        return str(user.pk)
+
+
+class Participating:
+    """The teammates and bots a request's participants name, read once for a whole page of
+    requests (or every message of a conversation) rather than twice per request. Only the
+    project's own teammates and bots are shown."""
+
+    def __init__(self) -> None:
+        self.users: dict[str, object] = {}
+        self.bots: dict[str, FaqKb] = {}
+
+    def load(self, requests) -> None:
+        for project_id in {request.project_id for request in requests}:
+            in_project = [split_participants(r.participants) for r in requests if r.project_id == project_id]
+            user_ids = {uid for agents, _ in in_project for uid in agents if uid.isdigit() and uid not in self.users}
+            bot_ids = {bid for _, bots in in_project for bid in bots if bid not in self.bots}
+            if user_ids:
+                users = User.objects.filter(pk__in=user_ids, memberships__project_id=project_id).distinct()
+                self.users.update({str(user.pk): user for user in users})
+            if bot_ids:
+                self.bots.update({bot.pk: bot for bot in FaqKb.objects.filter(project_id=project_id, pk__in=bot_ids)})
+            # Ids that name no one are remembered too, so that they are not looked up again.
+            self.users.update({uid: None for uid in user_ids if uid not in self.users})
+            self.bots.update({bid: None for bid in bot_ids if bid not in self.bots})
+
+
+class ParticipatingField(serializers.Field):
+    """`participatingAgents` or `participatingBots`: the participants as objects (Tiledesk's
+    populated virtuals)."""
+
+    def __init__(self, kind: str, **kwargs):
+        self.kind = kind
+        super().__init__(read_only=True, source="*", **kwargs)
+
+    def to_representation(self, request):
+        participating = self.parent.participating
+        agents, bots = split_participants(request.participants)
+        if any(uid not in participating.users for uid in agents if uid.isdigit()) or any(
+            bid not in participating.bots for bid in bots
+        ):
+            participating.load([request])
+        if self.kind == "agents":
+            users = [participating.users.get(uid) for uid in agents]
+            return [ParticipatingAgentSerializer(user).data for user in users if user is not None]
+        found = [participating.bots.get(bid) for bid in bots]
+        return [FaqKbSerializer(bot, context=self.context).data for bot in found if bot is not None]
+
+
+class RequestListSerializer(serializers.ListSerializer):
+    def to_representation(self, data):
+        rows = list(data.all() if hasattr(data, "all") else data)
+        self.child.participating.load(rows)
+        return super().to_representation(rows)
+
+
 class RequestSerializer(ProjectScopedSerializer):
+    """A conversation, in the fields and types Tiledesk's server sends (its `models/request.js` with
+    `lead`, `department`, `participatingAgents` and `participatingBots` populated)."""
+
     lead = LeadReferenceField()
-    department = InProjectField(queryset=Department.objects.all(), required=False, allow_null=True)
+    requester_id = serializers.CharField(source="lead_id", read_only=True)
+    department = DepartmentReferenceField(queryset=Department.objects.all(), required=False, allow_null=True)
     channel = ChannelField(source="channel_name", required=False)
+    channelOutbound = ChannelField(source="channel_outbound_name", read_only=True)
     attributes = JSONObjectField(required=False)
     participants = serializers.ListField(child=serializers.CharField(), required=False)
+    participantsAgents = serializers.SerializerMethodField()
+    participantsBots = serializers.SerializerMethodField()
+    participatingAgents = ParticipatingField("agents")
+    participatingBots = ParticipatingField("bots")
+    hasBot = serializers.SerializerMethodField()
+    duration = serializers.SerializerMethodField()
     sourcePage = serializers.CharField(source="source_page", required=False, allow_blank=True)
 
     class Meta:
         model = Request
+        list_serializer_class = RequestListSerializer
         fields = ProjectScopedSerializer.common_fields + (
             "request_id",
             "status",
             "first_text",
             "lead",
+            "requester_id",
             "department",
             "participants",
+            "participantsAgents",
+            "participantsBots",
+            "participatingAgents",
+            "participatingBots",
+            "hasBot",
             "channel",
+            "channelOutbound",
             "closed_at",
+            "duration",
             "attributes",
             "sourcePage",
             "routed_by",
             "routing_reason",
         )
         read_only_fields = ("request_id", "status", "closed_at", "routed_by", "routing_reason")
+
+    @cached_property
+    def participating(self) -> Participating:
+        return Participating()
+
+    def get_participantsAgents(self, obj) -> list[str]:
+        return split_participants(obj.participants)[0]
+
+    def get_participantsBots(self, obj) -> list[str]:
+        return split_participants(obj.participants)[1]
+
+    def get_hasBot(self, obj) -> bool:
+        return bool(split_participants(obj.participants)[1])
+
+    def get_duration(self, obj) -> int | None:
+        """Milliseconds from creation to close, as Tiledesk records it on close; null while open."""
+        if obj.closed_at is None:
+            return None
+        return int((obj.closed_at - obj.created_at).total_seconds() * 1000)
 
     def validate(self, attrs):
         if self.instance is not None and "lead" in attrs and not isinstance(attrs["lead"], Lead):
@@ -280,32 +448,59 @@ class RequestSerializer(ProjectScopedSerializer):
         return Request.objects.create(lead=lead, request_id=request_id, **validated_data)
 
 
-class MessageSerializer(ProjectScopedSerializer):
-    request = serializers.CharField(source="request_id", read_only=True)
+class MessageRowSerializer(ProjectScopedSerializer):
+    """A message as a plain row, the shape of `request.close`'s `messages` (Tiledesk's stored
+    message: `recipient` is the conversation's `request_id`)."""
+
     recipient = serializers.CharField(source="request.request_id", read_only=True)
     sender = serializers.CharField(required=False, max_length=200)
     senderFullname = serializers.CharField(source="sender_fullname", required=False, allow_blank=True)
     text = serializers.CharField(required=False, allow_blank=True)
+    channel_type = serializers.SerializerMethodField()
     channel = ChannelField(source="channel_name", read_only=True)
     attributes = JSONObjectField(required=False)
 
     class Meta:
         model = Message
         fields = ProjectScopedSerializer.common_fields + (
-            "request",
             "recipient",
             "sender",
             "senderFullname",
             "text",
             "type",
+            "channel_type",
             "channel",
             "attributes",
         )
+
+    def get_channel_type(self, obj) -> str:
+        """Tiledesk's `group` (a conversation's message) as opposed to `direct`; always `group` here."""
+        return "group"
 
     def validate(self, attrs):
         if not attrs.get("text") and attrs.get("type", "text") == "text":
             raise serializers.ValidationError({"text": ["A text message needs text."]})
         return attrs
+
+
+class MessageSerializer(MessageRowSerializer):
+    """A message with its `request`: the request object, as Tiledesk's `message.create` carries it."""
+
+    request = RequestSerializer(read_only=True)
+
+    class Meta(MessageRowSerializer.Meta):
+        fields = MessageRowSerializer.Meta.fields + ("request",)
+
+
+class ClosedRequestSerializer(RequestSerializer):
+    """The payload of `request.close`: the request, and its conversation's `messages` oldest first as
+    plain rows (Tiledesk's notifier adds them the same way)."""
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        rows = instance.messages.select_related("request").order_by("created_at", "id")
+        data["messages"] = MessageRowSerializer(rows, many=True, context=self.context).data
+        return data
 
 
 class EventSerializer(ProjectScopedSerializer):

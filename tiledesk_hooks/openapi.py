@@ -256,6 +256,38 @@ class LeadReferenceFieldExtension(OpenApiSerializerFieldExtension):
         return {"oneOf": [{"type": "string", "description": "An existing lead's id."}, lead]}
 
 
+class DepartmentReferenceFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = "support.serializers.DepartmentReferenceField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        from support.serializers import DepartmentSerializer
+
+        department = auto_schema.resolve_serializer(DepartmentSerializer, "response").ref
+        if direction == "response":
+            return {"allOf": [department], "nullable": True}
+        return {
+            "oneOf": [
+                {"type": "string", "description": "A department id of this project."},
+                {
+                    "type": "object",
+                    "description": "The department object as the API gave it (its `_id` or `id` is read).",
+                    "properties": {"_id": {"type": "string"}, "id": {"type": "string"}},
+                },
+            ],
+            "nullable": True,
+        }
+
+
+class ParticipatingFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = "support.serializers.ParticipatingField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        from support.serializers import FaqKbSerializer, ParticipatingAgentSerializer
+
+        serializer = ParticipatingAgentSerializer if self.target.kind == "agents" else FaqKbSerializer
+        return {"type": "array", "items": auto_schema.resolve_serializer(serializer, "response").ref, "readOnly": True}
+
+
 class UserIdFieldExtension(OpenApiSerializerFieldExtension):
     target_class = "support.serializers.UserIdField"
 

@@ -237,7 +237,7 @@ def test_closing_a_request_sets_status_and_closed_at(api, project):
     request = new_request(api, project)
     response = api.post(f"{base(project)}/requests/{request['id']}/close/")
     assert response.status_code == 200
-    assert response.json()["status"] == "closed" and response.json()["closed_at"]
+    assert response.json()["status"] == 1000 and response.json()["closed_at"]
 
 
 def test_an_agent_cannot_delete_a_request(agent_api, api, project):
