@@ -322,10 +322,24 @@ class MessageViewSetExtension(_WithQueryset):
 
 
 class RequestViewSetExtension(OpenApiViewExtension):
+    """`close` takes no body; `?status=` is text (numbers, a comma-separated list, a name or `all`),
+    not the model's integer."""
+
     target_class = "support.views.RequestViewSet"
 
     def view_replacement(self):
-        @extend_schema_view(close=extend_schema(request=None))
+        from drf_spectacular.utils import OpenApiParameter
+
+        from support.filters import RequestFilter
+
+        status = OpenApiParameter(
+            "status",
+            str,
+            description=RequestFilter.base_filters["status"].extra["help_text"],
+            pattern=r"^(all|[a-z0-9]+(,[a-z0-9]+)*)$",
+        )
+
+        @extend_schema_view(close=extend_schema(request=None), list=extend_schema(parameters=[status]))
         class Documented(self.target_class):
             pass
 
