@@ -175,6 +175,14 @@ def test_reroute_moves_the_request_to_another_department(api, project, agents, s
     assert response.json()["participants"] == [str(support_agent.pk)]
 
 
+def test_reroute_takes_the_department_object_a_client_was_given(api, project, agents, sales):
+    body = create(api, project)
+    response = api.post(
+        f"{base(project)}/requests/{body['id']}/reroute/", {"department": body["department"]}, format="json"
+    )
+    assert response.status_code == 200 and response.json()["department"]["_id"] == sales.pk
+
+
 def test_reroute_without_department_routes_again_in_the_same_one(api, project, agents, sales):
     body = create(api, project)
     operator = body["participants"][0]
