@@ -116,8 +116,8 @@ class FaqAdmin(admin.ModelAdmin):
 
 @admin.register(Lead)
 class LeadAdmin(admin.ModelAdmin):
-    list_display = ("fullname", "email", "project", "created_at")
-    search_fields = ("fullname", "email", "id")
+    list_display = ("fullname", "email", "lead_id", "project", "created_at")
+    search_fields = ("fullname", "email", "id", "lead_id")
     raw_id_fields = ("project",)
     list_select_related = ("project",)
 

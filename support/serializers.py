@@ -2,6 +2,7 @@
 `createdAt`/`updatedAt`, `id_project`). An event's payload is exactly one of these."""
 
 import uuid
+from collections import defaultdict
 from functools import cache, cached_property
 
 from django.contrib.auth import get_user_model
@@ -20,6 +21,7 @@ from .models import (
     Request,
     Role,
 )
+from .routing import BOT_PREFIX
 
 User = get_user_model()
 
@@ -256,8 +258,8 @@ class LeadReferenceField(serializers.Field):
             nested = LeadSerializer(data=data, context=self.context)
             nested.is_valid(raise_exception=True)
             lead_id = nested.validated_data.get("lead_id")
-            known = Lead.objects.filter(project=project, lead_id=lead_id).order_by("created_at").first()
-            return known if lead_id and known else nested.validated_data
+            known = lead_id and Lead.objects.filter(project=project, lead_id=lead_id).order_by("created_at").first()
+            return known or nested.validated_data
         raise serializers.ValidationError('Must be a lead id or an object like {"fullname": "Ann"}.')
 
 
@@ -294,9 +296,6 @@ class JSONObjectField(serializers.JSONField):
         return value
 
 
-BOT_PREFIX = "bot_"
-
-
 def split_participants(participants: list) -> tuple[list[str], list[str]]:
     """Tiledesk's `participantsAgents` (user ids) and `participantsBots` (bot ids, without the
     `bot_` prefix a participant carries)."""
@@ -327,27 +326,40 @@ class ParticipatingAgentSerializer(serializers.Serializer):
 
 
 class Participating:
-    """The teammates and bots a request's participants name, read once for a whole page of
-    requests (or every message of a conversation) rather than twice per request. Only the
-    project's own teammates and bots are shown."""
+    """The teammates and bots that requests' participants name, read once for a whole page of
+    requests (or every message of a conversation) rather than twice per request. Only a project's
+    own teammates and bots count."""
 
     def __init__(self) -> None:
-        self.users: dict[str, object] = {}
-        self.bots: dict[str, FaqKb] = {}
+        # (project id, user or bot id) -> the object, or None when it names no one of the project
+        self.users: dict[tuple[str, str], object] = {}
+        self.bots: dict[tuple[str, str], FaqKb | None] = {}
 
     def load(self, requests) -> None:
-        for project_id in {request.project_id for request in requests}:
-            in_project = [split_participants(r.participants) for r in requests if r.project_id == project_id]
-            user_ids = {uid for agents, _ in in_project for uid in agents if uid.isdigit() and uid not in self.users}
-            bot_ids = {bid for _, bots in in_project for bid in bots if bid not in self.bots}
-            if user_ids:
-                users = User.objects.filter(pk__in=user_ids, memberships__project_id=project_id).distinct()
-                self.users.update({str(user.pk): user for user in users})
-            if bot_ids:
-                self.bots.update({bot.pk: bot for bot in FaqKb.objects.filter(project_id=project_id, pk__in=bot_ids)})
-            # Ids that name no one are remembered too, so that they are not looked up again.
-            self.users.update({uid: None for uid in user_ids if uid not in self.users})
-            self.bots.update({bid: None for bid in bot_ids if bid not in self.bots})
+        users, bots = defaultdict(set), defaultdict(set)
+        for request in requests:
+            agent_ids, bot_ids = split_participants(request.participants)
+            pid = request.project_id
+            users[pid].update(uid for uid in agent_ids if uid.isdigit() and (pid, uid) not in self.users)
+            bots[pid].update(bid for bid in bot_ids if (pid, bid) not in self.bots)
+        for pid, ids in users.items():
+            if ids:  # one membership per user and project: no duplicates
+                found = {str(user.pk): user for user in User.objects.filter(pk__in=ids, memberships__project_id=pid)}
+                self.users.update({(pid, uid): found.get(uid) for uid in ids})
+        for pid, ids in bots.items():
+            if ids:
+                found = {bot.pk: bot for bot in FaqKb.objects.filter(project_id=pid, pk__in=ids)}
+                self.bots.update({(pid, bid): found.get(bid) for bid in ids})
+
+    def agents_of(self, request) -> list:
+        self.load([request])  # nothing to read when a page was loaded already
+        agent_ids = split_participants(request.participants)[0]
+        return [user for uid in agent_ids if (user := self.users.get((request.project_id, uid))) is not None]
+
+    def bots_of(self, request) -> list[FaqKb]:
+        self.load([request])
+        bot_ids = split_participants(request.participants)[1]
+        return [bot for bid in bot_ids if (bot := self.bots.get((request.project_id, bid))) is not None]
 
 
 class ParticipatingField(serializers.Field):
@@ -360,16 +372,9 @@ class ParticipatingField(serializers.Field):
 
     def to_representation(self, request):
         participating = self.parent.participating
-        agents, bots = split_participants(request.participants)
-        if any(uid not in participating.users for uid in agents if uid.isdigit()) or any(
-            bid not in participating.bots for bid in bots
-        ):
-            participating.load([request])
         if self.kind == "agents":
-            users = [participating.users.get(uid) for uid in agents]
-            return [represent(ParticipatingAgentSerializer, user) for user in users if user is not None]
-        found = [participating.bots.get(bid) for bid in bots]
-        return [represent(FaqKbSerializer, bot) for bot in found if bot is not None]
+            return [represent(ParticipatingAgentSerializer, user) for user in participating.agents_of(request)]
+        return [represent(FaqKbSerializer, bot) for bot in participating.bots_of(request)]
 
 
 class RequestListSerializer(serializers.ListSerializer):

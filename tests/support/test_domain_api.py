@@ -394,3 +394,22 @@ def test_a_page_of_requests_reads_its_participants_in_the_same_queries_whatever_
         return len(queries.captured_queries)
 
     assert queries_for_a_page_of(2) == queries_for_a_page_of(6)
+
+
+def test_only_the_projects_own_teammates_and_bots_are_shown_as_participating(api, project, add_member, make_user):
+    from support.models import Project
+
+    bob, stranger = add_member("bob"), make_user("stranger")
+    other = Project.objects.create(name="Other", created_by=stranger)
+    theirs, ours = (
+        FaqKb.objects.create(project=other, name="Theirs"),
+        FaqKb.objects.create(project=project, name="Ours"),
+    )
+    request = new_request(api, project)
+    participants = [str(bob.pk), str(stranger.pk), "nobody", f"bot_{ours.pk}", f"bot_{theirs.pk}"]
+    Request.objects.filter(pk=request["id"]).update(participants=participants)  # whatever wrote them
+    body = api.get(f"{base(project)}/requests/{request['id']}/").json()
+    assert [agent["id"] for agent in body["participatingAgents"]] == [str(bob.pk)]
+    assert [bot["id"] for bot in body["participatingBots"]] == [ours.pk]
+    assert body["participantsAgents"] == [str(bob.pk), str(stranger.pk), "nobody"]
+    assert body["participantsBots"] == [ours.pk, theirs.pk] and body["hasBot"] is True
