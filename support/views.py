@@ -213,7 +213,9 @@ class MessageViewSet(
     write_roles = ALL_ROLES
 
     def get_conversation(self) -> Request:
-        return get_object_or_404(Request, project=self.project, pk=self.kwargs["request_pk"])
+        """With the lead and department a message's `request` shows."""
+        conversations = Request.objects.select_related("lead", "department")
+        return get_object_or_404(conversations, project=self.project, pk=self.kwargs["request_pk"])
 
     def get_queryset(self):
         return (
