@@ -30,37 +30,6 @@ class EventType:
     example: dict
 
 
-def _request_example() -> dict:
-    return {
-        "_id": "6553a1f0c1d2e3f4a5b6c7d8",
-        "id": "6553a1f0c1d2e3f4a5b6c7d8",
-        "request_id": "support-group-6553a1f0aaaabbbbccccdddd-0f1e2d3c4b5a69788796a5b4c3d2e1f0",
-        "status": "assigned",
-        "first_text": "Hello, I need help with my order",
-        "lead": {
-            "_id": "6553a1f0aaaa000011112222",
-            "id": "6553a1f0aaaa000011112222",
-            "fullname": "Ann Smith",
-            "email": "ann@example.com",
-            "attributes": {},
-            "id_project": "6553a1f0aaaabbbbccccdddd",
-            "createdAt": "2026-11-23T10:00:00.000000Z",
-            "updatedAt": "2026-11-23T10:00:00.000000Z",
-        },
-        "department": "6553a1f0dddd000011112222",
-        "participants": ["2"],
-        "channel": {"name": "chat21"},
-        "closed_at": None,
-        "attributes": {},
-        "sourcePage": "https://shop.example.com/orders",
-        "routed_by": "builtin",
-        "routing_reason": "least busy available agent",
-        "id_project": "6553a1f0aaaabbbbccccdddd",
-        "createdAt": "2026-11-23T10:00:00.000000Z",
-        "updatedAt": "2026-11-23T10:00:00.000000Z",
-    }
-
-
 _STAMP = {"createdAt": "2026-11-23T10:00:00.000000Z", "updatedAt": "2026-11-23T10:00:00.000000Z"}
 _PROJECT = {"id_project": "6553a1f0aaaabbbbccccdddd"}
 
@@ -69,18 +38,13 @@ def _obj(oid: str, **fields) -> dict:
     return {"_id": oid, "id": oid, **fields, **_PROJECT, **_STAMP}
 
 
-_MESSAGE = _obj(
-    "6553a1f0eeee000011112222",
-    request="6553a1f0c1d2e3f4a5b6c7d8",
-    recipient=_request_example()["request_id"],
-    sender="2",
-    senderFullname="Bob Agent",
-    text="Your order ships today",
-    type="text",
-    channel={"name": "chat21"},
+_LEAD = _obj(
+    "6553a1f0aaaa000011112222",
+    lead_id="8f14e45f-ceea-467f-a8f2-7b2f8a1d3c9e",
+    fullname="Ann Smith",
+    email="ann@example.com",
     attributes={},
 )
-_LEAD = _request_example()["lead"]
 _FAQ_KB = _obj("6553a1f0ffff000011112222", name="Orders bot", description="Answers order questions")
 _FAQ = _obj(
     "6553a1f0ffff000033334444",
@@ -95,8 +59,10 @@ _DEPARTMENT = _obj(
     id_bot=None,
     id_group="6553a1f0bbbb000011112222",
     default=False,
+    hasBot=False,
 )
 _GROUP = _obj("6553a1f0bbbb000011112222", name="Tier 1", members=["2", "3"])
+_AGENT = {"_id": "2", "id": "2", "email": "bob@example.com", "firstname": "Bob", "lastname": "Agent"}
 _PROJECT_USER = _obj(
     "6553a1f0cccc000011112222",
     id_user="3",
@@ -115,18 +81,81 @@ _PROJECT_OBJECT = {
     **_STAMP,
 }
 _EVENT = _obj("6553a1f0abab000011112222", name="typing.start", attributes={"text": "Hel"}, createdBy="2")
+_REQUEST_ID = "support-group-6553a1f0aaaabbbbccccdddd-0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+
+
+def _request_example() -> dict:
+    """A conversation assigned to agent 2 (status 200), as Tiledesk's notifier sends it: `lead`,
+    `department` and the participating teammates and bots as objects."""
+    return _obj(
+        "6553a1f0c1d2e3f4a5b6c7d8",
+        request_id=_REQUEST_ID,
+        status=200,
+        first_text="Hello, I need help with my order",
+        lead=_LEAD,
+        requester_id=_LEAD["_id"],
+        department=_DEPARTMENT,
+        participants=["2"],
+        participantsAgents=["2"],
+        participantsBots=[],
+        participatingAgents=[_AGENT],
+        participatingBots=[],
+        hasBot=False,
+        channel={"name": "chat21"},
+        channelOutbound={"name": "chat21"},
+        closed_at=None,
+        duration=None,
+        attributes={},
+        sourcePage="https://shop.example.com/orders",
+        routed_by="builtin",
+        routing_reason="assigned: 2 had the fewest open conversations (0) of 2 available",
+    )
+
+
+_MESSAGE_ROW = _obj(
+    "6553a1f0eeee000011112222",
+    recipient=_REQUEST_ID,
+    sender="2",
+    senderFullname="Bob Agent",
+    text="Your order ships today",
+    type="text",
+    channel_type="group",
+    channel={"name": "chat21"},
+    attributes={},
+)
+_MESSAGE = {**_MESSAGE_ROW, "request": _request_example()}
+_CLOSED_REQUEST = {
+    **_request_example(),
+    "status": 1000,
+    "closed_at": "2026-11-23T10:30:00.000000Z",
+    "duration": 1800000,
+    "messages": [_MESSAGE_ROW],
+}
 _OPERATOR_SELECT = {
     "agents": [
-        {"id_user": "2", "role": "agent", "user_available": True},
-        {"id_user": "3", "role": "agent", "user_available": False},
+        {**_PROJECT_USER, "_id": "6553a1f0cccc000022223333", "id": "6553a1f0cccc000022223333", "id_user": "2"},
+        {**_PROJECT_USER, "user_available": False},
     ],
-    "available_agents": [{"id_user": "2", "role": "agent", "user_available": True}],
+    "available_agents": [
+        {**_PROJECT_USER, "_id": "6553a1f0cccc000022223333", "id": "6553a1f0cccc000022223333", "id_user": "2"}
+    ],
     "operators": [{"id_user": "2"}],
     "department": _DEPARTMENT,
     "group": _GROUP,
     "id_project": "6553a1f0aaaabbbbccccdddd",
     "project": {"_id": "6553a1f0aaaabbbbccccdddd", "id": "6553a1f0aaaabbbbccccdddd", "name": "Acme support"},
-    "context": {"request": _request_example(), "previous_operator_id": None},
+    "context": {
+        "request": {
+            **_request_example(),
+            "status": 50,
+            "participants": [],
+            "participantsAgents": [],
+            "participatingAgents": [],
+            "routed_by": "",
+            "routing_reason": "",
+        },
+        "previous_operator_id": None,
+    },
 }
 
 CATALOG: tuple[EventType, ...] = (
@@ -139,11 +168,13 @@ CATALOG: tuple[EventType, ...] = (
     ),
     EventType(
         "request.close",
-        "A conversation was closed.",
+        "A conversation was closed (status 1000); `messages` are its messages, oldest first, without their `request`.",
         "request",
-        {**_request_example(), "status": "closed", "closed_at": "2026-11-23T10:30:00.000000Z"},
+        _CLOSED_REQUEST,
     ),
-    EventType("message.create", "A message was sent in a conversation.", "message", _MESSAGE),
+    EventType(
+        "message.create", "A message was sent in a conversation; `request` is that conversation.", "message", _MESSAGE
+    ),
     EventType(
         CHANNEL_PREFIX + "<channel>",
         "A message was sent in a conversation of that channel (chat21, telegram, whatsapp...).",
@@ -228,7 +259,8 @@ def example_payload(name: str) -> dict:
         return {**event.example, "name": name[len(EMIT_PREFIX) :]}
     for prefix in (CHANNEL_PREFIX, MESSAGE_CHANNEL_PREFIX):
         if name.startswith(prefix):
-            return {**event.example, "channel": {"name": name[len(prefix) :]}}
+            channel = {"name": name[len(prefix) :]}
+            return {**event.example, "channel": channel, "request": {**event.example["request"], "channel": channel}}
     return event.example
 
 

@@ -91,7 +91,7 @@ def _on_project_deleted(sender, instance, **kwargs):
 
 @receiver(request_closed, dispatch_uid="publish-request-close")
 def _on_request_closed(sender, instance, **kwargs):
-    publish_event(instance.project_id, ["request.close"], payload_of(api.RequestSerializer, instance))
+    publish_event(instance.project_id, ["request.close"], payload_of(api.ClosedRequestSerializer, instance))
 
 
 @receiver(post_save, sender=domain.Message, dispatch_uid="publish-message")

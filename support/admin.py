@@ -93,7 +93,7 @@ class DepartmentAdmin(admin.ModelAdmin):
                     row.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
                     reverse("admin:support_request_change", args=[row.pk]),
                     row.request_id[-12:],
-                    row.status,
+                    row.get_status_display(),
                     ", ".join(map(str, row.participants)) or "-",
                     row.routed_by or "-",
                     row.routing_reason,
@@ -125,8 +125,8 @@ class FaqAdmin(admin.ModelAdmin):
 
 @admin.register(Lead)
 class LeadAdmin(admin.ModelAdmin):
-    list_display = ("fullname", "email", "project", "created_at")
-    search_fields = ("fullname", "email", "id")
+    list_display = ("fullname", "email", "lead_id", "project", "created_at")
+    search_fields = ("fullname", "email", "id", "lead_id")
     raw_id_fields = ("project",)
     list_select_related = ("project",)
 

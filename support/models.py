@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from .ids import new_object_id
+from .ids import new_lead_id, new_object_id
 
 
 def object_id_field() -> models.CharField:
@@ -128,11 +128,18 @@ class Department(Timestamped):
 
 
 class Lead(Timestamped):
+    """A requester. `lead_id` is Tiledesk's name for the requester's own id in the channel it
+    writes from (a widget visitor's uuid, a phone number...): given by the client, else a uuid."""
+
     id = object_id_field()
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="leads")
+    lead_id = models.CharField(max_length=200, default=new_lead_id)
     fullname = models.CharField(max_length=200)
     email = models.EmailField(blank=True, default="")
     attributes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "lead_id"], name="lead_by_lead_id")]
 
     def __str__(self) -> str:
         return self.fullname
@@ -141,11 +148,15 @@ class Lead(Timestamped):
 class Request(Timestamped):
     """A conversation."""
 
-    class Status(models.TextChoices):
-        OPEN = "open"
-        POOLED = "pooled"
-        ASSIGNED = "assigned"
-        CLOSED = "closed"
+    class Status(models.IntegerChoices):
+        """Tiledesk's numbers (`requestConstants.js`), so that filters and receivers written for
+        Tiledesk read the same values. TEMP is a conversation created but not routed yet: while
+        `operator.select` is asked, or when routing failed (Tiledesk's state before its routing)."""
+
+        TEMP = 50, "temp (not routed yet)"
+        POOLED = 100, "unassigned (pooled)"
+        ASSIGNED = 200, "assigned"
+        CLOSED = 1000, "closed"
 
     class RoutedBy(models.TextChoices):
         BUILTIN = "builtin"
@@ -159,7 +170,7 @@ class Request(Timestamped):
     department = models.ForeignKey(
         Department, on_delete=models.SET_NULL, null=True, blank=True, related_name="requests"
     )
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
+    status = models.PositiveSmallIntegerField(choices=Status.choices, default=Status.TEMP, db_index=True)
     participants = models.JSONField(default=list, blank=True)
     channel_name = models.CharField(max_length=60, default="chat21")
     source_page = models.CharField(max_length=2000, blank=True, default="")
@@ -170,6 +181,12 @@ class Request(Timestamped):
 
     def __str__(self) -> str:
         return self.request_id
+
+    @property
+    def channel_outbound_name(self) -> str:
+        """Tiledesk's outbound channel: the one the conversation's own messages (bots, notices) go
+        out on, whatever channel the requester writes from. There is only chat21 here."""
+        return "chat21"
 
 
 class Message(Timestamped):

@@ -42,7 +42,7 @@ class Decision:
     """What routing does to a conversation."""
 
     participants: list[str]
-    status: str
+    status: int  # a Request.Status
     routed_by: str
     reason: str
 
@@ -303,7 +303,7 @@ def route_safely(request: Request, **options) -> Request:
         return route(request, **options)
     except Exception:
         logger.exception("routing request %s failed", request.pk)
-        return Request.objects.select_related("lead").get(pk=request.pk)
+        return Request.objects.select_related("lead", "department").get(pk=request.pk)
 
 
 def _route_logged(request: Request, **kwargs) -> None:

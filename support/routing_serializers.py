@@ -4,13 +4,13 @@ from rest_framework import serializers
 
 from . import routing
 from .models import Department, Request
-from .serializers import InProjectField
+from .serializers import DepartmentReferenceField
 
 
 class RerouteSerializer(serializers.Serializer):
     """`{"department"?}`: route again, in another department if one is given."""
 
-    department = InProjectField(queryset=Department.objects.all(), required=False, allow_null=True)
+    department = DepartmentReferenceField(queryset=Department.objects.all(), required=False, allow_null=True)
 
 
 class AssignSerializer(serializers.Serializer):

@@ -10,6 +10,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from . import routing
+from .filters import RequestFilter
 from .models import (
     MANAGER_ROLES,
     Department,
@@ -131,10 +132,10 @@ ROUTING_ACTIONS = frozenset({"create", "update", "partial_update", "reroute"})
 
 @method_decorator(transaction.non_atomic_requests, name="dispatch")
 class RequestViewSet(ProjectScopedViewSet):
-    queryset = Request.objects.select_related("lead").order_by("-created_at")
+    queryset = Request.objects.select_related("lead", "department").order_by("-created_at")
     serializer_class = RequestSerializer
     write_roles = ALL_ROLES
-    filterset_fields = ("status", "department", "channel_name")
+    filterset_class = RequestFilter
 
     def dispatch(self, request, *args, **kwargs):
         """Every other action stays one transaction, as ATOMIC_REQUESTS would make it."""
@@ -232,10 +233,16 @@ class MessageViewSet(
     write_roles = ALL_ROLES
 
     def get_conversation(self) -> Request:
-        return get_object_or_404(Request, project=self.project, pk=self.kwargs["request_pk"])
+        """With the lead and department a message's `request` shows."""
+        conversations = Request.objects.select_related("lead", "department")
+        return get_object_or_404(conversations, project=self.project, pk=self.kwargs["request_pk"])
 
     def get_queryset(self):
-        return Message.objects.filter(request=self.get_conversation()).select_related("request").order_by("created_at")
+        return (
+            Message.objects.filter(request=self.get_conversation())
+            .select_related("request__lead", "request__department")
+            .order_by("created_at")
+        )
 
     def perform_create(self, serializer) -> None:
         conversation = self.get_conversation()

@@ -299,6 +299,38 @@ class LeadReferenceFieldExtension(OpenApiSerializerFieldExtension):
         return {"oneOf": [{"type": "string", "description": "An existing lead's id."}, lead]}
 
 
+class DepartmentReferenceFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = "support.serializers.DepartmentReferenceField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        from support.serializers import DepartmentSerializer
+
+        department = auto_schema.resolve_serializer(DepartmentSerializer, "response").ref
+        if direction == "response":
+            return {"allOf": [department], "nullable": True}
+        return {
+            "oneOf": [
+                {"type": "string", "description": "A department id of this project."},
+                {
+                    "type": "object",
+                    "description": "The department object as the API gave it (its `_id` or `id` is read).",
+                    "properties": {"_id": {"type": "string"}, "id": {"type": "string"}},
+                },
+            ],
+            "nullable": True,
+        }
+
+
+class ParticipatingFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = "support.serializers.ParticipatingField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        from support.serializers import FaqKbSerializer, ParticipatingAgentSerializer
+
+        serializer = ParticipatingAgentSerializer if self.target.kind == "agents" else FaqKbSerializer
+        return {"type": "array", "items": auto_schema.resolve_serializer(serializer, "response").ref, "readOnly": True}
+
+
 class UserIdFieldExtension(OpenApiSerializerFieldExtension):
     target_class = "support.serializers.UserIdField"
 
@@ -333,10 +365,24 @@ class MessageViewSetExtension(_WithQueryset):
 
 
 class RequestViewSetExtension(OpenApiViewExtension):
+    """`close` takes no body; `?status=` is text (numbers, a comma-separated list, a name or `all`),
+    not the model's integer."""
+
     target_class = "support.views.RequestViewSet"
 
     def view_replacement(self):
-        @extend_schema_view(close=extend_schema(request=None))
+        from drf_spectacular.utils import OpenApiParameter
+
+        from support.filters import RequestFilter
+
+        status = OpenApiParameter(
+            "status",
+            str,
+            description=RequestFilter.base_filters["status"].extra["help_text"],
+            pattern=r"^(all|[a-z0-9]+(,[a-z0-9]+)*)$",
+        )
+
+        @extend_schema_view(close=extend_schema(request=None), list=extend_schema(parameters=[status]))
         class Documented(self.target_class):
             pass
 

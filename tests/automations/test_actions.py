@@ -225,8 +225,8 @@ def test_create_request_routes_the_conversation_like_the_api(make_automation, ho
     )
     body = call(hook, automation).json()
     created = Request.objects.get(pk=body["id"])
-    assert (created.status, created.routed_by, created.participants) == ("assigned", "builtin", [str(owner.pk)])
-    assert body["status"] == "assigned" and body["participants"] == [str(owner.pk)]
+    assert (created.status, created.routed_by, created.participants) == (200, "builtin", [str(owner.pk)])
+    assert body["status"] == 200 and body["participants"] == [str(owner.pk)]
 
 
 def test_create_request_with_invalid_data_fails_with_the_serializer_message(make_automation, hook):
@@ -269,9 +269,9 @@ def test_send_message_and_close_request(make_automation, hook, project):
         and message.text == "We got it, Ann"
         and message.sender_fullname == "Support bot"
     )
-    assert body["status"] == "closed"
+    assert body["status"] == 1000
     conversation.refresh_from_db()
-    assert conversation.status == "closed" and conversation.closed_at is not None
+    assert conversation.status == Request.Status.CLOSED and conversation.closed_at is not None
 
 
 def test_send_message_to_another_projects_request_fails(make_automation, hook, make_user):

@@ -30,10 +30,19 @@ def test_inbound_lead_creates_lead_and_request_and_answers_201(project, owner, h
     response = requests.post(hook(automation), json=form, timeout=10)
     assert response.status_code == 201
     request = Request.objects.get(project=project)
-    assert response.json() == {"request_id": request.request_id}
+    assert response.json() == {"request_id": request.request_id, "status": 200}  # assigned to the owner
     assert request.first_text == "Do you ship to Norway?"
-    assert Lead.objects.get(project=project, email="ann@example.com").fullname == "Ann Lee"
+    lead = Lead.objects.get(project=project, email="ann@example.com")
+    assert lead.fullname == "Ann Lee" and lead.lead_id == "ann@example.com"
     assert finished_run(automation).status == "succeeded"
+
+
+def test_inbound_lead_keeps_one_lead_per_email(project, owner, hook):
+    automation = install(project, owner, "inbound_lead")
+    for message in ("Do you ship to Norway?", "And to Iceland?"):
+        form = {"name": "Ann Lee", "email": "ann@example.com", "message": message}
+        assert requests.post(hook(automation), json=form, timeout=10).status_code == 201
+    assert Request.objects.filter(project=project).count() == 2 and Lead.objects.filter(project=project).count() == 1
 
 
 def test_inbound_lead_from_an_html_form_post(project, owner, hook):

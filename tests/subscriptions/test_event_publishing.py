@@ -54,7 +54,20 @@ def test_closing_a_request_publishes_request_close_only(api, project, published,
     with on_commit():
         response = api.post(f"{base(project)}/requests/{created.json()['id']}/close/")
     assert names(published) == ["request.close"]
-    assert published[0][1]["status"] == "closed" and published[0][1] == response.json()
+    assert published[0][1]["status"] == 1000
+    assert published[0][1] == {**response.json(), "messages": []}
+
+
+def test_request_close_carries_the_conversations_messages_as_plain_rows(api, project, published, on_commit):
+    request = api.post(f"{base(project)}/requests/", {"first_text": "hi", "lead": {"fullname": "Ann"}}, format="json")
+    url = f"{base(project)}/requests/{request.json()['id']}"
+    sent = [api.post(f"{url}/messages/", {"text": text}, format="json").json() for text in ("one", "two")]
+    with on_commit():
+        api.post(f"{url}/close/")
+    [(_, payload)] = published
+    rows = [{key: value for key, value in message.items() if key != "request"} for message in sent]
+    assert payload["messages"] == rows
+    assert [row["text"] for row in payload["messages"]] == ["one", "two"]
 
 
 def test_a_message_publishes_message_create_and_its_channel_sub_events(api, project, published, on_commit):

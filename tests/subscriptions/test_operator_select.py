@@ -74,7 +74,7 @@ def test_the_receiver_picks_b_over_the_suggested_a_and_b_gets_the_request(
     body, _ = create(api, project)
     [call] = received(httpserver)
     assert call["json"]["payload"]["operators"] == [{"id_user": str(a.pk)}]
-    assert body["participants"] == [str(b.pk)] and body["status"] == "assigned"
+    assert body["participants"] == [str(b.pk)] and body["status"] == 200
     assert body["routed_by"] == "webhook" and body["routing_reason"] == f"operator.select: chose {b.pk}"
     delivery = the_delivery()
     assert (delivery.decision, delivery.status, delivery.attempt_count) == ("webhook", "success", 1)
@@ -254,7 +254,7 @@ def test_the_call_is_never_retried(api, project, a_and_b, sales, subscription, h
 def test_an_empty_operators_list_leaves_the_request_pooled(api, project, a_and_b, sales, subscription, httpserver):
     httpserver.expect_request("/select").respond_with_json({"operators": []})
     body, _ = create(api, project)
-    assert body["status"] == "pooled" and body["participants"] == []
+    assert body["status"] == 100 and body["participants"] == []
     assert body["routed_by"] == "webhook" and the_delivery().decision == "webhook"
 
 

@@ -1,6 +1,8 @@
 """The support domain's REST API: CRUD per resource, roles, project isolation, input errors."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from support.models import Department, FaqKb, Group, Lead, ProjectUser, Request, Role
 from tests.conftest import client_for
@@ -201,6 +203,89 @@ def test_creating_a_request_for_an_existing_lead_by_id(api, project):
     assert Lead.objects.count() == 1
 
 
+def test_a_lead_object_sent_back_names_that_lead(api, project):
+    lead = api.post(f"{base(project)}/leads/", {"fullname": "Bob"}, format="json").json()
+    response = api.post(f"{base(project)}/requests/", {"first_text": "hi", "lead": lead}, format="json")
+    assert response.status_code == 201 and response.json()["lead"] == lead
+    assert Lead.objects.count() == 1
+
+
+def test_a_lead_gets_a_lead_id_or_keeps_the_one_given(api, project):
+    given = api.post(f"{base(project)}/leads/", {"fullname": "Ann", "lead_id": "telegram-42"}, format="json").json()
+    made = api.post(f"{base(project)}/leads/", {"fullname": "Bob"}, format="json").json()
+    assert given["lead_id"] == "telegram-42"
+    assert made["lead_id"] and made["lead_id"] != made["id"]
+
+
+def test_a_leads_lead_id_cannot_change(api, project):
+    lead = api.post(f"{base(project)}/leads/", {"fullname": "Ann", "lead_id": "telegram-42"}, format="json").json()
+    response = api.patch(f"{base(project)}/leads/{lead['id']}/", {"lead_id": "other"}, format="json")
+    assert response.status_code == 400 and "lead_id" in response.json()
+
+
+def test_a_new_requests_lead_with_a_known_lead_id_is_that_lead(api, project):
+    """As Tiledesk finds a requester by its lead_id, rather than making a second lead."""
+    known = Lead.objects.create(project=project, fullname="Ann", lead_id="telegram-42")
+    response = api.post(
+        f"{base(project)}/requests/",
+        {"first_text": "hi again", "lead": {"fullname": "Ann B.", "lead_id": "telegram-42"}},
+        format="json",
+    )
+    assert response.status_code == 201 and response.json()["lead"]["id"] == known.pk
+    assert Lead.objects.count() == 1 and Lead.objects.get().fullname == "Ann"
+
+
+def test_a_request_takes_its_department_as_an_id_or_as_the_object(api, project):
+    sales = Department.objects.create(project=project, name="Sales", routing="pooled")
+    support = Department.objects.create(project=project, name="Support", routing="pooled")
+    created = new_request(api, project, department=sales.pk)
+    assert created["department"]["_id"] == sales.pk and created["department"]["name"] == "Sales"
+    url = f"{base(project)}/requests/{created['id']}/"
+    support_object = api.get(f"{base(project)}/departments/{support.pk}/").json()
+    assert api.patch(url, {"department": support_object}, format="json").json()["department"] == support_object
+    by_id = api.patch(url, {"department": {"id": sales.pk}}, format="json")
+    assert by_id.status_code == 200 and by_id.json()["department"]["_id"] == sales.pk
+
+
+@pytest.mark.parametrize("department", [{"name": "Sales"}, {"_id": "nope"}, 7])
+def test_a_department_that_names_none_of_the_projects_is_a_400(api, project, department):
+    response = api.post(
+        f"{base(project)}/requests/",
+        {"first_text": "hi", "lead": {"fullname": "A"}, "department": department},
+        format="json",
+    )
+    assert response.status_code == 400 and "department" in response.json()
+
+
+def test_a_request_status_is_read_only(api, project):
+    request = new_request(api, project)
+    response = api.patch(f"{base(project)}/requests/{request['id']}/", {"status": 1000}, format="json")
+    assert response.status_code == 200 and response.json()["status"] == request["status"] != 1000
+
+
+def test_requests_filter_by_tiledesks_status_numbers_and_the_old_names(api, project):
+    pooled = Department.objects.create(project=project, name="Queue", routing="pooled", default=True)
+    waiting, done = new_request(api, project), new_request(api, project)
+    api.post(f"{base(project)}/requests/{done['id']}/close/")
+    assert waiting["status"] == 100 and waiting["department"]["_id"] == pooled.pk
+
+    def ids(status: str) -> set[str]:
+        response = api.get(f"{base(project)}/requests/", {"status": status})
+        assert response.status_code == 200, response.content
+        return {row["id"] for row in response.json()["results"]}
+
+    assert ids("100") == ids("pooled") == ids("unassigned") == {waiting["id"]}
+    assert ids("1000") == ids("closed") == {done["id"]}
+    assert ids("100,1000") == ids("all") == {waiting["id"], done["id"]}
+    assert ids("200") == ids("assigned") == ids("50") == set()
+
+
+@pytest.mark.parametrize("status", ["open-ish", "300", "100,x"])
+def test_an_unknown_status_filter_is_a_400_on_status(api, project, status):
+    response = api.get(f"{base(project)}/requests/", {"status": status})
+    assert response.status_code == 400 and "status" in response.json()
+
+
 def test_a_request_needs_first_text_and_lead(api, project):
     response = api.post(f"{base(project)}/requests/", {}, format="json")
     assert response.status_code == 400 and {"first_text", "lead"} <= set(response.json())
@@ -237,7 +322,7 @@ def test_closing_a_request_sets_status_and_closed_at(api, project):
     request = new_request(api, project)
     response = api.post(f"{base(project)}/requests/{request['id']}/close/")
     assert response.status_code == 200
-    assert response.json()["status"] == "closed" and response.json()["closed_at"]
+    assert response.json()["status"] == 1000 and response.json()["closed_at"]
 
 
 def test_an_agent_cannot_delete_a_request(agent_api, api, project):
@@ -291,3 +376,40 @@ def test_an_event_name_must_be_one_word(api, project, name):
 def test_groups_are_listed_per_project(api, project):
     Group.objects.create(project=project, name="G")
     assert api.get(f"{base(project)}/groups/").json()["count"] == 1
+
+
+def test_a_page_of_requests_reads_its_participants_in_the_same_queries_whatever_its_length(api, project, add_member):
+    """`participatingAgents`/`participatingBots` are read for the whole page, not per request."""
+    bob = add_member("bob")
+    bot = FaqKb.objects.create(project=project, name="Bot")
+
+    def queries_for_a_page_of(count: int) -> int:
+        while Request.objects.count() < count:
+            request = new_request(api, project)
+            participants = [str(bob.pk), f"bot_{bot.pk}"]
+            api.patch(f"{base(project)}/requests/{request['id']}/", {"participants": participants}, format="json")
+        with CaptureQueriesContext(connection) as queries:
+            page = api.get(f"{base(project)}/requests/").json()
+        assert len(page["results"]) == count and page["results"][0]["participatingBots"][0]["name"] == "Bot"
+        return len(queries.captured_queries)
+
+    assert queries_for_a_page_of(2) == queries_for_a_page_of(6)
+
+
+def test_only_the_projects_own_teammates_and_bots_are_shown_as_participating(api, project, add_member, make_user):
+    from support.models import Project
+
+    bob, stranger = add_member("bob"), make_user("stranger")
+    other = Project.objects.create(name="Other", created_by=stranger)
+    theirs, ours = (
+        FaqKb.objects.create(project=other, name="Theirs"),
+        FaqKb.objects.create(project=project, name="Ours"),
+    )
+    request = new_request(api, project)
+    participants = [str(bob.pk), str(stranger.pk), "nobody", f"bot_{ours.pk}", f"bot_{theirs.pk}"]
+    Request.objects.filter(pk=request["id"]).update(participants=participants)  # whatever wrote them
+    body = api.get(f"{base(project)}/requests/{request['id']}/").json()
+    assert [agent["id"] for agent in body["participatingAgents"]] == [str(bob.pk)]
+    assert [bot["id"] for bot in body["participatingBots"]] == [ours.pk]
+    assert body["participantsAgents"] == [str(bob.pk), str(stranger.pk), "nobody"]
+    assert body["participantsBots"] == [ours.pk, theirs.pk] and body["hasBot"] is True

@@ -47,8 +47,8 @@ def ids(users) -> list[str]:
 
 def test_a_new_request_is_assigned_to_an_available_agent_of_the_departments_group(api, project, agents, sales):
     body = create(api, project)
-    assert body["status"] == "assigned"
-    assert body["department"] == sales.pk
+    assert body["status"] == 200
+    assert body["department"]["_id"] == sales.pk
     assert body["participants"] in [[uid] for uid in ids(agents)]
     assert body["routed_by"] == "builtin"
     assert body["routing_reason"].startswith("assigned:")
@@ -74,7 +74,7 @@ def test_an_agent_at_max_assigned_chat_is_skipped_and_when_all_are_full_the_requ
     first_three = [create(api, project) for _ in range(3)]
     assert sorted(r["participants"][0] for r in first_three) == sorted(ids(agents))
     fourth = create(api, project)
-    assert fourth["status"] == "pooled" and fourth["participants"] == []
+    assert fourth["status"] == 100 and fourth["participants"] == []
     assert "no agent available" in fourth["routing_reason"]
 
 
@@ -112,7 +112,7 @@ def test_an_invited_teammate_without_account_is_never_chosen(api, project, owner
 def test_a_pooled_department_leaves_the_request_pooled_without_participant(api, project, agents):
     pool = Department.objects.create(project=project, name="Pool", routing="pooled")
     body = create(api, project, department=pool.pk)
-    assert body["status"] == "pooled" and body["participants"] == []
+    assert body["status"] == 100 and body["participants"] == []
     assert body["routed_by"] == "builtin" and body["routing_reason"].startswith("pooled")
 
 
@@ -121,7 +121,7 @@ def test_fixed_routing_puts_the_departments_bot_in(api, project, agents):
     desk = Department.objects.create(project=project, name="Bot desk", routing="fixed", bot=bot)
     body = create(api, project, department=desk.pk)
     assert body["participants"] == [f"bot_{bot.pk}"]
-    assert body["status"] == "assigned" and body["routing_reason"].startswith("fixed")
+    assert body["status"] == 200 and body["routing_reason"].startswith("fixed")
 
 
 def test_the_created_request_is_published_already_routed(api, project, agents, sales, httpserver):
@@ -134,7 +134,7 @@ def test_the_created_request_is_published_already_routed(api, project, agents, s
     body = create(api, project)
     [got] = received(httpserver)
     assert got["json"]["payload"]["participants"] == body["participants"]
-    assert got["json"]["payload"]["status"] == "assigned"
+    assert got["json"]["payload"]["status"] == 200
 
 
 def test_patching_the_department_routes_the_request_again_and_publishes_request_update(
@@ -151,7 +151,7 @@ def test_patching_the_department_routes_the_request_again_and_publishes_request_
     response = api.patch(f"{base(project)}/requests/{body['id']}/", {"department": sales.pk}, format="json")
     assert response.status_code == 200
     moved = response.json()
-    assert moved["department"] == sales.pk and moved["status"] == "assigned"
+    assert moved["department"]["_id"] == sales.pk and moved["status"] == 200
     assert moved["participants"][0] in ids(agents)
     updates = [g["json"]["payload"] for g in received(httpserver)]
     assert updates[-1]["participants"] == moved["participants"]
@@ -171,17 +171,25 @@ def test_reroute_moves_the_request_to_another_department(api, project, agents, s
     body = create(api, project)
     response = api.post(f"{base(project)}/requests/{body['id']}/reroute/", {"department": desk.pk}, format="json")
     assert response.status_code == 200
-    assert response.json()["department"] == desk.pk
+    assert response.json()["department"]["_id"] == desk.pk
     assert response.json()["participants"] == [str(support_agent.pk)]
+
+
+def test_reroute_takes_the_department_object_a_client_was_given(api, project, agents, sales):
+    body = create(api, project)
+    response = api.post(
+        f"{base(project)}/requests/{body['id']}/reroute/", {"department": body["department"]}, format="json"
+    )
+    assert response.status_code == 200 and response.json()["department"]["_id"] == sales.pk
 
 
 def test_reroute_without_department_routes_again_in_the_same_one(api, project, agents, sales):
     body = create(api, project)
     operator = body["participants"][0]
-    Request.objects.filter(pk=body["id"]).update(participants=[], status="pooled")
+    Request.objects.filter(pk=body["id"]).update(participants=[], status=Request.Status.POOLED)
     response = api.post(f"{base(project)}/requests/{body['id']}/reroute/", {}, format="json")
     assert response.status_code == 200
-    assert response.json()["department"] == sales.pk and response.json()["participants"] == [operator]
+    assert response.json()["department"]["_id"] == sales.pk and response.json()["participants"] == [operator]
 
 
 def test_reroute_to_another_projects_department_is_a_400_on_department(api, project, agents, sales, make_user):
@@ -216,10 +224,10 @@ def test_routing_inside_a_transaction_waits_for_the_commit(project, agents, sale
         conversation = Request.objects.create(
             project=project, lead=lead, first_text="hi", request_id="r-1", department=sales
         )
-        assert routing.route(conversation).status == "open"
+        assert routing.route(conversation).status == Request.Status.TEMP
         assert Request.objects.get(pk=conversation.pk).participants == []
     routed = Request.objects.get(pk=conversation.pk)
-    assert routed.status == "assigned" and routed.participants[0] in ids(agents)
+    assert routed.status == Request.Status.ASSIGNED and routed.participants[0] in ids(agents)
 
 
 # --- taking and handing over -----------------------------------------------------------------
@@ -246,7 +254,7 @@ def test_an_agent_takes_a_pooled_request(project, agents, pooled):
 
     response = assign(client_for(agents[0]), project, pooled["id"], agents[0])
     assert response.status_code == 200
-    assert response.json()["participants"] == [str(agents[0].pk)] and response.json()["status"] == "assigned"
+    assert response.json()["participants"] == [str(agents[0].pk)] and response.json()["status"] == 200
     assert response.json()["routing_reason"] == f"taken by {agents[0].pk}"
 
 
@@ -337,5 +345,5 @@ def test_a_routing_failure_never_fails_the_create(api, project, agents, sales, m
 
     monkeypatch.setattr(routing, "eligible_agents", broken)
     body = create(api, project)
-    assert body["status"] == "open" and body["participants"] == []
+    assert body["status"] == 50 and body["participants"] == []
     assert Request.objects.filter(pk=body["id"]).exists()
