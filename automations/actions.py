@@ -21,9 +21,10 @@ from rest_framework.renderers import JSONRenderer
 
 from subscriptions.delivery import http_session
 from subscriptions.targets import TargetRefused, check_at_send_time, url_problem
-from support.models import Request, close_request
+from support.models import Request
 from support.routing import create_routed
 from support.serializers import EventSerializer, MessageSerializer, RequestSerializer
+from support.services import close_request
 
 from .flow import HTTP_METHODS
 from .templating import render

@@ -178,7 +178,7 @@ def test_a_stranger_named_by_the_receiver_is_refused(
     assert elapsed < TIMEOUT_S + MARGIN_S
     assert body["participants"] == [str(a.pk)] and body["routed_by"] == "builtin"
     decision = the_delivery().decision
-    assert decision == f"fallback: not an eligible teammate: {stranger.pk}, {owner.pk}"
+    assert decision == f"fallback: not an eligible teammate or a bot of the project: {stranger.pk}, {owner.pk}"
     [attempt] = Attempt.objects.filter(delivery=the_delivery())
     assert attempt.status_code == 200 and attempt.error == decision.removeprefix("fallback: ")
 
