@@ -29,7 +29,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import isolation, signing
-from .envelope_token import encode_envelope_token
+from .envelope_token import encode_envelope_token, redact
 from .models import Attempt, Delivery, Subscription
 from .rows import insert_all
 from .targets import GuardedAdapter, TargetRefused, check_at_send_time
@@ -343,7 +343,7 @@ def build_attempt(delivery: Delivery, body: bytes, headers: dict[str, str], exch
         attempt=delivery.attempt_count,
         target=delivery.subscription.target,
         request_headers=redacted(headers),
-        request_body=body.decode(errors="replace"),
+        request_body=redact(body.decode(errors="replace")),
         status_code=exchange.status_code,
         response_headers=scrubbed(exchange.response_headers, secrets_),
         response_body=scrubbed(exchange.response_body.decode(errors="replace"), secrets_)

@@ -12,6 +12,7 @@ subscription's project only, with exactly `SUBSCRIPTION_ACTIONS` (a receiver rea
 conversations; it manages nothing); Tiledesk lets it into any project and any route that admits
 its type."""
 
+import re
 import time
 from functools import lru_cache
 
@@ -67,6 +68,18 @@ def encode_envelope_token(subscription: Subscription, hook: dict) -> str:
 def _signed(subscription_id: str, secret: str, hook: tuple[tuple[str, object], ...]) -> str:
     claims = {**dict(hook), "iat": int(time.time()), "iss": ISSUER, "sub": SUBJECT, "aud": audience(subscription_id)}
     return jwt.encode(claims, secret.encode(), algorithm=ALGORITHM)
+
+
+# The token as an envelope's JSON text carries it (no spaces: see delivery.envelope_bytes).
+_TOKEN_IN_ENVELOPE = re.compile(r'"token":"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"')
+REDACTED_TOKEN = '"token":"[redacted]"'
+
+
+def redact(envelope_text: str) -> str:
+    """An envelope's text as its log row keeps it: without its token, which is a credential (it
+    acts as the subscription for as long as the secret lasts) while log rows are kept for days and
+    shown to the project's managers and in the admin."""
+    return _TOKEN_IN_ENVELOPE.sub(REDACTED_TOKEN, envelope_text)
 
 
 class SubscriptionCaller(ProjectCaller):

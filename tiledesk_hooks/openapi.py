@@ -34,7 +34,7 @@ def _attempt() -> dict:
         "attempt": 1,
         "target": "https://hooks.example.com/tiledesk",
         "request_headers": {"Content-Type": "application/json", "x-hook-secret": "[redacted]"},
-        "request_body": '{"hook":{...},"timestamp":1795432800000,"payload":{...}}',
+        "request_body": '{"hook":{...},"timestamp":1795432800000,"payload":{...},"token":"[redacted]"}',
         "status_code": 200,
         "response_headers": {"Content-Type": "application/json"},
         "response_body": '{"ok":true}',
