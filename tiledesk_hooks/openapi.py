@@ -145,6 +145,7 @@ def _examples() -> dict[str, object]:
             "count": 1,
             "deliveries": [_DELIVERY_ID],
         },
+        "Participants": {"participants": ["2", "bot_6553a1f0ffff000011112222"]},
         "Error": {"detail": "Not found."},
         "Signin": {"email": "ann@example.com", "password": "correct horse battery staple"},
         "SigninAnswer": {
