@@ -13,7 +13,7 @@ from django.conf import settings
 from django.http import HttpRequest, QueryDict
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
 
-from .engine import Inbound
+from .context import Inbound
 
 # Headers whose values are credentials: the flow may read them, runs never store them.
 SECRET_HEADERS = frozenset(

@@ -2,7 +2,8 @@
 
 import logging
 
-from .engine import Execution, Inbound
+from .context import Inbound
+from .engine import Execution
 from .models import Run
 
 logger = logging.getLogger(__name__)

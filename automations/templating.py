@@ -1,36 +1,44 @@
 """Templates written by users, evaluated in Jinja2's sandbox with tighter limits.
 
 Strings in a flow are templates over JSON data (`payload`, `query`, `method`, `headers`, variables).
-Jinja2's `SandboxedEnvironment` already refuses private attributes (`''.__class__`), but it still
-lets a template burn CPU or memory, so this environment also:
+Jinja2's `SandboxedEnvironment` already refuses private attributes (`''.__class__`); this
+environment also:
 - allows only expressions and `{% if %}`/`{% set %}` (no loops, macros, includes: nothing that
   repeats work or reaches other templates), checked when the flow is saved;
 - allows only a small list of attributes (a few str/dict methods), filters and globals;
-- bounds `*` and `**`, refuses `%` string formatting, and caps the size of every rendered string;
-- measures values before anything turns them into text or copies them (output, `~`, `+`, `*`,
-  filters, the final JSON copy): a value is counted as it would be written out, so a few shared
-  references cannot blow up into gigabytes (`[x, x]` nested thirty times).
+- refuses `%` string formatting and `str.format`;
+- evaluates under the run's deadline and within bounded sizes (automations/limits.py): every
+  operation goes through a hook that checks the time, refuses values that would be too large
+  before building them, and charges what it builds to the render's budget.
 A string that is exactly one `{{ expr }}` keeps the JSON type of its value (number, object...)."""
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from jinja2 import ChainableUndefined, TemplateError, TemplateSyntaxError, nodes
+from django.conf import settings
+from jinja2 import ChainableUndefined, Environment, TemplateError, TemplateSyntaxError, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.filters import do_join, do_tojson
+from jinja2.nodes import EvalContext
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.utils import pass_environment, pass_eval_context
 
-MAX_SEQUENCE = 100_000  # characters or items a `*` may produce
+from . import limits
+from .limits import MAX_ITEMS, MAX_VALUE, Budget, RenderTimedOut, measure
+from .recording import RECORD_DEPTH, Headers
+
+__all__ = ["MAX_OUTPUT", "MAX_VALUE", "RenderTimedOut", "TemplateProblem", "check", "measure", "render"]
+
 MAX_OUTPUT = 200_000  # characters of one rendered string
 MAX_RANGE = 1_000
 MAX_TEMPLATE_CHARS = 20_000
-# Size of a value as written out (characters of strings plus one per item), for one template or
-# one step's rendered fields: twice the largest inbound body.
-MAX_VALUE = 2_500_000
 
 SAFE_ATTRIBUTES: dict[type, frozenset[str]] = {
     str: frozenset(
@@ -46,6 +54,23 @@ SAFE_FILTERS = frozenset(
     "map max min reject rejectattr reverse round select selectattr sort string sum title tojson trim "
     "truncate unique upper urlencode wordcount".split()
 )
+# Filters that go through their first argument item by item (a string: character by character).
+_ITERATING = frozenset(
+    "dictsort items join list map max min reject rejectattr reverse select selectattr sort sum unique".split()
+)
+# Filters that hand back a generator: consumed later, by at most MAX_ITEMS items.
+_LAZY = frozenset("items map reject rejectattr select selectattr unique".split())
+# Filters that hand back (part of) a value that exists already: nothing new to charge.
+_EXISTING = frozenset("d default first last max min".split())
+# Filters that, given a string, make a new one-character string of each character.
+_PER_CHARACTER = frozenset("join list map reject rejectattr select selectattr sort sum unique".split())
+# Filters that make a new string (a lower-case key) of each item, whatever the items are.
+_PER_ITEM = frozenset("dictsort sort unique".split())
+# Bytes a text filter or method can allocate per character of its input: (ASCII, other). Escaping
+# makes `&#34;` of `"`; urlencode makes `%E2%82%AC` of `€`, through a list of one item per byte; a
+# case change of non-ASCII text works in a buffer of three 4-byte characters per character.
+_GROWTH = {"e": (6, 24), "escape": (6, 24), "urlencode": (12, 36), "string": (10, 40), "tojson": (6, 12),
+           "upper": (1, 12), "lower": (1, 12), "title": (1, 12), "capitalize": (1, 12)}  # fmt: skip
 
 FORBIDDEN_NODES = (
     nodes.For,
@@ -66,63 +91,86 @@ class TemplateProblem(ValueError):
     """A template that cannot be used or evaluated; the message is shown to the flow's author."""
 
 
-_SCALARS = frozenset({int, float, bool, type(None)})
+def _text_size(value: Any) -> int:
+    """Characters `value` turns into as text, at most (a container's repr escapes its strings)."""
+    if isinstance(value, str):
+        return len(value)
+    return limits.current().measure(value) * 10
 
 
-def measure(value: Any, limit: int = MAX_VALUE) -> int:
-    """Size of `value` written out, counting shared parts each time they appear; SecurityError as
-    soon as it passes `limit` (so measuring a huge value costs no more than the limit)."""
-    total, stack = 0, [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            total += len(item) + 1
-        elif isinstance(item, dict):
-            total += 1 + len(item)
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            total += 1 + len(item)
-            if total <= limit:
-                stack.extend([child for child in item if child.__class__ not in _SCALARS])
-        else:
-            total += 1
-        if total > limit:
-            raise SecurityError(f"a value in this template is larger than {limit} characters")
-    return total
-
-
-def _checked(value: Any) -> Any:
-    measure(value)
+def _finalize(value: Any) -> Any:
+    """Each `{{ }}` of a template that is more than one expression becomes text: bounded first."""
+    limits.current().tick()
+    if not isinstance(value, str) and _text_size(value) > MAX_OUTPUT * 10:
+        raise TemplateProblem(f"template output longer than {MAX_OUTPUT} characters")
     return value
 
 
-def _guard_filter(function: Callable) -> Callable:
-    """Measure a filter's arguments before it runs (most filters turn their input into text)."""
+def _capped(items: Iterable) -> Iterator:
+    budget = limits.current()
+    for count, item in enumerate(items):
+        if count >= MAX_ITEMS:
+            raise SecurityError(f"a list in this template would have more than {MAX_ITEMS} items")
+        budget.tick()
+        yield item
+
+
+def _guard_filter(name: str, function: Callable) -> Callable:
+    """Check a filter's input before it runs and what it built after."""
+    growth = _GROWTH.get(name)
 
     @functools.wraps(function)
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        measure([a for a in args if not hasattr(a, "environment")] + list(kwargs.values()))
+        limits.current().tick()
+        values = [a for a in args if not isinstance(a, Environment | EvalContext | Context)]
+        subject = values[0] if values else None
+        if name in _ITERATING and hasattr(subject, "__len__") and len(subject) > MAX_ITEMS:
+            raise SecurityError(f"'{name}' takes at most {MAX_ITEMS} items (or characters)")
+        if (name in _PER_CHARACTER and isinstance(subject, str)) or (name in _PER_ITEM and hasattr(subject, "__len__")):
+            limits.current().spend(len(subject) * limits.CHARACTER_BYTES)
+        if growth is not None and not (name == "string" and isinstance(subject, str)):
+            limits.check_growth(f"'{name}'", subject, *growth)
+        result = function(*args, **kwargs)
+        if name in _LAZY and not isinstance(result, list | tuple | dict | str):
+            return _capped(result)
+        if name in _EXISTING:
+            return result
+        return limits.built(result)
+
+    return guarded
+
+
+def _guard_test(function: Callable) -> Callable:
+    @functools.wraps(function)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        limits.current().tick()
         return function(*args, **kwargs)
 
     return guarded
 
 
 def _bounded_join(eval_ctx, value: Any, d: str = "", attribute: Any = None) -> str:
-    items = list(value)
-    measure(items)
-    if len(str(d)) * len(items) > MAX_VALUE:
-        raise SecurityError(f"the result of join would be larger than {MAX_VALUE} characters")
-    return do_join(eval_ctx, items, d, attribute)
+    items = list(_capped(value))
+    separator = len(str(d)) * max(len(items) - 1, 0)
+    if all(isinstance(item, str) for item in items):
+        size = sum(len(item) for item in items) + separator
+    else:
+        size = _text_size(items) + separator
+    if size > MAX_VALUE:
+        raise SecurityError(f"the result of join would be longer than {MAX_VALUE} characters")
+    return limits.built(do_join(eval_ctx, items, d, attribute))
 
 
 def _bounded_tojson(eval_ctx, value: Any, indent: int | None = None) -> Any:
-    measure(value)
-    return do_tojson(eval_ctx, value, None if indent is None else min(int(indent), 8))
+    indent = None if indent is None else min(int(indent), 4)
+    if indent:
+        # Each item on its own line, indented by its depth (at most RECORD_DEPTH levels).
+        limits.check_growth("'tojson'", value, 6 + indent * 16, 12 + indent * 16)
+    return limits.built(do_tojson(eval_ctx, value, indent))
 
 
 def _bounded_sum(environment, iterable: Any, attribute: Any = None, start: Any = 0) -> Any:
-    values = list(iterable)
+    values = list(_capped(iterable))
     if attribute is not None:
         values = [environment.getattr(v, attribute) for v in values]
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in [*values, start]):
@@ -131,10 +179,11 @@ def _bounded_sum(environment, iterable: Any, attribute: Any = None, start: Any =
 
 
 def _bounded_concat(parts: Any) -> str:
-    """`a ~ b`: measured before the parts become text."""
+    """`a ~ b`: sized before the parts become text."""
     parts = list(parts)
-    measure(parts)
-    return "".join(str(part) for part in parts)
+    if sum(_text_size(part) for part in parts) > MAX_VALUE:
+        raise SecurityError(f"the result of ~ would be longer than {MAX_VALUE} characters")
+    return limits.built("".join(str(part) for part in parts))
 
 
 def _bounded_output(chunks: Any) -> str:
@@ -145,10 +194,18 @@ def _bounded_output(chunks: Any) -> str:
         if size > MAX_OUTPUT:
             raise TemplateProblem(f"template output longer than {MAX_OUTPUT} characters")
         out.append(chunk)
-    return "".join(out)
+    return limits.built("".join(out))
+
+
+def _ticked(value: Any) -> Any:
+    limits.current().tick()
+    return value
 
 
 class _BoundedCodeGenerator(CodeGenerator):
+    """Routes the operations the sandbox has no hook for through the environment: `~`, literals
+    (which can share one value many times over) and comparisons (which walk whole values)."""
+
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
         self.write("environment.bounded_concat((")
         for arg in node.nodes:
@@ -156,82 +213,102 @@ class _BoundedCodeGenerator(CodeGenerator):
             self.write(", ")
         self.write("))")
 
+    def _composed(self, visit: Callable, node: nodes.Expr, frame: Frame) -> None:
+        self.write("environment.composed(")
+        visit(node, frame)
+        self.write(")")
+
+    def visit_List(self, node: nodes.List, frame: Frame) -> None:
+        self._composed(super().visit_List, node, frame)
+
+    def visit_Dict(self, node: nodes.Dict, frame: Frame) -> None:
+        self._composed(super().visit_Dict, node, frame)
+
+    def visit_Tuple(self, node: nodes.Tuple, frame: Frame) -> None:
+        if node.ctx == "load":
+            self._composed(super().visit_Tuple, node, frame)
+        else:
+            super().visit_Tuple(node, frame)
+
+    def visit_Compare(self, node: nodes.Compare, frame: Frame) -> None:
+        self.write("environment.ticked(")
+        super().visit_Compare(node, frame)
+        self.write(")")
+
 
 def _bounded_range(*args: int) -> list[int]:
     values = range(*args)
     if len(values) > MAX_RANGE:
         raise SecurityError(f"range() is limited to {MAX_RANGE} items")
-    return list(values)
+    return limits.built(list(values))
+
+
+def _bounded_dict(*args: Any, **kwargs: Any) -> dict:
+    return limits.composed(dict(*args, **kwargs))
 
 
 class FlowSandbox(SandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**", "%", "+"})
+    intercepted_binops = frozenset({"*", "**", "%", "+", "-", "/", "//"})
     code_generator_class = _BoundedCodeGenerator
     concat = staticmethod(_bounded_output)
     bounded_concat = staticmethod(_bounded_concat)
+    composed = staticmethod(limits.composed)
+    ticked = staticmethod(_ticked)
 
     def __init__(self) -> None:
-        super().__init__(undefined=ChainableUndefined, autoescape=False, cache_size=0, finalize=_checked)
-        filters = {name: _guard_filter(f) for name, f in self.filters.items() if name in SAFE_FILTERS}
-        from jinja2.utils import pass_environment, pass_eval_context
-
-        filters["join"] = pass_eval_context(_bounded_join)
-        filters["tojson"] = pass_eval_context(_bounded_tojson)
-        filters["sum"] = pass_environment(_bounded_sum)
+        super().__init__(undefined=ChainableUndefined, autoescape=False, cache_size=0, finalize=_finalize)
+        filters = {name: _guard_filter(name, f) for name, f in self.filters.items() if name in SAFE_FILTERS}
+        filters["join"] = pass_eval_context(_guard_filter("join", _bounded_join))
+        filters["tojson"] = pass_eval_context(_guard_filter("tojson", _bounded_tojson))
+        filters["sum"] = pass_environment(_guard_filter("sum", _bounded_sum))
         self.filters = filters
-        self.globals = {"range": _bounded_range, "dict": dict}
+        self.tests = {name: _guard_test(test) for name, test in self.tests.items()}
+        self.globals = {"range": _bounded_range, "dict": _bounded_dict}
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if attr.startswith("_") or not super().is_safe_attribute(obj, attr, value):
             return False
-        return attr in SAFE_ATTRIBUTES.get(type(obj), frozenset())
+        return any(attr in names for kind, names in SAFE_ATTRIBUTES.items() if isinstance(obj, kind))
 
     def getattr(self, obj: Any, attribute: str) -> Any:
+        limits.current().tick()
         # `payload.items` means the key "items" of a JSON object, not the dict method.
         if isinstance(obj, dict) and attribute in obj:
             return obj[attribute]
         return super().getattr(obj, attribute)
 
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        limits.current().tick()
+        value = super().getitem(obj, argument)
+        return limits.built(value) if isinstance(argument, slice) else value
+
+    def call(__self, __context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        limits.current().tick()
+        owner, method = getattr(__obj, "__self__", None), getattr(__obj, "__name__", "")
+        if isinstance(owner, str) and method == "split":
+            return limits.split(owner, *args, **kwargs)
+        if isinstance(owner, str) and method in _GROWTH:
+            limits.check_growth(f"'{method}'", owner, *_GROWTH[method])
+        result = super().call(__context, __obj, *args, **kwargs)
+        # New values come from str methods (the globals check their own); dict.get and the like
+        # hand back what exists already.
+        return limits.built(result) if isinstance(result, str) else result
+
     def call_binop(self, context, operator: str, left: Any, right: Any) -> Any:
+        limits.current().tick()
         if operator == "%" and isinstance(left, str):
             raise SecurityError("'%' string formatting is not allowed; use ~ to join strings")
         if operator == "**":
-            _check_power(left, right)
+            limits.check_power(left, right)
         if operator == "*":
-            _check_product(left, right)
+            limits.check_product(left, right)
         if operator == "+":
-            _check_sum(left, right)
-        return super().call_binop(context, operator, left, right)
+            limits.check_sum(left, right)
+        return limits.built(super().call_binop(context, operator, left, right))
 
     def wrap_str_format(self, value: Any) -> None:
         """No `str.format`: its width and precision can build strings of any size."""
         return None
-
-
-def _check_power(base: Any, exponent: Any) -> None:
-    if isinstance(base, int | float) and isinstance(exponent, int | float):
-        size = max(abs(base), 2) if isinstance(base, int) else 2
-        if abs(exponent) > 1024 or math.log2(size) * abs(exponent) > 4096:
-            raise SecurityError("the result of ** would be too large")
-
-
-def _check_sum(left: Any, right: Any) -> None:
-    """`+` joins references (lists) or characters (strings); both are bounded in length, and what
-    the references point to is measured when the result is written out."""
-    if isinstance(left, str) and isinstance(right, str) and len(left) + len(right) > MAX_VALUE:
-        raise SecurityError(f"the result of + would be longer than {MAX_VALUE}")
-    if isinstance(left, list | tuple) and isinstance(right, list | tuple) and len(left) + len(right) > MAX_SEQUENCE:
-        raise SecurityError(f"the result of + would be longer than {MAX_SEQUENCE} items")
-
-
-def _check_product(left: Any, right: Any) -> None:
-    for seq, times in ((left, right), (right, left)):
-        if isinstance(seq, str | list | tuple) and isinstance(times, int):
-            if len(seq) * times > MAX_SEQUENCE or measure(seq) * max(times, 0) > MAX_VALUE:
-                raise SecurityError(f"the result of * would be longer than {MAX_SEQUENCE}")
-            return
-    if isinstance(left, int) and isinstance(right, int) and left.bit_length() + right.bit_length() > 8192:
-        raise SecurityError("the result of * would be too large")
 
 
 ENV = FlowSandbox()
@@ -253,9 +330,16 @@ def _compile(text: str) -> Callable[[dict], Any]:
     if len(text) > MAX_TEMPLATE_CHARS:
         raise TemplateProblem(f"a template is limited to {MAX_TEMPLATE_CHARS} characters")
     try:
-        tree = ENV.parse(text)
+        return _compile_checked(text)
     except TemplateSyntaxError as exc:
         raise TemplateProblem(f"bad template syntax: {exc.message} (line {exc.lineno})") from None
+    except (RecursionError, SyntaxError, MemoryError):
+        # Thousands of nested brackets or filters: more than Jinja's parser or Python's compiler take.
+        raise TemplateProblem("the template is nested too deeply") from None
+
+
+def _compile_checked(text: str) -> Callable[[dict], Any]:
+    tree = ENV.parse(text)
     for node in tree.find_all(FORBIDDEN_NODES):
         tag = type(node).__name__.lower()
         raise TemplateProblem(f"'{tag}' blocks are not allowed in templates (line {node.lineno})")
@@ -266,13 +350,11 @@ def _compile(text: str) -> Callable[[dict], Any]:
     for node in tree.find_all(nodes.Filter):
         if node.name not in SAFE_FILTERS:
             raise TemplateProblem(f"the filter '{node.name}' is not available (line {node.lineno})")
-    single = _single_expression(tree)
-    if single is not None:
+    if _single_expression(tree) is not None:
         inner = text.strip()[2:-2].strip("-").strip()
         expression = ENV.compile_expression(inner, undefined_to_none=True)
         return lambda scope: expression(**scope)
-    template = ENV.from_string(tree)
-    return template.render
+    return ENV.from_string(tree).render
 
 
 def _single_expression(tree: nodes.Template) -> nodes.Expr | None:
@@ -286,47 +368,54 @@ def _single_expression(tree: nodes.Template) -> nodes.Expr | None:
 
 
 def render_string(text: str, scope: dict) -> Any:
+    """Evaluate one template under the render in progress (see render)."""
     if not has_template(text):
         return text
+    budget = limits.current()
+    budget.tick()
     evaluate = _compile(text)
     try:
         value = evaluate(scope)
-        measure(value)  # before plain() copies it: shared parts are copied out in full
-    except TemplateProblem:
+        # Measured before plain() copies it: shared parts are copied out in full.
+        budget.measure(value)
+        value = plain(value, budget)
+    except (TemplateProblem, RenderTimedOut):
         raise
     except (TemplateError, SecurityError) as exc:
         raise TemplateProblem(f"template error in {_quote(text)}: {exc}") from None
     except (ArithmeticError, TypeError, ValueError, LookupError, RecursionError, MemoryError) as exc:
         raise TemplateProblem(f"template error in {_quote(text)}: {type(exc).__name__}: {exc}") from None
-    value = plain(value)
     if isinstance(value, str) and len(value) > MAX_OUTPUT:
         raise TemplateProblem(f"template output longer than {MAX_OUTPUT} characters")
     return value
 
 
-def render(value: Any, scope: dict) -> Any:
-    """Render every string inside a JSON value (object keys stay literal). All of it together is
-    bounded by MAX_VALUE, like one template."""
-    budget = [MAX_VALUE]
+def render(value: Any, scope: dict, deadline: float | None = None) -> Any:
+    """Render every string inside a JSON value (object keys stay literal), all of it as one render:
+    within RENDER_BUDGET, and stopped with RenderTimedOut once time.monotonic() passes `deadline`
+    (by default AUTOMATION_MAX_RUNTIME_S from now)."""
+    if deadline is None:
+        deadline = time.monotonic() + settings.AUTOMATION_MAX_RUNTIME_S
+    previous = limits.set_current(Budget(deadline))
 
     def walk(item: Any) -> Any:
         if isinstance(item, str):
-            result = render_string(item, scope)
-            budget[0] -= measure(result)
-            if budget[0] < 0:
-                raise TemplateProblem(f"the rendered values are larger than {MAX_VALUE} characters")
-            return result
+            return render_string(item, scope)
         if isinstance(item, dict):
             return {key: walk(child) for key, child in item.items()}
         if isinstance(item, list):
             return [walk(child) for child in item]
         return item
 
-    return walk(value)
+    try:
+        return walk(value)
+    finally:
+        limits.set_current(previous)
 
 
-def plain(value: Any) -> Any:
-    """The value as JSON types (undefined is null; anything exotic becomes its text)."""
+def plain(value: Any, budget: Budget | None = None, depth: int = 0) -> Any:
+    """The value as JSON types (undefined is null; anything exotic becomes its text), at most
+    RECORD_DEPTH levels deep. Header dicts stay marked as such (recording.Headers)."""
     if value is None or isinstance(value, bool | int | float | str):
         if isinstance(value, str) and type(value) is not str:  # Markup
             return str(value)
@@ -335,11 +424,18 @@ def plain(value: Any) -> Any:
         return value
     if isinstance(value, ChainableUndefined):
         return None
+    if depth >= RECORD_DEPTH:
+        raise TemplateProblem(f"a value in this template is nested deeper than {RECORD_DEPTH} levels")
     if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset | range):
-        return [plain(v) for v in value]
-    return str(value)
+        copy = {str(k): plain(v, budget, depth + 1) for k, v in value.items()}
+        copy = Headers(copy) if isinstance(value, Headers) else copy
+    elif isinstance(value, list | tuple | set | frozenset | range):
+        copy = [plain(v, budget, depth + 1) for v in value]
+    else:
+        return str(value)
+    if budget is not None:
+        budget.spend(sys.getsizeof(copy))
+    return copy
 
 
 def _quote(text: str) -> str:
