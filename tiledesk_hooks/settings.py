@@ -58,6 +58,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: every answer under /webhook/ (a tenant's flow writes them) gets nosniff and a
+    # sandboxing Content-Security-Policy, whoever made it.
+    "automations.answer_headers.WebhookAnswerHeaders",
     "django.middleware.security.SecurityMiddleware",
     # Static files (admin, browsable API, docs assets) served by the app itself, with or without DEBUG.
     "whitenoise.middleware.WhiteNoiseMiddleware",
