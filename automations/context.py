@@ -18,7 +18,7 @@ from .recording import Headers
 
 # All of a run's variables together: in characters as written out (limits.sizes), and in bytes.
 VARIABLES_LIMIT = 5_000_000
-VARIABLES_BYTES = 64 * 1024 * 1024
+VARIABLES_BYTES = 32 * 1024 * 1024
 
 
 class StepFailed(Exception):

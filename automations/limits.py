@@ -183,14 +183,13 @@ def check_growth(what: str, value: Any, per_ascii_character: int, per_character:
 
 
 def check_product(left: Any, right: Any) -> None:
-    """`*` repeats strings and lists: the result stays within MAX_ITEMS items and MAX_VALUE."""
+    """`*` repeats strings and lists: the result stays within MAX_ITEMS characters or items, and
+    MAX_VALUE written out."""
     for seq, times in ((left, right), (right, left)):
         if isinstance(seq, str | list | tuple) and isinstance(times, int):
             times = max(times, 0)
-            if isinstance(seq, str) and len(seq) * times > MAX_VALUE:
-                raise SecurityError(f"the result of * would be longer than {MAX_VALUE} characters")
-            if not isinstance(seq, str) and len(seq) * times > MAX_ITEMS:
-                raise SecurityError(f"the result of * would have more than {MAX_ITEMS} items")
+            if len(seq) * times > MAX_ITEMS:
+                raise SecurityError(f"the result of * would be longer than {MAX_ITEMS}")
             if not isinstance(seq, str) and current().measure(seq) * times > MAX_VALUE:
                 raise SecurityError(f"the result of * would be larger than {MAX_VALUE} characters")
             return
