@@ -117,7 +117,7 @@ def test_a_deadline_in_the_past_stops_a_render_at_its_first_operation():
 
 
 def test_a_run_filling_its_variables_fails_before_taking_much_memory(make_automation, project):
-    distinct = ", ".join(f'"€" * 190000 ~ {i}' for i in range(5))
+    distinct = ", ".join(f'"€" * 99999 ~ {i}' for i in range(10))
     step = {"action": "set", "value": "{{ [" + distinct + "] }}"}
     automation = make_automation([{**step, "name": f"v{i}"} for i in range(20)])
     run = Run.objects.create(automation=automation, project=project, method="POST")
