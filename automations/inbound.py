@@ -16,6 +16,8 @@ from django.http import HttpRequest, QueryDict
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from django.utils.http import parse_header_parameters
 
+from core.nesting import depth
+
 from .context import Inbound
 from .models import RunRequest
 from .recording import Headers
@@ -130,18 +132,6 @@ def parse_json(body: bytes) -> Any:
     if depth(value) > settings.AUTOMATION_MAX_JSON_DEPTH:
         raise InboundRefused(400, f"The JSON is nested deeper than {settings.AUTOMATION_MAX_JSON_DEPTH} levels.")
     return value
-
-
-def depth(value: Any) -> int:
-    """Nesting depth of a JSON value, without recursion."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, level)
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
-    return deepest
 
 
 def _multipart(content_type_header: str, body: bytes) -> dict:

@@ -42,3 +42,33 @@ def storable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [storable(item) for item in value]
     return value
+
+
+def unstorable_at(value: Any, path: str = "") -> tuple[str, str] | None:
+    """Where the first string that cannot be stored as it is sits in a JSON-like value, and why:
+    ("attributes.note", "null characters are not allowed"), or None. A key is named by its parent."""
+    stack = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if (problem := _problem(item)) is not None:
+                return where, problem
+        elif isinstance(item, dict):
+            for key, child in reversed(list(item.items())):
+                if isinstance(key, str) and (problem := _problem(key)) is not None:
+                    return where, f"{problem} (in a key)"
+                stack.append((child, f"{where}.{key}" if where else str(key)))
+        elif isinstance(item, list):
+            stack.extend((child, f"{where}[{i}]") for i, child in reversed(list(enumerate(item))))
+    return None
+
+
+def _problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "null characters are not allowed"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "lone surrogates (\\ud800-\\udfff) are not valid Unicode"
+    return None

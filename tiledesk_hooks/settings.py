@@ -147,6 +147,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        # DRF's JSON parser with nesting bounded and NUL/lone surrogates refused (support/parsers.py).
+        "support.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "support.pagination.StandardPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -154,6 +160,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "support.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+
+# How deeply an API request's JSON body may nest (deeper: 400).
+API_MAX_JSON_DEPTH = int(os.environ.get("API_MAX_JSON_DEPTH", 64))
 
 # --- webhooks -------------------------------------------------------------------------------
 HOOKS_TIMEOUT_S = env_float("HOOKS_TIMEOUT_S", 10)
