@@ -17,6 +17,7 @@ from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from django.utils.http import parse_header_parameters
 
 from core.nesting import depth
+from core.text import storable_text
 
 from .context import Inbound
 from .models import RunRequest
@@ -67,7 +68,7 @@ def recorded_call(run, request: HttpRequest, headers: dict, body: bytes) -> RunR
     return RunRequest(
         run=run,
         method=run.method,
-        content_type=request.META.get("CONTENT_TYPE", ""),
+        content_type=storable_text(request.META.get("CONTENT_TYPE", "")),
         query_string=request.GET.urlencode(),
         headers=dict(headers),
         body=body,

@@ -74,7 +74,7 @@ def test_a_receiver_answering_nul_and_invalid_utf8_is_recorded(make_automation, 
 def test_a_queued_call_with_nul_in_its_headers_is_kept_and_run(make_automation, db, settings):
     automation = make_automation([{"action": "log", "message": "{{ payload.a }}"}])
     Client().post(
-        f"/webhook/{automation.webhook_id}", data=b'{"a": "x\\u0000"}', content_type="application/json",
+        f"/webhook/{automation.webhook_id}", data=b'{"a": "x\\u0000"}', content_type="application/json; v=\x00",
         HTTP_X_ODD="a\x00b",
     )  # fmt: skip
     run = Run.objects.get(automation=automation)
