@@ -1,4 +1,5 @@
-"""The flow document: its actions, their fields, and the checks made when a flow is saved.
+"""The flow document and the checks made when a flow is saved (the actions and their fields are
+actions.ACTIONS, the table the engine runs from).
 
 A flow is `{"steps": [...]}`; steps run top to bottom, a `condition` runs one of its two nested
 lists. There is no `goto` and no loop, so every flow ends after at most as many steps as it has:
