@@ -56,7 +56,7 @@ def options(parser) -> None:
     parser.add_argument("--workers", type=int, default=2, help="worker processes of every system")
     parser.add_argument("--publishers", type=int, default=4, help="publishing processes (a web tier's)")
     parser.add_argument("--rounds", type=int, help="alternating rounds: 2, or 1 with --smoke")
-    parser.add_argument("--rate", type=float, help="saves/s of the latency phase (default: 25 %% of the ceiling)")
+    parser.add_argument("--rate", type=float, help="saves/s of the latency phase: 25 %% of the ceiling (<= 50, smoke)")
     parser.add_argument("--open-seconds", type=float, help="seconds of the latency phase: 10, or 1 with --smoke")
     parser.add_argument("--cost-saves", type=int, help="saves per case of the publish cost: 200, or 20")
     parser.add_argument("--fail-seconds", type=float, help="how long the receiver answers 500: 20, or 2")
@@ -158,8 +158,11 @@ class Peer(System):
         with psycopg.connect(f"{harness.PG_SERVER}/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{self.db_name}"')
-        for argv in (["makemigrations", "crm", "-v", "0"], ["migrate", "--noinput", "-v", "0"]):
-            subprocess.run([self.python, "manage.py", *argv], cwd=self.cwd, env=self.env(), check=True)
+        harness.LOGS.mkdir(parents=True, exist_ok=True)
+        with open(harness.LOGS / f"peers-{self.name}-prepare.log", "w") as log:
+            for argv in (["makemigrations", "crm", "-v", "0"], ["migrate", "--noinput", "-v", "0"]):
+                subprocess.run([self.python, "manage.py", *argv], cwd=self.cwd, env=self.env(), check=True, stdout=log,
+                               stderr=subprocess.STDOUT)  # fmt: skip
 
     def make_venv(self) -> None:
         """The virtualenv of these exact requirements, made once: a finished one has `.ready`."""
@@ -580,7 +583,7 @@ def main() -> None:
     body = json.dumps({"lead": {"fullname": "bmk0000000000000000", "padding": "x" * 900}}).encode()
     raw = ceiling(receiver, receiver.url("/fast/peers/ceiling"), body, {"Content-Type": "application/json"},
                   max(200, args.events), args.workers)  # fmt: skip
-    args.rate = args.rate or round(0.25 * raw["per_s"], 1)
+    args.rate = args.rate or round(min(50, 0.25 * raw["per_s"]) if args.smoke else 0.25 * raw["per_s"], 1)
     print(f"raw ceiling at {args.workers} concurrent: {raw['per_s']:.0f} requests/s; latency phase at "
           f"{args.rate} saves/s", flush=True)  # fmt: skip
 
