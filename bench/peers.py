@@ -52,6 +52,7 @@ LABELS = {"self": "this project", "django-webhook": "django-webhook", "django-re
 
 
 def options(parser) -> None:
+    parser.set_defaults(max_seconds=7200)  # the full sizes take long on 2 cores
     parser.add_argument("--events", type=int, help="saves per throughput phase: 2000, or 40 with --smoke")
     parser.add_argument("--workers", type=int, default=2, help="worker processes of every system")
     parser.add_argument("--publishers", type=int, default=4, help="publishing processes (a web tier's)")

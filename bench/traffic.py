@@ -38,6 +38,7 @@ FRACTIONS = (0.25, 0.5)
 
 
 def options(parser) -> None:
+    parser.set_defaults(max_seconds=5400)  # the full sizes take long on 2 cores
     parser.add_argument("--deliveries", type=int, help="per phase: 10000, or 100 with --smoke")
     parser.add_argument("--workers", help="worker counts: 2,4, or 2 with --smoke")
     parser.add_argument("--publishers", type=int, default=4, help="publishing processes (a web tier's)")
