@@ -516,7 +516,7 @@ def median_round(rounds: list[dict]) -> dict:
     summary = json.loads(json.dumps(rounds[0]))
     for key, _, read, _ in FIGURES:
         values = [read(r) for r in rounds]
-        value = statistics.median(values)
+        value = round(statistics.median(values), 2)
         if key == "latency_p50":
             summary["latency"]["latency_ms"]["p50"] = value
         elif key == "latency_p99":
