@@ -121,12 +121,15 @@ def traffic_rows(t: dict) -> list[str]:
 def peers_rows(p: dict) -> list[str]:
     """bench/peers.py: this project against each peer, figure by figure (median of the rounds)."""
     systems, ahead = p["systems"], p.get("times_ahead", {})
+    light = p.get("light_rate", 0)
     labels = {"self": "this project", "django-webhook": "django-webhook", "django-rest-hooks": "django-rest-hooks"}
     figures = [
         ("end_to_end_1", "end to end, 1 hook, deliveries/s", lambda s: s["end_to_end_1"]["per_s"]),
         ("backlog_1", "backlog drain, 1 hook, deliveries/s", lambda s: s["backlog_1"]["per_s"]),
         ("end_to_end_20", "end to end, 20 hooks, deliveries/s", lambda s: s["end_to_end_20"]["per_s"]),
         ("backlog_20", "backlog drain, 20 hooks, deliveries/s", lambda s: s["backlog_20"]["per_s"]),
+        ("light_p50", f"latency p50 at {light:.0f} saves/s, ms", lambda s: s["latency_light"]["latency_ms"]["p50"]),
+        ("light_p99", f"latency p99 at {light:.0f} saves/s, ms", lambda s: s["latency_light"]["latency_ms"]["p99"]),
         ("latency_p50", f"latency p50 at {p['rate']:.0f} saves/s, ms", lambda s: s["latency"]["latency_ms"]["p50"]),
         ("latency_p99", f"latency p99 at {p['rate']:.0f} saves/s, ms", lambda s: s["latency"]["latency_ms"]["p99"]),
         ("publish_cost", "publish cost of a save with 20 hooks, +ms p50", lambda s: s["publish_cost"]["added_p50_ms"]),
@@ -135,6 +138,8 @@ def peers_rows(p: dict) -> list[str]:
     if "self" not in systems:
         return lines
     for key, label, read in figures:
+        if key not in ahead.get(next(iter(ahead), ""), {}):
+            continue  # a figure this result file does not have
         parts = [f"this project {read(systems['self']['summary'])}"]
         ratios = {}
         for peer, data in systems.items():
@@ -149,7 +154,7 @@ def peers_rows(p: dict) -> list[str]:
         )
     for key, label in (
         ("down", f"receiver answers 500 for {p['fail_seconds']:.0f} s"),
-        ("killed", "workers killed -9"),
+        ("killed", "workers are killed -9"),
     ):
         counts = "; ".join(
             f"{labels[name]} {data['loss'][key]['lost']}/{data['loss'][key]['deliveries']}"
