@@ -13,7 +13,8 @@ the same file runs on Django 3.2 and 5.2.
 
 Commands: `setup TARGET...` (every hook removed, then one hook per target on the "loud" account;
 the "quiet" account has none), `reset` (the saved rows, outbox and logs emptied; hooks kept),
-`publish` (prints {token: commit time}), `cost` (prints the save latencies with and without hooks)."""
+`publish` (prints {token: [start of its transaction, commit time]}), `cost` (prints the save
+latencies with and without hooks)."""
 
 import argparse
 import json
@@ -142,22 +143,23 @@ class DjangoRestHooks(GeneratedProject):
 SYSTEMS = {"self": ThisProject, "django-webhook": DjangoWebhook, "django-rest-hooks": DjangoRestHooks}
 
 
-def timed_save(save, mark: str) -> tuple[float, float]:
-    """One API call's transaction: (seconds the save took, commit included; the commit time). The
-    first on-commit callback takes the commit time, before any the system registered runs."""
+def timed_save(save, mark: str) -> tuple[float, float, float]:
+    """One API call's transaction: (seconds the save took, commit included; the wall-clock time it
+    began; the commit time). The first on-commit callback takes the commit time, before any the
+    system registered runs."""
     from django.db import transaction
 
     committed: list[float] = []
-    started = time.perf_counter()
+    began, started = time.time(), time.perf_counter()
     with transaction.atomic():
         transaction.on_commit(lambda: committed.append(time.time()))
         save(mark)
-    return time.perf_counter() - started, committed[0]
+    return time.perf_counter() - started, began, committed[0]
 
 
 def publish(system, events: int, publishers: int, rate: float, quiet: bool) -> dict[str, float]:
     """Saves from `publishers` forked processes, as fast as they can or at `rate` saves/s in all on
-    an absolute schedule (save k is due at start + k / rate). Returns {token: commit time}."""
+    an absolute schedule (save k is due at start + k / rate). Returns {token: [began, committed]}."""
     from django.db import connections
 
     context = multiprocessing.get_context("fork")
@@ -171,7 +173,7 @@ def publish(system, events: int, publishers: int, rate: float, quiet: bool) -> d
         process.start()
         sending.close()
         children.append((process, receiving))
-    committed: dict[str, float] = {}
+    committed: dict[str, list[float]] = {}
     for process, receiving in children:
         committed.update(receiving.recv())
         process.join()
@@ -181,14 +183,14 @@ def publish(system, events: int, publishers: int, rate: float, quiet: bool) -> d
 def _publisher(results, system, indexes: list[int], start: float, rate: float, quiet: bool) -> None:
     from django.db import connections
 
-    committed: dict[str, float] = {}
+    committed: dict[str, list[float]] = {}
     try:
         save = system.saver(quiet)
         for k in indexes:
             if rate and (pause := start + k / rate - time.time()) > 0:
                 time.sleep(pause)
             mark = new_mark()
-            committed[mark] = timed_save(save, mark)[1]
+            committed[mark] = list(timed_save(save, mark)[1:])
     finally:
         connections.close_all()
         results.send(committed)
