@@ -1,5 +1,8 @@
-"""What each action does. A handler renders its step's templates, acts, and returns what the trace
-shows as the step's input and output; a problem is a `StepFailed` with a message for the author.
+"""The actions a flow can use: one table (`ACTIONS`) saying, for each, its fields and its handler,
+read both by the validation of flows (flow.py) and by the engine, so the two cannot disagree.
+
+A handler renders its step's templates, acts, and returns what the trace shows as the step's input
+and output; a problem is a `StepFailed` with a message for the author.
 
 Domain actions go through the support API's serializers and models, exactly like an API call: the
 same validation, the same events published (and so the same REST Hooks deliveries)."""
@@ -10,7 +13,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import regex
 import requests
@@ -26,32 +29,14 @@ from support.routing import create_routed
 from support.serializers import EventSerializer, MessageSerializer, RequestSerializer
 from support.services import close_request
 
-from .flow import HTTP_METHODS
-from .templating import render
-
-if TYPE_CHECKING:
-    from .engine import Context
+from . import answer_headers
+from .context import Context, Result, RunTimedOut, StepFailed
+from .recording import Headers, recorded
 
 HTTP_READ_LIMIT = 256 * 1024
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+OPS = ("==", "!=", "<", ">", "contains", "exists", "matches")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
-_FORBIDDEN_RESPONSE_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
-
-
-class StepFailed(Exception):
-    """The step could not do its job; the run fails with this message."""
-
-
-class RunTimedOut(Exception):
-    """The run used up AUTOMATION_MAX_RUNTIME_S."""
-
-
-@dataclass
-class Result:
-    input: Any = None
-    output: Any = None
-    # For `condition`: the branch to run next; for `response`: the response.
-    branch: str | None = None
-    response: dict | None = None
 
 
 def as_json(data: Any) -> Any:
@@ -68,25 +53,25 @@ def _errors_text(errors: Any) -> str:
 
 
 def _fields(step: dict, names: tuple[str, ...], ctx: Context) -> dict:
-    return {name: render(step[name], ctx.scope()) for name in names if name in step}
+    """The step's fields among `names`, rendered together (one template budget)."""
+    return ctx.render({name: step[name] for name in names if name in step})
 
 
 def do_set(step: dict, ctx: Context) -> Result:
-    value = render(step["value"], ctx.scope())
+    value = ctx.render(step["value"])
     ctx.assign(step["name"], value)
     return Result(input={"name": step["name"]}, output=value)
 
 
 def do_log(step: dict, ctx: Context) -> Result:
-    message = render(step["message"], ctx.scope())
-    return Result(output=message if isinstance(message, str) else json.dumps(message))
+    message = ctx.render(step["message"])
+    return Result(output=message if isinstance(message, str) else json.dumps(recorded(message)))
 
 
 def do_condition(step: dict, ctx: Context) -> Result:
     condition = step["if"]
-    left = render(condition.get("left"), ctx.scope())
-    right = render(condition.get("right"), ctx.scope())
-    op = condition["op"]
+    sides = ctx.render({"left": condition.get("left"), "right": condition.get("right")})
+    left, right, op = sides["left"], sides["right"], condition["op"]
     outcome = compare(left, op, right, ctx)
     branch = "then" if outcome else "else"
     return Result(input={"left": left, "op": op, "right": right}, output=outcome, branch=branch)
@@ -134,7 +119,7 @@ def do_http_request(step: dict, ctx: Context) -> Result:
     headers = fields.get("headers") or {}
     if not isinstance(headers, dict):
         raise StepFailed("headers must be an object")
-    headers = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in headers.items()}
+    headers = Headers({str(k): v if isinstance(v, str) else json.dumps(v) for k, v in headers.items()})
     timeout = min(float(step.get("timeout_s", settings.AUTOMATION_HTTP_TIMEOUT_S)), ctx.remaining())
     if timeout <= 0:
         raise RunTimedOut("the run reached AUTOMATION_MAX_RUNTIME_S")
@@ -151,7 +136,7 @@ def do_http_request(step: dict, ctx: Context) -> Result:
             method, url, headers=headers, timeout=timeout, allow_redirects=False, stream=True, **kwargs
         ) as response:
             raw = _read_limited(response, HTTP_READ_LIMIT)
-            answer = {"status": response.status_code, "headers": dict(response.headers), "body": _decode(raw)}
+            answer = {"status": response.status_code, "headers": Headers(response.headers), "body": _decode(raw)}
     except TargetRefused as exc:
         raise StepFailed(str(exc)) from None
     except requests.Timeout:
@@ -178,7 +163,7 @@ def _decode(raw: bytes) -> Any:
     text = raw.decode("utf-8", errors="replace")
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return text
 
 
@@ -230,7 +215,7 @@ def do_send_message(step: dict, ctx: Context) -> Result:
 
 
 def do_close_request(step: dict, ctx: Context) -> Result:
-    conversation = _conversation(render(step["request"], ctx.scope()), ctx)
+    conversation = _conversation(ctx.render(step["request"]), ctx)
     with transaction.atomic():
         closed = close_request(conversation)
     output = as_json(RequestSerializer(closed, context={"project": ctx.project}).data)
@@ -269,26 +254,46 @@ def do_response(step: dict, ctx: Context) -> Result:
         value = value if isinstance(value, str) else json.dumps(value)
         if not _HEADER_NAME.match(name) or "\r" in value or "\n" in value:
             raise StepFailed(f"invalid response header {name!r}")
-        if name.lower() in _FORBIDDEN_RESPONSE_HEADERS:
-            raise StepFailed(f"the response header {name!r} is set by the server")
         clean[name] = value
-    response = {"status": status, "headers": clean, "body": fields.get("body")}
-    return Result(input=fields, output=response, response=response)
+    # Saved flows cannot name these headers, but a value is known only now (a Location template).
+    clean, dropped = answer_headers.allowed(clean)
+    response = {"status": status, "headers": Headers(clean), "body": fields.get("body")}
+    shown = {**fields, "headers": Headers(clean)} if "headers" in fields else fields
+    if dropped:
+        shown["dropped_headers"] = dropped
+    return Result(input=shown, output=response, response=response)
 
 
 def do_stop(step: dict, ctx: Context) -> Result:
     return Result(output="stopped")
 
 
-HANDLERS: dict[str, Callable[[dict, Context], Result]] = {
-    "set": do_set,
-    "log": do_log,
-    "condition": do_condition,
-    "http_request": do_http_request,
-    "create_request": do_create_request,
-    "send_message": do_send_message,
-    "close_request": do_close_request,
-    "emit_event": do_emit_event,
-    "response": do_response,
-    "stop": do_stop,
+@dataclass(frozen=True)
+class Action:
+    """An action's fields (besides `action`, `id` and `description`) and the function doing it."""
+
+    handler: Callable[[dict, Context], Result]
+    required: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+
+    @property
+    def fields(self) -> frozenset[str]:
+        return frozenset(self.required + self.optional)
+
+
+ACTIONS: dict[str, Action] = {
+    "set": Action(do_set, required=("name", "value")),
+    "condition": Action(do_condition, required=("if",), optional=("then", "else")),
+    "http_request": Action(
+        do_http_request, required=("url", "save_as"), optional=("method", "headers", "body", "timeout_s")
+    ),
+    "create_request": Action(
+        do_create_request, required=("first_text", "lead", "save_as"), optional=("department", "attributes")
+    ),
+    "send_message": Action(do_send_message, required=("request", "text"), optional=("sender", "attributes", "save_as")),
+    "close_request": Action(do_close_request, required=("request",), optional=("save_as",)),
+    "emit_event": Action(do_emit_event, required=("name",), optional=("attributes", "save_as")),
+    "response": Action(do_response, required=("status",), optional=("body", "headers")),
+    "log": Action(do_log, required=("message",)),
+    "stop": Action(do_stop),
 }

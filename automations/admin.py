@@ -105,7 +105,7 @@ class RunAdmin(admin.ModelAdmin):
     def query_pretty(self, obj: Run) -> str:
         return pretty_json(obj.query)
 
-    @admin.display(description="headers (secrets redacted)")
+    @admin.display(description="headers (values redacted)")
     def headers_pretty(self, obj: Run) -> str:
         return pretty_json(obj.headers)
 

@@ -5,10 +5,11 @@ and served with the page). Only members of the automation's project see either; 
 404, as in the API."""
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.utils.dateparse import parse_datetime
 
+from support.filters import MomentField
 from support.permissions import membership_of
 
 from .models import Automation, Run
@@ -39,7 +40,10 @@ def debug_runs(request: HttpRequest, automation_id: str) -> JsonResponse:
     """The latest development runs, newest first (`?since=<ISO time>` for only newer changes)."""
     automation = _visible_automation(request, automation_id)
     runs = Run.objects.filter(automation=automation, mode=Run.Mode.DEVELOPMENT)
-    since = parse_datetime(request.GET.get("since", "") or "")
+    try:
+        since = MomentField(required=False).clean(request.GET.get("since") or None)
+    except ValidationError as exc:
+        return JsonResponse({"since": exc.messages}, status=400)
     if since is not None:
         runs = runs.filter(updated_at__gt=since)
     runs = runs.order_by("-created_at", "-id")[:RUNS_SHOWN]

@@ -2,107 +2,30 @@
 
 The steps are walked by a generator that pauses when a `response` step has produced the answer:
 the web view sends it to the caller and only then lets the rest of the flow run. Bounds are checked
-before every step (runtime, executed steps) and inside the slow ones (HTTP timeouts are capped by
-the runtime left), so a run never outlives AUTOMATION_MAX_RUNTIME_S by more than one step's work."""
+before every step (runtime, executed steps) and inside every step: templates are evaluated under
+the run's deadline (automations/limits.py), HTTP timeouts and regular expressions are capped by the
+runtime left. So a run ends within about a second of AUTOMATION_MAX_RUNTIME_S."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
-from jinja2.sandbox import SecurityError
 
-from .actions import HANDLERS, Result, RunTimedOut, StepFailed
-from .models import Automation, Run, without_nul
-from .templating import TemplateProblem, measure
+from core.text import storable
+
+from .actions import ACTIONS
+from .context import Context, Inbound, Result, RunFailed, RunTimedOut, StepFailed
+from .models import Automation, Run
+from .recording import snapshot
+from .templating import TemplateProblem
 
 logger = logging.getLogger(__name__)
-
-TRACE_VALUE_LIMIT = 16 * 1024
-VARIABLES_LIMIT = 10_000_000
-
-
-@dataclass
-class Inbound:
-    """What the caller sent, as the flow sees it."""
-
-    method: str
-    payload: Any = field(default_factory=dict)
-    query: dict = field(default_factory=dict)
-    headers: dict = field(default_factory=dict)
-
-
-class RunFailed(Exception):
-    pass
-
-
-@dataclass
-class Context:
-    automation: Automation
-    inbound: Inbound
-    deadline: float
-    variables: dict = field(default_factory=dict)
-    outputs: dict = field(default_factory=dict)
-    trace: list = field(default_factory=list)
-    executed: int = 0
-    stopped: bool = False
-    responded: bool = False
-    on_step: Callable[[], None] | None = None
-
-    @property
-    def project(self):
-        return self.automation.project
-
-    def scope(self) -> dict:
-        return {
-            **self.variables,
-            "payload": self.inbound.payload,
-            "query": self.inbound.query,
-            "method": self.inbound.method,
-            "headers": self.inbound.headers,
-            "steps": self.outputs,
-        }
-
-    sizes: dict = field(default_factory=dict)
-
-    def remaining(self) -> float:
-        return self.deadline - time.monotonic()
-
-    def assign(self, name: str, value: Any) -> None:
-        """Set a variable; all variables together stay within VARIABLES_LIMIT."""
-        try:
-            size = measure(value, VARIABLES_LIMIT)
-        except SecurityError:
-            size = VARIABLES_LIMIT + 1
-        if sum(self.sizes.values()) - self.sizes.get(name, 0) + size > VARIABLES_LIMIT:
-            raise StepFailed(f"the run's variables would be larger than {VARIABLES_LIMIT} characters")
-        self.sizes[name] = size
-        self.variables[name] = value
-
-
-def bounded(value: Any, limit: int = TRACE_VALUE_LIMIT) -> Any:
-    """A snapshot (a copy: variables change later) up to a size; larger values become a preview,
-    so runs stay small."""
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    try:
-        measure(value, limit)
-    except SecurityError:
-        chunks, size = [], 0
-        for chunk in json.JSONEncoder(default=str).iterencode(value):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:
-                break
-        return {"truncated": True, "preview": "".join(chunks)[:limit]}
-    return json.loads(json.dumps(value, default=str))
 
 
 def run_steps(ctx: Context, steps: list) -> Iterator[dict]:
@@ -123,7 +46,7 @@ def run_steps(ctx: Context, steps: list) -> Iterator[dict]:
             if action == "response" and ctx.responded:
                 result = Result(output="ignored: the caller already has its response")
             else:
-                result = HANDLERS[action](step, ctx)
+                result = ACTIONS[action].handler(step, ctx)
         except (StepFailed, TemplateProblem) as exc:
             _close(entry, ctx, started, error=str(exc))
             raise RunFailed(f"step {step['id']!r} ({action}) failed: {exc}") from None
@@ -133,7 +56,7 @@ def run_steps(ctx: Context, steps: list) -> Iterator[dict]:
         except DatabaseError as exc:
             _close(entry, ctx, started, error=f"the database refused it: {exc}")
             raise RunFailed(f"step {step['id']!r} ({action}) failed: the database refused it: {exc}") from None
-        entry["input"] = bounded(result.input)
+        entry["input"] = snapshot(result.input)
         if result.branch is not None:
             entry["branch"] = result.branch
         ctx.outputs[step["id"]] = {"output": result.output}
@@ -149,9 +72,9 @@ def run_steps(ctx: Context, steps: list) -> Iterator[dict]:
 
 
 def _close(entry: dict, ctx: Context, started: float, output: Any = None, error: str | None = None) -> None:
-    entry["output"] = bounded(output)
+    entry["output"] = snapshot(output)
     entry["error"] = error
-    entry["variables"] = bounded(ctx.variables)
+    entry["variables"] = snapshot(ctx.variables)
     entry["duration_ms"] = round((time.monotonic() - started) * 1000, 2)
     if ctx.on_step is not None:
         ctx.on_step()
@@ -209,4 +132,4 @@ class Execution:
         if self.run._state.adding:
             self.run.save(force_insert=True)
         else:
-            Run.objects.filter(pk=self.run.pk).update(trace=without_nul(self.ctx.trace), updated_at=timezone.now())
+            Run.objects.filter(pk=self.run.pk).update(trace=storable(self.ctx.trace), updated_at=timezone.now())

@@ -1,4 +1,5 @@
-"""The flow document: its actions, their fields, and the checks made when a flow is saved.
+"""The flow document and the checks made when a flow is saved (the actions and their fields are
+actions.ACTIONS, the table the engine runs from).
 
 A flow is `{"steps": [...]}`; steps run top to bottom, a `condition` runs one of its two nested
 lists. There is no `goto` and no loop, so every flow ends after at most as many steps as it has:
@@ -11,38 +12,19 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import regex
+
 from subscriptions.targets import url_problem
 
-from . import templating
+from . import answer_headers, templating
+from .actions import ACTIONS, HTTP_METHODS, OPS
 
 MAX_FLOW_STEPS = 200
 MAX_DEPTH = 8
-OPS = ("==", "!=", "<", ">", "contains", "exists", "matches")
-HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 RESERVED_NAMES = frozenset({"payload", "query", "method", "headers", "steps", "run", "range", "dict", "loop"})
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _STEP_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 COMMON_FIELDS = frozenset({"action", "id", "description"})
-
-
-@dataclass(frozen=True)
-class Action:
-    required: tuple[str, ...] = ()
-    optional: tuple[str, ...] = ()
-
-
-ACTIONS: dict[str, Action] = {
-    "set": Action(required=("name", "value")),
-    "condition": Action(required=("if",), optional=("then", "else")),
-    "http_request": Action(required=("url", "save_as"), optional=("method", "headers", "body", "timeout_s")),
-    "create_request": Action(required=("first_text", "lead", "save_as"), optional=("department", "attributes")),
-    "send_message": Action(required=("request", "text"), optional=("sender", "attributes", "save_as")),
-    "close_request": Action(required=("request",), optional=("save_as",)),
-    "emit_event": Action(required=("name",), optional=("attributes", "save_as")),
-    "response": Action(required=("status",), optional=("body", "headers")),
-    "log": Action(required=("message",)),
-    "stop": Action(),
-}
 
 
 @dataclass
@@ -122,7 +104,7 @@ def _check_step(step: Any, path: str, depth: int, checked: Checked) -> Any:
         for name in spec.required:
             if name not in step:
                 problems.append(f"missing field '{name}'")
-        for name in sorted(set(step) - COMMON_FIELDS - set(spec.required) - set(spec.optional)):
+        for name in sorted(set(step) - COMMON_FIELDS - spec.fields):
             hint = " (flows run top to bottom; use a condition)" if name == "goto" else ""
             problems.append(f"unknown field '{name}' for '{action}'{hint}")
         problems += _field_problems(action, step)
@@ -178,6 +160,8 @@ def _field_problems(action: str, step: dict) -> list[str]:
             problems.append("'status' must be an HTTP status code (100-599)")
         if "headers" in step and not isinstance(step["headers"], dict):
             problems.append("'headers' must be an object")
+        elif "headers" in step:
+            problems += _response_header_problems(step["headers"])
     if action == "create_request":
         lead = step.get("lead")
         if isinstance(lead, dict):
@@ -211,12 +195,21 @@ def _condition_problems(condition: Any) -> list[str]:
     if extra:
         problems.append(f"unknown field(s) in 'if': {', '.join(sorted(extra))}")
     if op == "matches" and isinstance(condition.get("right"), str) and _is_literal(condition["right"]):
-        import regex
-
         try:
             regex.compile(condition["right"])
         except regex.error as exc:
             problems.append(f"'if.right' is not a valid regular expression: {exc}")
+    return problems
+
+
+def _response_header_problems(headers: dict) -> list[str]:
+    """Headers an automation's answer may not carry (answer_headers.refusal), named; a Location
+    template is checked once rendered, at run time."""
+    problems = []
+    for name, value in headers.items():
+        literal = value if isinstance(value, str) and _is_literal(value) else None
+        if (reason := answer_headers.refusal(name, literal)) is not None:
+            problems.append(f"'headers': {reason}")
     return problems
 
 

@@ -1,7 +1,8 @@
 """Reading an inbound webhook call into what the flow sees, refusing what cannot be used.
 
 JSON and form bodies are parsed; text (text/*, XML) is kept as a string; binary types are refused
-with 415. Every refusal is an `InboundRefused` carrying the status and a message for the caller."""
+with 415. Every refusal is an `InboundRefused` carrying the status and a message for the caller.
+The same parsing serves the web view (from the request) and the worker (from a RunRequest)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,18 @@ from io import BytesIO
 from typing import Any
 
 from django.conf import settings
+from django.core.files.uploadhandler import load_handler
 from django.http import HttpRequest, QueryDict
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
+from django.utils.http import parse_header_parameters
 
-from .engine import Inbound
+from core.nesting import depth
+from core.text import storable_text
 
-# Headers whose values are credentials: the flow may read them, runs never store them.
-SECRET_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "x-api-key", "x-hook-secret", "x-auth-token", "api-key"}
-)
-REDACTED = "[redacted]"
+from .context import Inbound
+from .models import RunRequest
+from .recording import Headers
+
 _TEXT_TYPES = ("application/xml", "application/javascript", "application/x-ndjson")
 
 
@@ -52,16 +55,30 @@ def read_body(request: HttpRequest) -> bytes:
     return body
 
 
-def headers_of(request: HttpRequest) -> dict[str, str]:
-    return {name.lower(): value for name, value in request.headers.items()}
-
-
-def redacted(headers: dict[str, str]) -> dict[str, str]:
-    return {name: (REDACTED if name in SECRET_HEADERS else value) for name, value in headers.items()}
+def headers_of(request: HttpRequest) -> Headers:
+    return Headers({name.lower(): value for name, value in request.headers.items()})
 
 
 def query_of(request: HttpRequest) -> dict:
     return _flatten(request.GET)
+
+
+def recorded_call(run, request: HttpRequest, headers: dict, body: bytes) -> RunRequest:
+    """The call as a worker will read it (not saved)."""
+    return RunRequest(
+        run=run,
+        method=run.method,
+        content_type=storable_text(request.META.get("CONTENT_TYPE", "")),
+        query_string=request.GET.urlencode(),
+        headers=dict(headers),
+        body=body,
+    )
+
+
+def replayed(call: RunRequest) -> Inbound:
+    """What the flow sees of a recorded call (InboundRefused as for the call itself)."""
+    query = _flatten(QueryDict(call.query_string, encoding="utf-8"))
+    return parse(call.method, call.content_type, query, Headers(call.headers), bytes(call.body))
 
 
 def _flatten(data: QueryDict) -> dict:
@@ -69,9 +86,10 @@ def _flatten(data: QueryDict) -> dict:
     return {key: values[0] if len(values) == 1 else values for key, values in data.lists()}
 
 
-def parse(request: HttpRequest, body: bytes) -> Inbound:
-    content_type = (request.content_type or "").lower()
-    inbound = Inbound(method=request.method or "GET", query=query_of(request), headers=headers_of(request))
+def parse(method: str, content_type_header: str, query: dict, headers: Headers, body: bytes) -> Inbound:
+    """`content_type_header` is the whole header (with its parameters: a multipart boundary)."""
+    content_type = parse_header_parameters(content_type_header)[0] if content_type_header else ""
+    inbound = Inbound(method=method or "GET", query=query, headers=headers)
     if not body:
         inbound.payload = {}
     elif content_type == "application/json" or content_type.endswith("+json"):
@@ -80,7 +98,7 @@ def parse(request: HttpRequest, body: bytes) -> Inbound:
         _utf8(body)
         inbound.payload = _flatten(QueryDict(body, encoding="utf-8"))
     elif content_type == "multipart/form-data":
-        inbound.payload = _multipart(request, body)
+        inbound.payload = _multipart(content_type_header, body)
     elif content_type.startswith("text/") or content_type in _TEXT_TYPES or content_type.endswith("+xml"):
         inbound.payload = _utf8(body)
     elif not content_type:
@@ -117,22 +135,11 @@ def parse_json(body: bytes) -> Any:
     return value
 
 
-def depth(value: Any) -> int:
-    """Nesting depth of a JSON value, without recursion."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, level)
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
-    return deepest
-
-
-def _multipart(request: HttpRequest, body: bytes) -> dict:
-    meta = {**request.META, "CONTENT_LENGTH": str(len(body))}
+def _multipart(content_type_header: str, body: bytes) -> dict:
+    meta = {"CONTENT_TYPE": content_type_header, "CONTENT_LENGTH": str(len(body))}
+    handlers = [load_handler(handler) for handler in settings.FILE_UPLOAD_HANDLERS]
     try:
-        fields, files = MultiPartParser(meta, BytesIO(body), request.upload_handlers, "utf-8").parse()
+        fields, files = MultiPartParser(meta, BytesIO(body), handlers, "utf-8").parse()
     except (MultiPartParserError, UnicodeDecodeError, ValueError) as exc:
         raise InboundRefused(400, f"Invalid multipart form: {exc}") from None
     payload = _flatten(fields)

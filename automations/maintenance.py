@@ -10,7 +10,7 @@ from django.db.models import BigIntegerField, DateTimeField, F, Func, Value
 from django.db.models.functions import Least
 from django.utils import timezone
 
-from .models import Run
+from .models import Run, RunRequest
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,8 @@ def fail_stale_runs(now: datetime | None = None) -> int:
     AUTOMATION_MAX_RUNTIME_S (a caller got 504), while here nobody knows what stopped the run, or
     whether it started at all (a task still queued past the limit is closed too, and the worker then
     skips it, since it only executes `running` runs). The UPDATE is guarded by `status='running'`
-    so that a run finishing at the same moment keeps its real outcome."""
+    so that a run finishing at the same moment keeps its real outcome. The calls kept for runs no
+    longer running (these, and any a dead worker left behind) are deleted."""
     now = now or timezone.now()
     stale_after = settings.AUTOMATION_RUN_STALE_AFTER_S
     error = (
@@ -58,6 +59,7 @@ def fail_stale_runs(now: datetime | None = None) -> int:
             Value(MAX_DURATION_MS, output_field=BigIntegerField()),
         ),
     )
+    RunRequest.objects.exclude(run__status=Run.Status.RUNNING).delete()
     if closed:
         logger.warning("closed %d automation run(s) left running for more than %g s", closed, stale_after)
     return closed

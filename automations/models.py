@@ -1,13 +1,15 @@
 """Automations (a flow behind two webhook URLs) and their runs (one per inbound call).
 
-A run keeps everything needed to understand a call afterwards: what came in (auth headers
-redacted, the body truncated), what the flow did step by step, and what the caller got back."""
+A run keeps everything needed to understand a call afterwards: what came in (header values
+redacted, the body truncated), what the flow did step by step, and what the caller got back. A run
+executed by a worker also has, until it ends, its `RunRequest`: the call exactly as it came."""
 
 import secrets
 
 from django.conf import settings
 from django.db import models
 
+from core.text import storable
 from subscriptions.rows import insert_all
 from support.ids import new_object_id
 from support.models import Project, Timestamped
@@ -79,15 +81,18 @@ class Run(Timestamped):
             models.Index(fields=["created_at"], condition=models.Q(status="running"), name="run_running_since"),
         ]
 
+    # Fields whose values come from outside: the caller, the flow's templates, receivers, errors.
+    OUTSIDE_VALUES = ("method", "content_type", "body", "query", "headers", "response", "trace", "error")
+
     def __str__(self) -> str:
         return f"{self.method} {self.mode} run {self.pk} ({self.status})"
 
     def save(self, *args, **kwargs) -> None:
-        # Callers control these values, and PostgreSQL refuses NUL in text and in jsonb strings.
-        # The values are cleaned for the write only: a running flow keeps appending to its trace.
-        originals = {name: getattr(self, name) for name in ("body", "query", "headers", "response", "trace", "error")}
+        # Callers control these values (core/text.py: what PostgreSQL refuses). They are made
+        # storable for the write only: a running flow keeps appending to its trace.
+        originals = {name: getattr(self, name) for name in self.OUTSIDE_VALUES}
         for name, value in originals.items():
-            setattr(self, name, without_nul(value))
+            setattr(self, name, storable(value))
         try:
             if self._state.adding and not args and set(kwargs) <= {"force_insert"}:
                 # A new run, written once per call of an automation's URL: one plain INSERT
@@ -100,12 +105,20 @@ class Run(Timestamped):
                 setattr(self, name, value)
 
 
-def without_nul(value):
-    """`value` with every NUL character in its strings replaced by U+FFFD."""
-    if isinstance(value, str):
-        return value.replace("\x00", "\ufffd") if "\x00" in value else value
-    if isinstance(value, dict):
-        return {without_nul(k): without_nul(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [without_nul(v) for v in value]
-    return value
+class RunRequest(models.Model):
+    """The inbound call of a run that a worker executes, exactly as it came (the whole body, up to
+    AUTOMATION_MAX_BODY_BYTES, and every header): the worker reads it from here, so the task queue
+    carries only the run's id and never a caller's body or credentials. Deleted when the run ends
+    (or when the stale-run sweep closes it); the run keeps its own truncated, redacted copy."""
+
+    run = models.OneToOneField(Run, on_delete=models.CASCADE, primary_key=True, related_name="inbound_call")
+    method = models.CharField(max_length=12)
+    # The whole Content-Type header (a multipart body needs its boundary).
+    content_type = models.TextField(blank=True, default="")
+    query_string = models.TextField(blank=True, default="")
+    headers = models.JSONField(default=dict)
+    body = models.BinaryField(blank=True, default=b"")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"inbound call of run {self.run_id}"

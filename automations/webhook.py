@@ -5,7 +5,11 @@ commits on its own (so the events it publishes go out as soon as it is done). A 
 reachable `response` step runs here until it responds; the caller gets that answer and the rest of
 the flow runs after the response is sent (in the response's `close()`, which WSGI servers call once
 the body is out). A flow without one is queued for the django-q2 worker and the caller is told so
-at once."""
+at once: the call is kept in a RunRequest row and the task carries only the run's id.
+
+Every answer's headers are the flow's that answer_headers allows, then the server's for this
+automation (answer_headers.server_headers), then, for every answer under /webhook/, the forced
+security headers (answer_headers.WebhookAnswerHeaders)."""
 
 from __future__ import annotations
 
@@ -20,10 +24,14 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django_q.tasks import async_task
 
+from core.text import storable
+
+from . import answer_headers
 from .engine import Execution
 from .flow import has_response
-from .inbound import InboundRefused, headers_of, parse, query_of, read_body, redacted, stored_body
-from .models import Automation, Run, without_nul
+from .inbound import InboundRefused, headers_of, parse, query_of, read_body, recorded_call, stored_body
+from .models import Automation, Run
+from .recording import recorded, redacted_headers
 from .tasks import EXECUTE
 from .throttling import throttled
 
@@ -61,6 +69,13 @@ def webhook(request: HttpRequest, webhook_id: str, dev: bool = False) -> HttpRes
     if not found:
         return detail(404, "No automation has this webhook URL.")
     automation = found[0]
+    response = _answer(request, automation, dev, started)
+    for name, value in answer_headers.server_headers(automation, request).items():
+        response[name] = value
+    return response
+
+
+def _answer(request: HttpRequest, automation: Automation, dev: bool, started: float) -> HttpResponse:
     if (wait := throttled(request, automation.pk)) is not None:
         response = detail(429, "Too many calls to this automation; slow down and try again.")
         response["Retry-After"] = str(math.ceil(wait))
@@ -72,7 +87,7 @@ def webhook(request: HttpRequest, webhook_id: str, dev: bool = False) -> HttpRes
         mode=Run.Mode.DEVELOPMENT if dev else Run.Mode.PRODUCTION,
         method=(request.method or "GET")[:12],
         query=query_of(request),
-        headers=redacted(headers),
+        headers=redacted_headers(headers),
         content_type=(request.content_type or "")[:200],
     )
     try:
@@ -80,12 +95,12 @@ def webhook(request: HttpRequest, webhook_id: str, dev: bool = False) -> HttpRes
         run.body, run.body_truncated = stored_body(body)
         if not automation.enabled:
             raise InboundRefused(422, "This automation is disabled; enable it to accept calls.")
-        inbound = parse(request, body)
+        inbound = parse(run.method, request.META.get("CONTENT_TYPE", ""), run.query, headers, body)
     except InboundRefused as refused:
         return _refuse(run, refused.status, refused.detail)
 
     if not has_response((automation.flow or {}).get("steps", [])):
-        return _fire_and_forget(run, inbound)
+        return _fire_and_forget(run, request, headers, body)
 
     execution = Execution(run, automation, inbound, started=started)
     if execution.live:
@@ -93,15 +108,16 @@ def webhook(request: HttpRequest, webhook_id: str, dev: bool = False) -> HttpRes
     answer = execution.next_response()
     if answer is None:
         return _ended_without_response(run)
-    run.response = answer
+    run.response = recorded(answer)
     return _flow_response(answer, request.method, then=execution.run_to_end)
 
 
 def _flow_response(answer: dict, method: str, then) -> ContinuingResponse:
     """JSON by default; a string body with its own Content-Type (e.g. text/plain for a provider's
-    verification challenge) is sent as that text."""
+    verification challenge) is sent as that text. Headers the flow may not set are dropped here
+    too (the response step dropped them already; this is the last word)."""
     status, body = answer["status"], answer["body"]
-    headers = dict(answer["headers"])
+    headers, _ = answer_headers.allowed(dict(answer["headers"]))
     content_type = next((headers.pop(k) for k in list(headers) if k.lower() == "content-type"), "application/json")
     if isinstance(body, str) and "json" not in content_type.lower():
         content = body.encode()
@@ -126,32 +142,30 @@ def _refuse(run: Run, status: int, message: str) -> JsonResponse:
     return JsonResponse(body, status=status)
 
 
-def _fire_and_forget(run: Run, inbound) -> JsonResponse:
-    body = {"success": True, "run_id": run.pk}
-    run.response = {"status": 200, "headers": {}, "body": body}
-    run.save(force_insert=True)
+def _fire_and_forget(run: Run, request: HttpRequest, headers: dict, body: bytes) -> JsonResponse:
+    """Queue the run: its call goes in a RunRequest row, the task gets the run id only (django-q2
+    keeps tasks, arguments included, in its tables and the admin shows them)."""
+    answer = {"success": True, "run_id": run.pk}
+    run.response = {"status": 200, "headers": {}, "body": answer}
+    call = recorded_call(run, request, storable(headers), body)
+    with transaction.atomic():
+        run.save(force_insert=True)
+        call.save(force_insert=True)
     try:
-        async_task(
-            EXECUTE,
-            run.pk,
-            inbound.method,
-            inbound.payload,
-            inbound.query,
-            inbound.headers,
-            task_name=f"automation-run-{run.pk}",
-            group="automations",
-        )
+        async_task(EXECUTE, run.pk, task_name=f"automation-run-{run.pk}", group="automations")
     except Exception:
         logger.exception("could not queue automation run %s", run.pk)
         message = "The automation could not be queued; try again later."
-        Run.objects.filter(pk=run.pk).update(
-            status=Run.Status.FAILED,
-            error=message,
-            response={"status": 503, "headers": {}, "body": {"detail": message}},
-            finished_at=timezone.now(),
-        )
+        with transaction.atomic():
+            Run.objects.filter(pk=run.pk).update(
+                status=Run.Status.FAILED,
+                error=message,
+                response={"status": 503, "headers": {}, "body": {"detail": message}},
+                finished_at=timezone.now(),
+            )
+            call.delete()
         return detail(503, message)
-    return JsonResponse(body)
+    return JsonResponse(answer)
 
 
 def _ended_without_response(run: Run) -> JsonResponse:
@@ -162,5 +176,5 @@ def _ended_without_response(run: Run) -> JsonResponse:
     else:
         status, body = 200, {"success": True, "run_id": run.pk}
     run.response = {"status": status, "headers": {}, "body": body}
-    Run.objects.filter(pk=run.pk).update(response=without_nul(run.response))
+    Run.objects.filter(pk=run.pk).update(response=storable(run.response))
     return JsonResponse(body, status=status)

@@ -230,14 +230,15 @@ def wait_until(predicate: Callable[[], object], timeout: float, interval: float 
 
 
 class Receiver:
-    """bench/receiver.py in its own process: answers 200 at once (or after `?sleep=` under /slow/)."""
+    """bench/receiver.py in its own process: answers 200 at once (or after `?sleep=` under /slow/).
+    Deliveries are told apart by their `x-hook-id`, or with key="mark" by the `bmk<hex>` token of
+    their body (see receiver.py)."""
 
-    def __init__(self):
+    def __init__(self, key: str = "header"):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.child = Child(
-            "receiver", [sys.executable, str(BENCH / "receiver.py"), "--port", str(self.port)], {**os.environ}
-        )
+        argv = [sys.executable, str(BENCH / "receiver.py"), "--port", str(self.port), "--key", key]
+        self.child = Child("receiver", argv, {**os.environ})
         if not wait_until(self._up, 10):
             raise RuntimeError(f"receiver did not start; see {self.child.log_path}")
 
@@ -264,6 +265,14 @@ class Receiver:
 
     def reset(self) -> None:
         self._get("/_reset", "POST")
+
+    def fail_for(self, seconds: float) -> None:
+        """Answer 500 to every delivery for the next `seconds`."""
+        self._get(f"/_fail?seconds={seconds}", "POST")
+
+    def failed(self) -> int:
+        """Deliveries answered 500 since the last reset."""
+        return int(self._get("/_failed"))
 
     def wait_count(self, n: int, timeout: float) -> int:
         return wait_until(lambda: self.count() >= n, timeout, interval=0.1) and self.count() or self.count()

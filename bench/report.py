@@ -38,6 +38,8 @@ def table(results: dict[str, dict]) -> str:
                 f"{c['per_s']:.0f}/s = **{row['ratio']:.0%}** (commit->receipt p50 {h['latency_ms']['p50']:.0f} ms"
                 f"{drain}) | >= 50 % | {_verdict(row['ratio'] >= 0.5)} |"
             )
+    if tr := results.get("traffic"):
+        lines += traffic_rows(tr)
     if lat := results.get("latency"):
         for row in lat["rows"]:
             s = row["latency_ms"]
@@ -82,6 +84,8 @@ def table(results: dict[str, dict]) -> str:
             f"req/s vs plain {a['plain']['rps']:.0f} req/s = **{a['ratio_rps']:.0%}** (p50 {a['flow']['p50_ms']} vs "
             f"{a['plain']['p50_ms']} ms) | >= 50 % | {_verdict(a['ratio_rps'] >= 0.5)} |"
         )
+    if pe := results.get("peers"):
+        lines += peers_rows(pe)
     stamps = sorted(r["measured_at"] for r in results.values())
     commits = sorted({r["machine"]["commit"] for r in results.values()})
     loads = sorted(r["machine"]["loadavg_1m"] for r in results.values())
@@ -92,6 +96,76 @@ def table(results: dict[str, dict]) -> str:
         f"load average (1 min) at the start of each script: {loads[0]} .. {loads[-1]}."
     )
     return "\n".join(lines)
+
+
+def traffic_rows(t: dict) -> list[str]:
+    """bench/traffic.py: one event per transaction; per worker count and shape."""
+    names = {"one": "1 subscription", "twenty": "20 subscriptions", "slow": "20 subscriptions, 1 slow (fast ones)"}
+    lines = []
+    for row in t["rows"]:
+        for name, s in row["shapes"].items():
+            e, b = s["end_to_end"], s["backlog"]
+            p99 = {o["fraction"]: o["latency_ms"].get("p99", float("nan")) for o in s["open_loop"]}
+            latency = ", ".join(f"at {f:.0%} p99 {v} ms" for f, v in p99.items())
+            ok = e["ratio"] >= 0.5 and b["ratio"] >= 0.8 and all(v < 250 for v in p99.values())
+            lines.append(
+                f"| traffic, 1 event/transaction, {names.get(name, name)}, {row['workers']} workers, "
+                f"{t['deliveries']} deliveries, {t['publishers']} publishers | end to end {e['per_s']:.0f}/s vs raw "
+                f"{row['ceiling']['per_s']:.0f}/s = **{e['ratio']:.0%}**; backlog {b['per_s']:.0f}/s = "
+                f"**{b['ratio']:.0%}**; open loop {latency} | >= 50 %, backlog >= 80 %, p99 < 250 ms at 25 and 50 % "
+                f"| {_verdict(ok)} |"
+            )
+    return lines
+
+
+def peers_rows(p: dict) -> list[str]:
+    """bench/peers.py: this project against each peer, figure by figure (median of the rounds)."""
+    systems, ahead = p["systems"], p.get("times_ahead", {})
+    light = p.get("light_rate", 0)
+    labels = {"self": "this project", "django-webhook": "django-webhook", "django-rest-hooks": "django-rest-hooks"}
+    figures = [
+        ("end_to_end_1", "end to end, 1 hook, deliveries/s", lambda s: s["end_to_end_1"]["per_s"]),
+        ("backlog_1", "backlog drain, 1 hook, deliveries/s", lambda s: s["backlog_1"]["per_s"]),
+        ("end_to_end_20", "end to end, 20 hooks, deliveries/s", lambda s: s["end_to_end_20"]["per_s"]),
+        ("backlog_20", "backlog drain, 20 hooks, deliveries/s", lambda s: s["backlog_20"]["per_s"]),
+        ("light_p50", f"latency p50 at {light:.0f} saves/s, ms", lambda s: s["latency_light"]["latency_ms"]["p50"]),
+        ("light_p99", f"latency p99 at {light:.0f} saves/s, ms", lambda s: s["latency_light"]["latency_ms"]["p99"]),
+        ("latency_p50", f"latency p50 at {p['rate']:.0f} saves/s, ms", lambda s: s["latency"]["latency_ms"]["p50"]),
+        ("latency_p99", f"latency p99 at {p['rate']:.0f} saves/s, ms", lambda s: s["latency"]["latency_ms"]["p99"]),
+        ("publish_cost", "publish cost of a save with 20 hooks, +ms p50", lambda s: s["publish_cost"]["added_p50_ms"]),
+    ]
+    lines = []
+    if "self" not in systems:
+        return lines
+    for key, label, read in figures:
+        if key not in ahead.get(next(iter(ahead), ""), {}):
+            continue  # a figure this result file does not have
+        parts = [f"this project {read(systems['self']['summary'])}"]
+        ratios = {}
+        for peer, data in systems.items():
+            if peer != "self":
+                ratios[peer] = ahead.get(peer, {}).get(key) or 0
+                parts.append(f"{labels[peer]} {read(data['summary'])} (**{ratios[peer]}x**)")
+        ok = all(r > 1 for r in ratios.values()) and ratios.get("django-webhook", 3) >= 3
+        ok = ok and ratios.get("django-rest-hooks", 2) >= 1.8
+        lines.append(
+            f"| peers, {label}, {p['workers']} workers | {'; '.join(parts)} | ahead of both, >= 3x django-webhook, "
+            f"~2x django-rest-hooks | {_verdict(ok)} |"
+        )
+    for key, label in (
+        ("down", f"receiver answers 500 for {p['fail_seconds']:.0f} s"),
+        ("killed", "workers are killed -9"),
+    ):
+        counts = "; ".join(
+            f"{labels[name]} {data['loss'][key]['lost']}/{data['loss'][key]['deliveries']}"
+            for name, data in systems.items()
+        )
+        lost = systems["self"]["loss"][key]["lost"]
+        lines.append(
+            f"| peers, lost when the {label} (not received {p['recovery_seconds']:.0f} s after) | {counts} "
+            f"| nothing lost | {_verdict(lost == 0)} |"
+        )
+    return lines
 
 
 def plots(results: dict[str, dict], folder: Path) -> list[Path]:
@@ -177,7 +251,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the JSON files and plots")
     parser.add_argument("--readme", type=Path, default=README)
     args = parser.parse_args()
-    names = ["throughput", "latency", "publishing", "isolation", "logs_scale", "automations"]
+    names = ["throughput", "traffic", "latency", "publishing", "isolation", "logs_scale", "automations", "peers"]
     results = {name: data for name in names if (data := _load(args.results, name))}
     if not results:
         sys.exit(f"no results in {args.results}")

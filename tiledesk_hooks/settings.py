@@ -58,6 +58,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: every answer under /webhook/ (a tenant's flow writes them) gets nosniff and a
+    # sandboxing Content-Security-Policy, whoever made it.
+    "automations.answer_headers.WebhookAnswerHeaders",
     "django.middleware.security.SecurityMiddleware",
     # Static files (admin, browsable API, docs assets) served by the app itself, with or without DEBUG.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -144,6 +147,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        # DRF's JSON parser with nesting bounded and NUL/lone surrogates refused (support/parsers.py).
+        "support.parsers.BoundedJSONParser",
+        # Form-encoded bodies read like JSON (a field left out is left out, not `false`).
+        "support.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "support.pagination.StandardPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -151,6 +161,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "support.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+
+# How deeply an API request's JSON body may nest (deeper: 400).
+API_MAX_JSON_DEPTH = int(os.environ.get("API_MAX_JSON_DEPTH", 64))
 
 # --- webhooks -------------------------------------------------------------------------------
 HOOKS_TIMEOUT_S = env_float("HOOKS_TIMEOUT_S", 10)
@@ -310,12 +323,6 @@ REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
 ]
 # The schema also documents /auth/signin: operation ids stay named after the path below /api/.
 SPECTACULAR_SETTINGS["SCHEMA_PATH_PREFIX"] = r"^/api/"
-# Form-encoded bodies are read like JSON (a field left out is left out, not `false`).
-REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
-    "rest_framework.parsers.JSONParser",
-    "support.parsers.FormParser",
-    "rest_framework.parsers.MultiPartParser",
-]
 JWT_LIFETIME_S = env_float("JWT_LIFETIME_S", 86400)
 # Failed sign-ins (any way a password is given) per client address and per account within the
 # window; past either, sign-ins are refused with 429 until the window ends (accounts/throttling.py).

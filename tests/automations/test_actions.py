@@ -360,9 +360,9 @@ def test_each_domain_action_commits_before_the_flow_goes_on(make_automation, hoo
 
 
 def test_run_variables_are_bounded_in_total(make_automation, hook, monkeypatch):
-    from automations import engine
+    from automations import context
 
-    monkeypatch.setattr(engine, "VARIABLES_LIMIT", 5_000)
+    monkeypatch.setattr(context, "VARIABLES_LIMIT", 5_000)
     automation = make_automation(
         [
             {"action": "set", "name": "a", "value": "{{ payload.s }}"},

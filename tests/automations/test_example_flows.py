@@ -2,10 +2,11 @@
 
 import pytest
 import requests
+from django_q.models import Task
 
 from automations import examples
 from automations.flow import validate_flow
-from automations.models import Automation, Run
+from automations.models import Automation, Run, RunRequest
 from support.models import Event, Lead, Request
 from tests.conftest import received, wait_for
 
@@ -136,3 +137,7 @@ def test_fire_and_forget_answers_at_once_and_runs_on_a_real_qcluster(project, ow
         "received_by": "fire-and-forget automation",
     }
     assert [step["id"] for step in run.trace] == ["log", "emit"]
+    # The queue carried the run's id only; the call it read is deleted now that the run has ended.
+    task = wait_for(lambda: Task.objects.filter(name=f"automation-run-{run_id}").first())
+    assert task is not None and task.args == (run_id,) and not task.kwargs
+    assert not RunRequest.objects.filter(run_id=run_id).exists()

@@ -70,7 +70,7 @@ def test_a_run_stuck_longer_than_duration_ms_can_hold_is_still_closed(make_run):
 def test_a_closed_run_is_not_executed_when_its_task_arrives_late(make_run):
     run = make_run(timedelta(seconds=STALE_AFTER_S + 60))
     fail_stale_runs()
-    assert execute_run(run.pk, "POST", {}, {}, {}) == "gone or done"
+    assert execute_run(run.pk) == "gone or done"
     run.refresh_from_db()
     assert (run.status, run.trace) == (Run.Status.FAILED, [])
 

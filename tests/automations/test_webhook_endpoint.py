@@ -143,7 +143,7 @@ def test_csrf_exempt_and_no_session_needed(make_automation, live_server):
     assert response.status_code == 200 and "sessionid" not in session.cookies
 
 
-def test_every_call_is_a_run_with_redacted_auth_headers(make_automation, hook):
+def test_every_call_is_a_run_with_header_values_redacted_except_harmless_ones(make_automation, hook):
     automation = make_automation(HELLO)
     requests.post(
         hook(automation) + "?x=1",
@@ -155,7 +155,8 @@ def test_every_call_is_a_run_with_redacted_auth_headers(make_automation, hook):
     assert run.mode == "production" and run.method == "POST" and run.status == "succeeded"
     assert run.query == {"x": "1"}
     assert run.headers["authorization"] == "[redacted]" and run.headers["x-api-key"] == "[redacted]"
-    assert run.headers["x-trace"] == "t"
+    assert run.headers["x-trace"] == "[redacted]"
+    assert run.headers["content-type"] == "application/json" and run.headers["user-agent"].startswith("python-")
     assert "s3cret" not in json.dumps(run.headers)
     assert json.loads(run.body) == {"name": "Ann", "n": 3}
     assert run.response == {"status": 200, "headers": {}, "body": {"hello": "Ann", "n": 3}}

@@ -28,5 +28,5 @@ class Command(BaseCommand):
             ids = list(Run.objects.filter(created_at__lt=cutoff).values_list("pk", flat=True)[:BATCH])
             if not ids:
                 break
-            total += Run.objects.filter(pk__in=ids).delete()[0]
+            total += Run.objects.filter(pk__in=ids).delete()[1].get(Run._meta.label, 0)
         self.stdout.write(f"Deleted {total} run(s) older than {days:g} day(s).")
