@@ -57,10 +57,10 @@ def encode_envelope_token(subscription: Subscription, hook: dict) -> str:
     """The token of an envelope whose `hook` object is `hook` (the envelope's own dict).
 
     The same subscription with the same secret and `hook` gets the same token again, issued (`iat`)
-    when this process first signed it: signing is most of an envelope's CPU otherwise (PyJWT, ~40
-    µs per token, against ~48 µs for the rest of an envelope and its headers), and a token without
-    expiry is as good on its thousandth envelope as on its first. Any change to the subscription
-    (target, event, `updatedAt`, secret) makes a new one."""
+    when this process first signed it: signing each one anew would be most of an envelope's CPU
+    (PyJWT: +41 µs per envelope, on top of the 33 µs its JSON, signature and headers took; reused,
+    +4 µs), and a token without expiry is as good on its thousandth envelope as on its first. Any
+    change to the subscription (target, event, `updatedAt`, secret) makes a new one."""
     return _signed(subscription.pk, subscription.secret, tuple(hook.items()))
 
 
