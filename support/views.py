@@ -232,6 +232,7 @@ class RequestViewSet(ProjectScopedViewSet):
         return Response(self.get_serializer(updated).data)
 
     def participants_body(self, request):
+        """The participants as given: `{"participants": [...]}` here."""
         return request.data
 
 
@@ -247,7 +248,6 @@ class MessageViewSet(
     serializer_class = MessageSerializer
     permission_classes = PROJECT_PERMISSIONS
     write_roles = ALL_ROLES
-
     permission_resource = "message"
     # The URL names the conversation by this field (its id here, its request_id on Tiledesk's paths).
     conversation_lookup = "pk"
