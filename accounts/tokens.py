@@ -1,10 +1,11 @@
 """JWTs as Tiledesk's clients send them: `Authorization: JWT <jwt>`.
 
 Like Tiledesk's, a token says in its `sub` claim what kind of caller it stands for ("user" for a
-signed-in person; Tiledesk also has "subscription", "bot"...). `authenticate` reads that one claim
-unverified, only to pick the kind; the kind then checks everything with its own key, audience and
-rules and returns the caller. A kind nobody registered is refused, so a token can never be read
-with another kind's key. A new kind is one more entry in `TOKEN_KINDS`.
+signed-in person, "subscription" for a delivery's envelope token; Tiledesk also has "bot"...).
+`authenticate` reads that one claim unverified, only to pick the kind; the kind then checks
+everything with its own key, audience and rules and returns the caller. A kind nobody registered
+is refused, so a token can never be read with another kind's key. A new kind is one more entry in
+`TOKEN_KINDS`.
 
 User tokens are HS256, signed with a key derived from the Django secret key for this purpose only
 (the secret key itself signs sessions and more), carry the user as Tiledesk's do (`_id`, `email`,
@@ -20,6 +21,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.module_loading import import_string
 
 from .serializers import UserSerializer
 
@@ -92,8 +94,18 @@ def authenticate_user_token(token: str) -> tuple[object, dict]:
     return user, claims
 
 
+def _verified_by(path: str) -> Callable[[str], tuple[object, dict]]:
+    """The verifier at `path`, imported when a token of its kind is first met (an app's verifier
+    may import this module, and its models need the app registry)."""
+    return lambda token: import_string(path)(token)
+
+
 # sub claim -> the function that verifies a token of that kind and returns (caller, claims).
-TOKEN_KINDS: dict[str, Callable[[str], tuple[object, dict]]] = {"user": authenticate_user_token}
+TOKEN_KINDS: dict[str, Callable[[str], tuple[object, dict]]] = {
+    "user": authenticate_user_token,
+    # A delivery's envelope token: the subscription itself, acting in its project.
+    "subscription": _verified_by("subscriptions.envelope_token.authenticate_envelope_token"),
+}
 
 
 def authenticate(token: str) -> tuple[object, dict]:

@@ -24,9 +24,10 @@ from rest_framework.renderers import JSONRenderer
 
 from subscriptions.delivery import http_session
 from subscriptions.targets import TargetRefused, check_at_send_time, url_problem
-from support.models import Request, close_request
+from support.models import Request
 from support.routing import create_routed
 from support.serializers import EventSerializer, MessageSerializer, RequestSerializer
+from support.services import close_request
 
 from . import answer_headers
 from .context import Context, Result, RunTimedOut, StepFailed

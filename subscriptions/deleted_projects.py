@@ -1,6 +1,6 @@
 """A deleted project is closed at once and erased once its last deliveries are done.
 
-`DELETE /api/projects/{pid}/` (`support.models.delete_project`) marks the project deleted: from then
+`DELETE /api/projects/{pid}/` (`support.services.delete_project`) marks the project deleted: from then
 on it answers 404 to everyone, its automations are removed, and `project.delete` is published in
 that same transaction. Its deliveries still pending (`project.delete`'s own, retries of earlier
 events) need their subscription, payload and project rows, so the project stays as it is until none

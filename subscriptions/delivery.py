@@ -29,13 +29,16 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import isolation, signing
+from .envelope_token import encode_envelope_token, redact
 from .models import Attempt, Delivery, Subscription
 from .rows import insert_all
 from .targets import GuardedAdapter, TargetRefused, check_at_send_time
 
 logger = logging.getLogger(__name__)
 
-USER_AGENT = "tiledesk-hooks/1.0 (+https://github.com/Tiledesk)"
+# Tiledesk's notifier sends `tiledesk-webhooks` (services/subscriptionNotifier.js:124); receivers
+# written for it may look for that name.
+USER_AGENT = "tiledesk-webhooks/1.0"
 REDACTED = "[redacted]"
 MAX_RETRY_AFTER_S = 24 * 3600
 _RESPONSE_READ_LIMIT = 64 * 1024
@@ -101,10 +104,12 @@ def _iso(moment) -> str:
 
 
 def envelope_bytes(delivery: Delivery) -> bytes:
+    hook = hook_representation(delivery.subscription)
     envelope = {
-        "hook": hook_representation(delivery.subscription),
+        "hook": hook,
         "timestamp": delivery.event_payload.timestamp_ms(),
         "payload": delivery.event_payload.payload,
+        "token": encode_envelope_token(delivery.subscription, hook),
     }
     return json.dumps(envelope, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
 
@@ -338,7 +343,7 @@ def build_attempt(delivery: Delivery, body: bytes, headers: dict[str, str], exch
         attempt=delivery.attempt_count,
         target=delivery.subscription.target,
         request_headers=redacted(headers),
-        request_body=body.decode(errors="replace"),
+        request_body=redact(body.decode(errors="replace")),
         status_code=exchange.status_code,
         response_headers=scrubbed(exchange.response_headers, secrets_),
         response_body=scrubbed(exchange.response_body.decode(errors="replace"), secrets_)

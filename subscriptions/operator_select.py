@@ -100,7 +100,7 @@ def call(subscription: Subscription, question: RoutingQuestion) -> SelectorAnswe
     headers = request_headers(delivery, body, int(time.time()))
     timeout_s = settings.HOOKS_OPERATOR_SELECT_TIMEOUT_S
     exchange = post_within(subscription.target, body, headers, timeout_s)
-    operators, problem = interpret(exchange, question.agent_ids, timeout_s)
+    operators, problem = interpret(exchange, question.eligible(), timeout_s)
     if problem and exchange.ok:
         # The HTTP exchange worked but its answer was unusable: the attempt shows why it failed.
         exchange.error = problem
@@ -133,7 +133,7 @@ def interpret(exchange: Exchange, eligible: set[str], timeout_s: float) -> tuple
     ids = [str(item["id_user"]) for item in chosen]
     strangers = [uid for uid in ids if uid not in eligible]
     if strangers:
-        return None, f"not an eligible teammate: {', '.join(strangers)}"[:250]
+        return None, f"not an eligible teammate or a bot of the project: {', '.join(strangers)}"[:250]
     return ids, None
 
 

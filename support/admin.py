@@ -6,7 +6,8 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from rest_framework.authtoken.models import TokenProxy
 
-from .models import Department, Event, Faq, FaqKb, Group, Lead, Message, Project, ProjectUser, Request, delete_project
+from .models import Department, Event, Faq, FaqKb, Group, Lead, Message, Project, ProjectUser, Request
+from .services import delete_project
 
 RECENT_DECISIONS = 10
 

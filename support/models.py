@@ -4,8 +4,7 @@ These models know nothing about webhooks. The webhook layer listens to their Dja
 (post_save/post_delete, and the domain signals in `support.signals`)."""
 
 from django.conf import settings
-from django.db import models, transaction
-from django.utils import timezone
+from django.db import models
 
 from .ids import new_lead_id, new_object_id
 
@@ -217,32 +216,3 @@ class Event(Timestamped):
 
     def __str__(self) -> str:
         return self.name
-
-
-def close_request(request: Request) -> Request:
-    """Close a conversation and announce it with `request_closed` (not `post_save`), so that
-    listeners can tell a close from an ordinary update."""
-    from .signals import request_closed
-
-    if request.status == Request.Status.CLOSED:
-        return request
-    now = timezone.now()
-    Request.objects.filter(pk=request.pk).update(status=Request.Status.CLOSED, closed_at=now, updated_at=now)
-    request.refresh_from_db()
-    request_closed.send(sender=Request, instance=request)
-    return request
-
-
-def delete_project(project: Project) -> Project:
-    """Delete a project as its owner does: it is closed at once (404 for every caller) and announced
-    with `project_deleted`, in one transaction. Its rows stay for whoever still needs them (events
-    about it may still have to be sent); that listener erases the project once done."""
-    from .signals import project_deleted
-
-    with transaction.atomic():
-        now = timezone.now()
-        if not Project.objects.filter(pk=project.pk, deleted_at__isnull=True).update(deleted_at=now):
-            return project  # deleted already
-        project.deleted_at = now
-        project_deleted.send(sender=Project, instance=project)
-    return project

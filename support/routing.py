@@ -11,7 +11,8 @@ The department's `routing` decides (built-in):
 
 An outside *selector* may overrule `assigned` and `pooled` routing. The domain does not know what it
 is: `settings.SUPPORT_OPERATOR_SELECTOR` names it (the webhook layer's `operator.select` call), and
-it is asked with a `RoutingQuestion` and answers a `SelectorAnswer`. Because a selector may be slow
+it is asked with a `RoutingQuestion` and answers a `SelectorAnswer`: eligible teammates or the
+project's bots (`bot_<id>`); anyone else leaves the built-in choice. Because a selector may be slow
 (an HTTP call), it is only ever asked outside a database transaction: the conversation is committed
 first (a receiver may read it back through the API), the selector is asked with no lock held, and
 the decision is applied in a short transaction of its own. Every applied decision saves the
@@ -27,7 +28,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.module_loading import import_string
 
-from .models import Department, Group, Project, ProjectUser, Request
+from .models import Department, FaqKb, Group, Project, ProjectUser, Request
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,12 @@ class RoutingQuestion:
     @property
     def agent_ids(self) -> set[str]:
         return {str(agent.user_id) for agent in self.agents}
+
+    def eligible(self) -> set[str]:
+        """Who a selector may choose: the eligible teammates, or the project's bots (`bot_<id>`), as
+        Tiledesk's requestService takes an operator named `bot_<id>` for a bot. Selectors are asked
+        about committed conversations only, so `request` is set."""
+        return self.agent_ids | project_bots(self.request.project_id)
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,17 @@ def eligible_agents(project_id: str, department: Department | None) -> list[Proj
         members = {str(member) for member in group.members}
         return [teammate for teammate in teammates if str(teammate.user_id) in members]
     return list(teammates)
+
+
+def project_bots(project_id: str) -> set[str]:
+    """The project's bots as participants name them (`bot_<id>`)."""
+    return {f"{BOT_PREFIX}{pk}" for pk in FaqKb.objects.filter(project_id=project_id).values_list("pk", flat=True)}
+
+
+def eligible_participants(project_id: str, department: Department | None) -> set[str]:
+    """Who may be chosen to serve a conversation of the department: its eligible teammates (user
+    ids) and the project's bots (`bot_<id>`)."""
+    return {str(agent.user_id) for agent in eligible_agents(project_id, department)} | project_bots(project_id)
 
 
 def open_conversations(project_id: str, exclude_request_id: str | None = None) -> Counter:
@@ -333,7 +351,7 @@ def _apply(
             return current
         decision = None
         if answer is not None and answer.operators is not None:
-            eligible = {str(agent.user_id) for agent in eligible_agents(request.project_id, department)}
+            eligible = eligible_participants(request.project_id, department)
             strangers = [uid for uid in answer.operators if uid not in eligible]
             if strangers:
                 answer = SelectorAnswer(None, f"fallback: {', '.join(strangers)} no longer eligible")

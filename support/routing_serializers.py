@@ -1,4 +1,4 @@
-"""Inputs of the routing actions on a request: `reroute` and `assign`."""
+"""Inputs of the routing actions on a request: `reroute`, `assign` and `participants`."""
 
 from rest_framework import serializers
 
@@ -25,3 +25,23 @@ class AssignSerializer(serializers.Serializer):
                 f"User {value!r} is not an active teammate eligible in this request's department."
             )
         return value
+
+
+class ParticipantsSerializer(serializers.Serializer):
+    """`{"participants": [...]}`: who takes part from now on, each an eligible teammate of the
+    request's department (user id) or one of the project's bots (`bot_<id>`); an empty list leaves
+    the request unassigned."""
+
+    participants = serializers.ListField(child=serializers.CharField(max_length=40), allow_empty=True)
+
+    def validate_participants(self, value: list[str]) -> list[str]:
+        conversation: Request = self.context["conversation"]
+        chosen = list(dict.fromkeys(value))
+        eligible = routing.eligible_participants(conversation.project_id, conversation.department)
+        strangers = [participant for participant in chosen if participant not in eligible]
+        if strangers:
+            raise serializers.ValidationError(
+                "Neither teammates eligible in this request's department nor bots (bot_<id>) of this project: "
+                f"{', '.join(strangers)}."
+            )
+        return chosen

@@ -3,13 +3,14 @@
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils.decorators import method_decorator
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from . import routing
+from . import routing, services
 from .filters import RequestFilter
 from .models import (
     MANAGER_ROLES,
@@ -24,11 +25,9 @@ from .models import (
     ProjectUser,
     Request,
     Role,
-    close_request,
-    delete_project,
 )
-from .permissions import ALL_ROLES, HasProjectRole, ProjectScopedMixin, membership_of
-from .routing_serializers import AssignSerializer, RerouteSerializer
+from .permissions import ALL_ROLES, HasProjectRole, PeopleOnly, ProjectScopedMixin, is_person, membership_of
+from .routing_serializers import AssignSerializer, ParticipantsSerializer, RerouteSerializer
 from .serializers import (
     DepartmentSerializer,
     EventSerializer,
@@ -48,7 +47,7 @@ PROJECT_PERMISSIONS = [IsAuthenticated, HasProjectRole]
 
 class ProjectViewSet(viewsets.ModelViewSet):
     serializer_class = ProjectSerializer
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, PeopleOnly]
 
     def get_queryset(self):
         return Project.objects.filter(
@@ -73,7 +72,7 @@ class ProjectViewSet(viewsets.ModelViewSet):
             self.permission_denied(request, message="Your role in this project may not do this.")
 
     def perform_destroy(self, instance) -> None:
-        delete_project(instance)
+        services.delete_project(instance)
 
 
 class ProjectScopedViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
@@ -111,6 +110,7 @@ class DepartmentViewSet(ProjectScopedViewSet):
 class FaqKbViewSet(ProjectScopedViewSet):
     queryset = FaqKb.objects.order_by("created_at")
     serializer_class = FaqKbSerializer
+    permission_resource = "faq_kb"
 
 
 class FaqViewSet(ProjectScopedViewSet):
@@ -123,6 +123,7 @@ class LeadViewSet(ProjectScopedViewSet):
     queryset = Lead.objects.order_by("-created_at")
     serializer_class = LeadSerializer
     write_roles = ALL_ROLES
+    permission_resource = "lead"
 
 
 # Actions that route a conversation: they may call the operator.select webhook, which must never run
@@ -135,7 +136,10 @@ class RequestViewSet(ProjectScopedViewSet):
     queryset = Request.objects.select_related("lead", "department").order_by("-created_at")
     serializer_class = RequestSerializer
     write_roles = ALL_ROLES
+    # Who sets participants by hand, or deletes a conversation: the project's managers.
+    action_roles = {"participants": MANAGER_ROLES, "destroy": MANAGER_ROLES}
     filterset_class = RequestFilter
+    permission_resource = "request"
 
     def dispatch(self, request, *args, **kwargs):
         """Every other action stays one transaction, as ATOMIC_REQUESTS would make it."""
@@ -181,7 +185,7 @@ class RequestViewSet(ProjectScopedViewSet):
         return Response(self.get_serializer(conversation).data)
 
     @action(detail=True, methods=["post"])
-    def reroute(self, request, project_id=None, pk=None):
+    def reroute(self, request, *args, **kwargs):
         with transaction.atomic():
             conversation = self.get_object()
             given = RerouteSerializer(data=request.data, context=self.get_serializer_context())
@@ -194,7 +198,7 @@ class RequestViewSet(ProjectScopedViewSet):
         return Response(self.get_serializer(routing.route_safely(conversation, **options)).data)
 
     @action(detail=True, methods=["post"])
-    def assign(self, request, project_id=None, pk=None):
+    def assign(self, request, *args, **kwargs):
         conversation = self.get_object()
         given = AssignSerializer(
             data=request.data, context={**self.get_serializer_context(), "conversation": conversation}
@@ -208,15 +212,28 @@ class RequestViewSet(ProjectScopedViewSet):
             self.permission_denied(request, message="An agent takes a request or hands over their own.")
         return Response(self.get_serializer(routing.assign(conversation, chosen, caller)).data)
 
-    def destroy(self, request, *args, **kwargs):
-        if self.membership.role not in (Role.OWNER, Role.ADMIN):
-            self.permission_denied(request, message="Only owners and admins delete conversations.")
-        return super().destroy(request, *args, **kwargs)
-
     @action(detail=True, methods=["post"])
-    def close(self, request, project_id=None, pk=None):
-        closed = close_request(self.get_object())
+    def close(self, request, *args, **kwargs):
+        closed = services.close_request(self.get_object())
         return Response(self.get_serializer(closed).data)
+
+    @extend_schema(request=ParticipantsSerializer, responses={200: RequestSerializer})
+    @action(detail=True, methods=["put"])
+    def participants(self, request, *args, **kwargs):
+        """Set who takes part in the conversation: eligible teammates of its department or the
+        project's bots (`bot_<id>`); an empty list leaves it unassigned (pooled). Owners and admins,
+        and a subscription acting with its envelope's token."""
+        conversation = self.get_object()
+        context = {**self.get_serializer_context(), "conversation": conversation}
+        given = ParticipantsSerializer(data=self.participants_body(request), context=context)
+        given.is_valid(raise_exception=True)
+        by = services.author_of(request.user).id
+        updated = services.set_participants(conversation, given.validated_data["participants"], by)
+        return Response(self.get_serializer(updated).data)
+
+    def participants_body(self, request):
+        """The participants as given: `{"participants": [...]}` here."""
+        return request.data
 
 
 class MessageViewSet(
@@ -231,11 +248,15 @@ class MessageViewSet(
     serializer_class = MessageSerializer
     permission_classes = PROJECT_PERMISSIONS
     write_roles = ALL_ROLES
+    permission_resource = "message"
+    # The URL names the conversation by this field (its id here, its request_id on Tiledesk's paths).
+    conversation_lookup = "pk"
 
     def get_conversation(self) -> Request:
         """With the lead and department a message's `request` shows."""
         conversations = Request.objects.select_related("lead", "department")
-        return get_object_or_404(conversations, project=self.project, pk=self.kwargs["request_pk"])
+        lookup = {self.conversation_lookup: self.kwargs["request_pk"]}
+        return get_object_or_404(conversations, project=self.project, **lookup)
 
     def get_queryset(self):
         return (
@@ -245,17 +266,7 @@ class MessageViewSet(
         )
 
     def perform_create(self, serializer) -> None:
-        conversation = self.get_conversation()
-        user = self.request.user
-        serializer.save(
-            project=self.project,
-            request=conversation,
-            channel_name=conversation.channel_name,
-            sender=serializer.validated_data.get("sender") or str(user.pk),
-            sender_fullname=serializer.validated_data.get("sender_fullname")
-            or user.get_full_name()
-            or user.get_username(),
-        )
+        services.post_message(serializer, self.get_conversation(), services.author_of(self.request.user))
 
 
 class EventViewSet(
@@ -270,6 +281,8 @@ class EventViewSet(
     permission_classes = PROJECT_PERMISSIONS
     write_roles = ALL_ROLES
     filterset_fields = ("name",)
+    permission_resource = "event"
 
     def perform_create(self, serializer) -> None:
-        serializer.save(project=self.project, created_by=self.request.user)
+        caller = self.request.user
+        services.emit_event(serializer, self.project, created_by=caller if is_person(caller) else None)

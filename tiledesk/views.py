@@ -1,10 +1,13 @@
 """Tiledesk's own paths, for clients written for Tiledesk (`@tiledesk/tiledesk-client`, its Zapier and
-Make apps, scripts following its docs).
+Make apps, scripts following its docs, receivers calling back with their envelope's token).
 
-They run the views of /api/ (same permissions, serializers, objects and events) and answer as
-Tiledesk's server does (routes/auth.js, routes/subscription.js): 200 for a create, `DELETE` with the
-deleted object, `PUT` as a partial update, lists as plain arrays, errors `{"success": false, "msg"}`.
-What Tiledesk gets wrong is not copied (see the README, "Coming from Tiledesk")."""
+They run the views of /api/ (same permissions, serializers, domain operations, objects and events)
+and answer as Tiledesk's server does (routes/auth.js, routes/subscription.js, routes/request.js,
+routes/message.js, routes/lead.js, routes/faq_kb.js, pubmodules/events/eventRoute.js): 200 for a
+create (its client takes nothing else for a success), `DELETE` with the deleted object, `PUT` as a
+partial update, lists as plain arrays (requests as `{perPage, count, requests}`), a conversation
+named by its `request_id`, errors `{"success": false, "msg"}`. What Tiledesk gets wrong is not
+copied (see the README, "Coming from Tiledesk")."""
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import update_last_login
@@ -21,9 +24,12 @@ from accounts import throttling, tokens
 from accounts.authentication import BasicAuthentication, JWTAuthentication, SigninThrottled
 from accounts.serializers import SigninAnswerSerializer, SigninSerializer, UserSerializer
 from subscriptions import views as subscriptions
+from support import views as support
 from support.models import Project
+from support.serializers import MessageRowSerializer
 
 from .answers import TiledeskAnswers, TiledeskErrorSerializer
+from .lists import RequestsPage, TiledeskRequestFilter
 
 # Scripts and integrations authenticate per call; no session (and so no CSRF) on these paths.
 CLIENT_AUTHENTICATION = [BasicAuthentication, JWTAuthentication, TokenAuthentication]
@@ -126,3 +132,70 @@ class SubscriptionHistoryView(TiledeskAnswers, subscriptions.AttemptLogView):
 
     authentication_classes = CLIENT_AUTHENTICATION
     pagination_class = HistoryPagination
+
+
+class CreatedAs200:
+    """Tiledesk answers a create with 200 (`res.json(...)`), and its client takes only a 200 with a
+    body for a success."""
+
+    def create(self, request, *args, **kwargs):
+        response = super().create(request, *args, **kwargs)
+        response.status_code = status.HTTP_200_OK
+        return response
+
+
+class RequestViewSet(TiledeskAnswers, support.RequestViewSet):
+    """`/{project_id}/requests[/{request_id}[/close|/participants]]`: a conversation is named by its
+    `request_id` (`support-group-...`), as Tiledesk's routes and client name it."""
+
+    authentication_classes = CLIENT_AUTHENTICATION
+    lookup_field = "request_id"
+    pagination_class = RequestsPage
+    filterset_class = TiledeskRequestFilter
+
+    def filter_queryset(self, queryset):
+        """The list's query only: a conversation asked for by its `request_id` is found whatever
+        its status (Tiledesk's `GET /:requestid`, routes/request.js:2438-2467)."""
+        return super().filter_queryset(queryset) if self.action == "list" else queryset
+
+    def participants_body(self, request):
+        """Tiledesk's body is the array itself (routes/request.js:434-441)."""
+        return {"participants": request.data} if isinstance(request.data, list) else request.data
+
+
+class MessageViewSet(TiledeskAnswers, CreatedAs200, support.MessageViewSet):
+    """`/{project_id}/requests/{request_id}/messages`: `POST` answers the message with its
+    `request`, `GET` every message of the conversation, oldest first, as plain rows
+    (routes/message.js:31-300, 532-537)."""
+
+    authentication_classes = CLIENT_AUTHENTICATION
+    conversation_lookup = "request_id"
+    pagination_class = None
+
+    def get_serializer_class(self):
+        return MessageRowSerializer if self.action == "list" else super().get_serializer_class()
+
+
+class EventViewSet(TiledeskAnswers, CreatedAs200, support.EventViewSet):
+    """`POST /{project_id}/events` `{"name", "attributes"?}` (pubmodules/events/eventRoute.js:15-50)."""
+
+    authentication_classes = CLIENT_AUTHENTICATION
+
+
+class LeadViewSet(TiledeskAnswers, support.LeadViewSet):
+    """`/{project_id}/leads/{id}`: `GET`, and `PUT` changing what the body names (routes/lead.js:25-101,
+    449-460)."""
+
+    authentication_classes = CLIENT_AUTHENTICATION
+
+    def update(self, request, *args, **kwargs):
+        kwargs["partial"] = True
+        return super().update(request, *args, **kwargs)
+
+
+class BotViewSet(TiledeskAnswers, support.FaqKbViewSet):
+    """`/{project_id}/faq_kb[/{id}]` and `/{project_id}/bots[/{id}]`: the project's bots, as a plain
+    array (routes/faq_kb.js:485-531, 595-656; app.js:598-599)."""
+
+    authentication_classes = CLIENT_AUTHENTICATION
+    pagination_class = None

@@ -34,7 +34,7 @@ def _attempt() -> dict:
         "attempt": 1,
         "target": "https://hooks.example.com/tiledesk",
         "request_headers": {"Content-Type": "application/json", "x-hook-secret": "[redacted]"},
-        "request_body": '{"hook":{...},"timestamp":1795432800000,"payload":{...}}',
+        "request_body": '{"hook":{...},"timestamp":1795432800000,"payload":{...},"token":"[redacted]"}',
         "status_code": 200,
         "response_headers": {"Content-Type": "application/json"},
         "response_body": '{"ok":true}',
@@ -145,6 +145,7 @@ def _examples() -> dict[str, object]:
             "count": 1,
             "deliveries": [_DELIVERY_ID],
         },
+        "Participants": {"participants": ["2", "bot_6553a1f0ffff000011112222"]},
         "Error": {"detail": "Not found."},
         "Signin": {"email": "ann@example.com", "password": "correct horse battery staple"},
         "SigninAnswer": {

@@ -119,12 +119,19 @@ def test_a_token_with_wrong_claims_is_401(client, owner, changes):
     assert call(client, "JWT " + forged(owner, **changes)).status_code == 401
 
 
-@pytest.mark.parametrize("kind", ["subscription", "bot", "guest", "userexternal", None, 7])
+@pytest.mark.parametrize("kind", ["bot", "guest", "userexternal", None, 7])
 def test_a_token_of_an_unknown_kind_is_401_even_when_well_signed(client, owner, kind):
     """Tiledesk's other kinds (middleware/passport.js:294-383) are not users: a token claiming one is
     never read as a user's, whatever it is signed with."""
     response = call(client, "JWT " + forged(owner, sub=kind))
     assert response.status_code == 401 and response.json()["detail"] == "Unknown kind of token."
+
+
+def test_a_user_token_relabelled_as_a_subscription_is_401(client, owner):
+    """A subscription's token is checked as one (its audience, its subscription's secret): a user's
+    token claiming that kind is not read with the user key."""
+    response = call(client, "JWT " + forged(owner, sub="subscription"))
+    assert response.status_code == 401
 
 
 def test_a_password_change_ends_earlier_tokens(client, owner):

@@ -16,7 +16,7 @@ from werkzeug import Response
 from subscriptions import tasks
 from subscriptions.models import Attempt, Delivery
 from subscriptions.signing import sign
-from support.models import Department, FaqKb, Group, Request
+from support.models import Department, FaqKb, Group, Project, Request
 from tests.conftest import received
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -78,6 +78,29 @@ def test_the_receiver_picks_b_over_the_suggested_a_and_b_gets_the_request(
     assert body["routed_by"] == "webhook" and body["routing_reason"] == f"operator.select: chose {b.pk}"
     delivery = the_delivery()
     assert (delivery.decision, delivery.status, delivery.attempt_count) == ("webhook", "success", 1)
+
+
+def test_the_receiver_may_choose_one_of_the_projects_bots(api, project, a_and_b, sales, subscription, httpserver):
+    """Tiledesk's requestService.js:185-200 takes an operator named `bot_<id>` for a bot: the
+    request is assigned to it (`participantsBots`, `hasBot`)."""
+    bot = FaqKb.objects.create(project=project, name="Triage")
+    httpserver.expect_request("/select").respond_with_json({"operators": [{"id_user": f"bot_{bot.pk}"}]})
+    body, _ = create(api, project)
+    assert (body["participants"], body["participantsBots"], body["hasBot"]) == ([f"bot_{bot.pk}"], [bot.pk], True)
+    assert body["status"] == 200 and body["routed_by"] == "webhook"
+    assert body["participatingBots"][0]["name"] == "Triage"
+    assert the_delivery().decision == "webhook"
+
+
+def test_a_bot_of_another_project_is_refused(api, project, a_and_b, sales, subscription, httpserver, owner):
+    """Tiledesk would take any `bot_...` (requestService.js:194-199); here only the project's own."""
+    a, _ = a_and_b
+    theirs = Project.objects.create(name="Elsewhere", created_by=owner)
+    foreign = FaqKb.objects.create(project=theirs, name="Theirs")
+    httpserver.expect_request("/select").respond_with_json({"operators": [{"id_user": f"bot_{foreign.pk}"}]})
+    body, _ = create(api, project)
+    assert body["participants"] == [str(a.pk)] and body["routed_by"] == "builtin"
+    assert the_delivery().decision == f"fallback: not an eligible teammate or a bot of the project: bot_{foreign.pk}"
 
 
 def test_the_call_carries_the_standard_envelope_headers_and_signature(
@@ -178,7 +201,7 @@ def test_a_stranger_named_by_the_receiver_is_refused(
     assert elapsed < TIMEOUT_S + MARGIN_S
     assert body["participants"] == [str(a.pk)] and body["routed_by"] == "builtin"
     decision = the_delivery().decision
-    assert decision == f"fallback: not an eligible teammate: {stranger.pk}, {owner.pk}"
+    assert decision == f"fallback: not an eligible teammate or a bot of the project: {stranger.pk}, {owner.pk}"
     [attempt] = Attempt.objects.filter(delivery=the_delivery())
     assert attempt.status_code == 200 and attempt.error == decision.removeprefix("fallback: ")
 

@@ -233,3 +233,70 @@ def test_owners_and_admins_read_every_route(world, add_member, owner, role):
             if (status := client.get(url).status_code) != 200:
                 wrong.append((route.template, status))
     assert wrong == [] and read >= 20
+
+
+# What a subscription's envelope token may do (API.md, "Tiledesk's own paths"): read requests,
+# messages, leads and bots; post messages; close requests; set participants; change a lead; emit
+# events. Everything else in its project is 403.
+SUBSCRIPTION_MAY = {
+    ("get", "/api/projects/{project_id}/requests/"),
+    ("get", "/api/projects/{project_id}/requests/{pk}/"),
+    ("post", "/api/projects/{project_id}/requests/{pk}/close/"),
+    ("put", "/api/projects/{project_id}/requests/{pk}/participants/"),
+    ("get", "/api/projects/{project_id}/requests/{request_pk}/messages/"),
+    ("post", "/api/projects/{project_id}/requests/{request_pk}/messages/"),
+    ("get", "/api/projects/{project_id}/requests/{request_pk}/messages/{pk}/"),
+    ("get", "/api/projects/{project_id}/leads/"),
+    ("get", "/api/projects/{project_id}/leads/{pk}/"),
+    ("put", "/api/projects/{project_id}/leads/{pk}/"),
+    ("patch", "/api/projects/{project_id}/leads/{pk}/"),
+    ("get", "/api/projects/{project_id}/faq_kb/"),
+    ("get", "/api/projects/{project_id}/faq_kb/{pk}/"),
+    ("post", "/api/projects/{project_id}/events/"),
+}
+
+
+def subscription_client(project_id: str) -> APIClient:
+    from subscriptions.delivery import hook_representation
+    from subscriptions.envelope_token import encode_envelope_token
+    from subscriptions.models import Subscription
+
+    subscription = Subscription.objects.create(
+        project_id=project_id, event="lead.create", target="https://hooks.example.com/x", secret="whsec_" + "k" * 44
+    )
+    client = APIClient()
+    token = encode_envelope_token(subscription, hook_representation(subscription))
+    client.credentials(HTTP_AUTHORIZATION=f"JWT {token}")
+    return client
+
+
+def test_a_subscriptions_token_may_do_a_receivers_actions_and_gets_403_for_the_rest(world):
+    client = subscription_client(world["project_id"])
+    allowed, wrong = 0, []
+    for route in ROUTES:
+        for method in route.methods:
+            if not in_this_project(route) and route.template != "/api/projects/":
+                continue
+            status = call(client, method, url_for(route, world)).status_code
+            if (method, route.template) in SUBSCRIPTION_MAY:
+                allowed += 1
+                if status in (401, 403, 500):  # 400 for the empty bodies sent here is fine
+                    wrong.append((method.upper(), route.template, status, "allowed"))
+            elif status != 403:
+                wrong.append((method.upper(), route.template, status, "expected 403"))
+    assert wrong == [] and allowed == len(SUBSCRIPTION_MAY)
+    assert Project.objects.filter(pk=world["project_id"], deleted_at__isnull=True).exists()
+
+
+def test_a_subscriptions_token_gets_404_for_everything_in_another_project(world, make_user):
+    outsider = make_user("outsider2")
+    theirs = Project.objects.create(name="Elsewhere", created_by=outsider)
+    ProjectUser.objects.create(project=theirs, user=outsider, email=outsider.email, role=Role.OWNER)
+    client = subscription_client(theirs.pk)
+    wrong = []
+    for route in ROUTES:
+        if in_this_project(route):
+            for method in route.methods:
+                if (status := call(client, method, url_for(route, world)).status_code) != 404:
+                    wrong.append((method.upper(), route.template, status))
+    assert wrong == []

@@ -9,12 +9,16 @@
  * With TILEDESK_TOKEN (a JWT, e.g. a delivery's envelope token) instead of an e-mail and a password,
  * the sign-in checks are skipped and the client uses that token.
  *
+ * The call-back checks (checks/callbacks.js) act on one conversation of the project:
+ * TILEDESK_REQUEST_ID (its request_id), TILEDESK_LEAD_ID (its lead's id), TILEDESK_BOT_ID (a bot
+ * of the project).
+ *
  * Each module of checks/ exports a list of named checks, run in order; they share a context
  * (`ctx.token`, `ctx.client`, ...) that earlier checks fill in. One JSON line is printed per check
  * (`{"check", "ok", ...}`); the exit status is 1 as soon as one fails. With arguments, only the
  * checks whose names start with one of them run (the sign-in always does: the others need it).
  */
-const MODULES = ["./checks/signin", "./checks/subscriptions"];
+const MODULES = ["./checks/signin", "./checks/subscriptions", "./checks/callbacks"];
 
 function env(name) {
   const value = process.env[name];
@@ -33,6 +37,9 @@ async function main() {
     password: presetToken ? undefined : env("TILEDESK_PASSWORD"),
     projectId: env("TILEDESK_PROJECT_ID"),
     target: env("TILEDESK_TARGET"),
+    requestId: process.env.TILEDESK_REQUEST_ID,
+    leadId: process.env.TILEDESK_LEAD_ID,
+    botId: process.env.TILEDESK_BOT_ID,
   };
   const wanted = process.argv.slice(2);
   const checks = MODULES.flatMap((module) => require(module));
