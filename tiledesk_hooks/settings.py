@@ -173,6 +173,8 @@ HOOKS_OPERATOR_SELECT_TIMEOUT_S = env_float("HOOKS_OPERATOR_SELECT_TIMEOUT_S", 5
 HOOKS_SECRET_ROTATION_GRACE_S = env_float("HOOKS_SECRET_ROTATION_GRACE_S", 24 * 3600)
 HOOKS_SEND_SECRET_HEADER = env_bool("HOOKS_SEND_SECRET_HEADER", True)
 HOOKS_RESPONSE_BODY_LIMIT = 4096
+# Encrypts tenants' stored credentials (core/crypto.py); empty derives a key from SECRET_KEY.
+HOOKS_ENCRYPTION_KEY = os.environ.get("HOOKS_ENCRYPTION_KEY", "")
 # Random extra delay added to each retry, as a fraction of the delay, so that many deliveries that
 # failed together do not come back together.
 HOOKS_RETRY_JITTER = env_float("HOOKS_RETRY_JITTER", 0.1)
