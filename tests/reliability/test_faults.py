@@ -1,4 +1,4 @@
-"""Fault scenarios (issue 8): real qcluster processes on PostgreSQL and the Redis broker deliver
+"""Fault scenarios: real qcluster processes on PostgreSQL and the Redis broker deliver
 to a real HTTP receiver while workers are killed, the receiver goes away, two clusters compete,
 and PostgreSQL restarts. Each prints its counts; none may lose a delivery or send one twice
 without a reason (a recorded failure, or a sender killed before it could record its success).
