@@ -271,7 +271,8 @@ def test_the_attempt_log_row_records_the_exchange_with_the_secret_redacted(api, 
     assert json.loads(attempt.request_body)["hook"]["id"] == subscription["id"]
     assert attempt.status_code == 201 and json.loads(attempt.response_body) == {"thanks": 1}
     assert attempt.response_headers["X-Receiver"] == "r1"
-    assert attempt.outcome == "success" and attempt.attempt == 1 and attempt.duration_ms >= 0
+    assert attempt.outcome == "success" and attempt.attempt == 1
+    assert 0 <= attempt.duration_ms < 2000  # within HOOKS_TIMEOUT_S of the tests
 
 
 def test_response_bodies_are_kept_to_4_kib(api, project, httpserver, on_commit):
