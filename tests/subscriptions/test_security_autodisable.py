@@ -7,12 +7,13 @@ import time
 import pytest
 
 from subscriptions.models import Attempt, Delivery, Subscription
-from tests.reliability.hooks import emit, subscribe
+from tests.factories import subscribed
+from tests.reliability.hooks import emit
 
 
 @pytest.fixture
 def hook(api, project, httpserver):
-    return subscribe(api, project.pk, httpserver.url_for("/hook"))
+    return subscribed(api, project.pk, httpserver.url_for("/hook"), "event.emit")
 
 
 def answers(httpserver, *statuses: int) -> None:
