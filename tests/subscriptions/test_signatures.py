@@ -56,10 +56,10 @@ def test_during_rotation_both_secrets_verify_with_two_signatures(api, project, h
     assert got["headers"]["x-hook-secret"] == new_secret
 
 
-def test_old_secret_stops_verifying_after_the_grace_period(api, project, hook, httpserver, on_commit, settings):
+def test_old_secret_stops_verifying_after_the_grace_period(api, project, hook, httpserver, on_commit, settings, clock):
     settings.HOOKS_SECRET_ROTATION_GRACE_S = 1
     new_secret = api.post(f"/api/projects/{project.pk}/subscriptions/{hook['id']}/rotate_secret/").json()["secret"]
-    time.sleep(1.2)
+    clock.shift(1.2)
     deliver_one(api, project, on_commit)
     [got] = received(httpserver)
     assert len(got["headers"]["webhook-signature"].split(" ")) == 1
@@ -68,13 +68,13 @@ def test_old_secret_stops_verifying_after_the_grace_period(api, project, hook, h
         Webhook(hook["secret"]).verify(got["raw"], got["headers"])
 
 
-def test_retries_keep_the_id_and_are_signed_afresh(api, project, httpserver, on_commit):
+def test_retries_keep_the_id_and_are_signed_afresh(api, project, httpserver, on_commit, clock):
     httpserver.expect_ordered_request("/hook", method="POST").respond_with_data("down", status=500)
     httpserver.expect_ordered_request("/hook", method="POST").respond_with_json({})
     hook = subscribed(api, project.pk, httpserver.url_for("/hook"), "event.emit")
     deliver_one(api, project, on_commit)
     delivery = Delivery.objects.get()
-    time.sleep(1.1)  # the next attempt is in another second: a new timestamp, so a new signature
+    clock.shift(1.1)  # the next attempt is in another second: a new timestamp, so a new signature
     assert api.post(f"/api/projects/{project.pk}/deliveries/{delivery.pk}/redeliver/").status_code == 202
     first, second = received(httpserver)
     assert first["headers"]["webhook-id"] == second["headers"]["webhook-id"] == delivery.pk
