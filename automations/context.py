@@ -40,6 +40,8 @@ class Result:
     # For `condition`: the branch to run next; for `response`: the response.
     branch: str | None = None
     response: dict | None = None
+    # The run stops after this step (a `response` with "end": true).
+    end: bool = False
 
 
 @dataclass

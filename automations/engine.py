@@ -44,7 +44,7 @@ def run_steps(ctx: Context, steps: list) -> Iterator[dict]:
         started = time.monotonic()
         try:
             if action == "response" and ctx.responded:
-                result = Result(output="ignored: the caller already has its response")
+                result = Result(output="ignored: the caller already has its response", end=step.get("end") is True)
             else:
                 result = ACTIONS[action].handler(step, ctx)
         except (StepFailed, TemplateProblem) as exc:
@@ -64,11 +64,11 @@ def run_steps(ctx: Context, steps: list) -> Iterator[dict]:
         if result.response is not None:
             ctx.responded = True
             yield result.response
-        elif result.branch is not None:
-            yield from run_steps(ctx, step.get(result.branch) or [])
-        elif action == "stop":
+        if result.end or action == "stop":
             ctx.stopped = True
             return
+        if result.branch is not None:
+            yield from run_steps(ctx, step.get(result.branch) or [])
 
 
 def _close(entry: dict, ctx: Context, started: float, output: Any = None, error: str | None = None) -> None:

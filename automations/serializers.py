@@ -2,6 +2,7 @@
 
 from django.urls import reverse
 from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
 
 from support.serializers import ProjectScopedSerializer, UserIdField
 
@@ -17,8 +18,17 @@ def webhook_urls(automation: Automation, request) -> dict[str, str]:
     return {"production_url": build(production), "development_url": build(development)}
 
 
+class StructuredErrors(ValidationError):
+    """A 400 whose body is given as it is: a flow's errors are objects (`path`, `step_id` that may
+    be null, `message`), which DRF's ValidationError would turn into strings ("None")."""
+
+    def __init__(self, detail: dict):
+        self.detail = detail
+
+
 class AutomationSerializer(ProjectScopedSerializer):
     flow = serializers.JSONField()
+    warnings = serializers.SerializerMethodField()
     webhook_id = serializers.CharField(read_only=True)
     production_url = serializers.SerializerMethodField()
     development_url = serializers.SerializerMethodField()
@@ -35,6 +45,7 @@ class AutomationSerializer(ProjectScopedSerializer):
             "production_url",
             "development_url",
             "debug_url",
+            "warnings",
             "createdBy",
         )
 
@@ -49,11 +60,35 @@ class AutomationSerializer(ProjectScopedSerializer):
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request is not None else path
 
+    def get_warnings(self, obj) -> list[dict]:
+        """Saved despite them, shown wherever the flow is edited (validate_flow's warnings)."""
+        return validate_flow(obj.flow).warnings
+
     def validate_flow(self, value):
         checked = validate_flow(value)
-        if checked.problems:
-            raise serializers.ValidationError(checked.problems)
+        if checked.errors:
+            self._flow_errors = checked.errors
+            raise serializers.ValidationError("The flow is not valid.")
         return checked.flow
+
+    @property
+    def errors(self):
+        errors = super().errors
+        if "flow" in errors and getattr(self, "_flow_errors", None):
+            errors["flow"] = self._flow_errors
+        return errors
+
+    def is_valid(self, *, raise_exception: bool = False) -> bool:
+        valid = super().is_valid()
+        if not valid and raise_exception:
+            raise StructuredErrors(dict(self.errors))
+        return valid
+
+
+class FlowCheckSerializer(serializers.Serializer):
+    """The body of the validate endpoint: a flow to check without saving it."""
+
+    flow = serializers.JSONField()
 
 
 class RunSerializer(ProjectScopedSerializer):

@@ -10,8 +10,9 @@ from support.permissions import ProjectScopedMixin
 from support.views import PROJECT_PERMISSIONS
 
 from .filters import RunFilter
+from .flow import validate_flow
 from .models import Automation, Run
-from .serializers import AutomationSerializer, RunSerializer
+from .serializers import AutomationSerializer, FlowCheckSerializer, RunSerializer
 
 
 class AutomationViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
@@ -22,6 +23,14 @@ class AutomationViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
 
     def perform_create(self, serializer) -> None:
         serializer.save(project=self.project, created_by=self.request.user)
+
+    @action(detail=False, methods=["post"])
+    def validate(self, request, project_id=None):
+        """The checks of a save, without saving: errors (the flow would be refused) and warnings."""
+        body = FlowCheckSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        checked = validate_flow(body.validated_data["flow"])
+        return Response({"errors": checked.errors, "warnings": checked.warnings})
 
     @action(detail=True, methods=["post"])
     def regenerate(self, request, project_id=None, pk=None):

@@ -109,7 +109,7 @@ def test_hostile_template_is_400_on_save_and_harmless_at_run_time(api, project, 
     response = api.post(
         f"/api/projects/{project.pk}/automations/", {"name": "x", "flow": {"steps": steps}}, format="json"
     )
-    assert response.status_code == 400 and "private" in response.json()["flow"][0]
+    assert response.status_code == 400 and "private" in response.json()["flow"][0]["message"]
     # Built at run time from the payload instead: the sandbox still says no.
     automation = make_automation([{"action": "response", "status": 200, "body": "{{ payload[payload.k] }}"}])
     answer = requests.post(hook(automation), json={"k": "__class__"}, timeout=10)
