@@ -168,13 +168,23 @@ def _fire_and_forget(run: Run, request: HttpRequest, headers: dict, body: bytes)
     return JsonResponse(answer)
 
 
+PRODUCTION_FAILURE = "the automation failed"
+
+
 def _ended_without_response(run: Run) -> JsonResponse:
-    if run.status == Run.Status.TIMED_OUT:
-        status, body = 504, {"detail": "The automation did not respond in time.", "run_id": run.pk}
-    elif run.status == Run.Status.FAILED:
-        status, body = 502, {"detail": f"The automation failed before responding: {run.error}", "run_id": run.pk}
-    else:
+    """A flow that ended without answering: 502 when it failed, 504 when it ran out of time. The
+    production URL's caller is a third party: it gets the run id and nothing of the flow (step ids,
+    templates, domain messages); the development URL, the runs API and the debug page say why."""
+    if run.status == Run.Status.SUCCEEDED:
         status, body = 200, {"success": True, "run_id": run.pk}
+    else:
+        status = 504 if run.status == Run.Status.TIMED_OUT else 502
+        if run.mode == Run.Mode.PRODUCTION:
+            body = {"success": False, "error": PRODUCTION_FAILURE, "run_id": run.pk}
+        elif status == 504:
+            body = {"success": False, "detail": "The automation did not respond in time.", "run_id": run.pk}
+        else:
+            body = {"success": False, "detail": f"The automation failed before responding: {run.error}", "run_id": run.pk}
     run.response = {"status": status, "headers": {}, "body": body}
     Run.objects.filter(pk=run.pk).update(response=storable(run.response))
     return JsonResponse(body, status=status)
