@@ -184,7 +184,8 @@ def _ended_without_response(run: Run) -> JsonResponse:
         elif status == 504:
             body = {"success": False, "detail": "The automation did not respond in time.", "run_id": run.pk}
         else:
-            body = {"success": False, "detail": f"The automation failed before responding: {run.error}", "run_id": run.pk}
+            detail = f"The automation failed before responding: {run.error}"
+            body = {"success": False, "detail": detail, "run_id": run.pk}
     run.response = {"status": status, "headers": {}, "body": body}
     Run.objects.filter(pk=run.pk).update(response=storable(run.response))
     return JsonResponse(body, status=status)

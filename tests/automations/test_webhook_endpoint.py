@@ -375,4 +375,3 @@ def test_a_failure_on_the_development_url_says_which_step_failed_and_why(make_au
     response = requests.post(hook(automation, dev=True), json={"n": 1}, timeout=10)
     assert response.status_code == 502 and response.json()["success"] is False
     assert "secret_step" in response.json()["detail"] and "ZeroDivisionError" in response.json()["detail"]
-
