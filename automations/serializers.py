@@ -6,6 +6,7 @@ from rest_framework.exceptions import ValidationError
 
 from support.serializers import ProjectScopedSerializer, UserIdField
 
+from .answer_headers import cors_origin_problem
 from .flow import validate_flow
 from .models import Automation, Run
 
@@ -41,6 +42,7 @@ class AutomationSerializer(ProjectScopedSerializer):
             "name",
             "enabled",
             "flow",
+            "cors_origins",
             "webhook_id",
             "production_url",
             "development_url",
@@ -63,6 +65,14 @@ class AutomationSerializer(ProjectScopedSerializer):
     def get_warnings(self, obj) -> list[dict]:
         """Saved despite them, shown wherever the flow is edited (validate_flow's warnings)."""
         return validate_flow(obj.flow).warnings
+
+    def validate_cors_origins(self, value):
+        if not isinstance(value, list) or len(value) > 100:
+            raise serializers.ValidationError('A list of origins such as ["https://site.example"], or ["*"].')
+        problems = [problem for origin in value if (problem := cors_origin_problem(origin))]
+        if problems:
+            raise serializers.ValidationError(problems)
+        return value
 
     def validate_flow(self, value):
         checked = validate_flow(value)

@@ -69,7 +69,12 @@ def webhook(request: HttpRequest, webhook_id: str, dev: bool = False) -> HttpRes
     if not found:
         return detail(404, "No automation has this webhook URL.")
     automation = found[0]
-    response = _answer(request, automation, dev, started)
+    if request.method == "OPTIONS":
+        # A browser's preflight (or a probe): answered here, the flow does not run, no run is made.
+        response = HttpResponse(status=204)
+        response["Allow"] = answer_headers.PREFLIGHT_METHODS
+    else:
+        response = _answer(request, automation, dev, started)
     for name, value in answer_headers.server_headers(automation, request).items():
         response[name] = value
     return response
