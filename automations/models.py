@@ -9,10 +9,10 @@ import secrets
 from django.conf import settings
 from django.db import models
 
+from core.crypto import decrypt, encrypt
 from core.text import storable
 from subscriptions.rows import insert_all
 from support.ids import new_object_id
-from core.crypto import decrypt, encrypt
 from support.models import Project, Timestamped
 
 
