@@ -90,7 +90,7 @@ class AutomationAdmin(admin.ModelAdmin):
 @admin.register(Run)
 class RunAdmin(admin.ModelAdmin):
     list_display = ("id", "automation", "mode", "method", "status", "duration_ms", "created_at")
-    list_filter = ("mode", "status")
+    list_filter = ("mode", "status", "project")
     search_fields = ("id", "automation__name", "automation__id")
     date_hierarchy = "created_at"
     list_select_related = ("automation",)

@@ -21,6 +21,7 @@ from core.text import storable
 
 from .actions import ACTIONS
 from .context import Context, Inbound, Result, RunFailed, RunTimedOut, StepFailed
+from .failures import publish_failed_run
 from .models import Automation, Run
 from .recording import snapshot
 from .templating import TemplateProblem
@@ -126,6 +127,11 @@ class Execution:
         run.finished_at = timezone.now()
         run.duration_ms = int((time.monotonic() - self.started) * 1000)
         run.save()
+        if status != Run.Status.SUCCEEDED:
+            try:
+                publish_failed_run(run, self.ctx.automation)
+            except DatabaseError:
+                logger.exception("could not publish the failure of automation run %s", run.pk)
 
     def _save_trace(self) -> None:
         """Development runs are written after every step, so the debug page can show them live."""
