@@ -17,12 +17,11 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from core.text import storable
-
 from .actions import ACTIONS
 from .context import Context, Inbound, Result, RunFailed, RunTimedOut, StepFailed
 from .failures import publish_failed_run
 from .models import Automation, Run
+from .project_secrets import Scrubber, mentions_secrets, values_of
 from .recording import snapshot
 from .templating import TemplateProblem
 
@@ -94,6 +93,9 @@ class Execution:
             deadline=self.started + settings.AUTOMATION_MAX_RUNTIME_S,
             on_step=self._save_trace if self.live else None,
         )
+        if mentions_secrets(automation.flow):
+            self.ctx.secrets = values_of(automation.project_id)
+            run.scrub = Scrubber(self.ctx.secrets)
         run.trace = self.ctx.trace
         self._steps = run_steps(self.ctx, (automation.flow or {}).get("steps", []))
         self.done = False
@@ -123,7 +125,7 @@ class Execution:
         self.done = True
         self._steps.close()
         run = self.run
-        run.status, run.error = status, error[:2000]
+        run.status, run.error = status, run.scrub(error)[:2000]
         run.finished_at = timezone.now()
         run.duration_ms = int((time.monotonic() - self.started) * 1000)
         run.save()
@@ -138,4 +140,6 @@ class Execution:
         if self.run._state.adding:
             self.run.save(force_insert=True)
         else:
-            Run.objects.filter(pk=self.run.pk).update(trace=storable(self.ctx.trace), updated_at=timezone.now())
+            Run.objects.filter(pk=self.run.pk).update(
+                trace=self.run.recordable(self.ctx.trace), updated_at=timezone.now()
+            )

@@ -21,7 +21,9 @@ from .actions import ACTIONS, HTTP_METHODS, OPS
 
 MAX_FLOW_STEPS = 200
 MAX_DEPTH = 8
-RESERVED_NAMES = frozenset({"payload", "query", "method", "headers", "steps", "run", "range", "dict", "loop"})
+RESERVED_NAMES = frozenset(
+    {"payload", "query", "method", "headers", "steps", "run", "range", "dict", "loop", "secrets", "raw_body", "path"}
+)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _STEP_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 COMMON_FIELDS = frozenset({"action", "id", "description"})

@@ -96,12 +96,20 @@ class Run(Timestamped):
     def __str__(self) -> str:
         return f"{self.method} {self.mode} run {self.pk} ({self.status})"
 
+    # Replaces the values of the project's secrets the run loaded (project_secrets.Scrubber).
+    scrub = staticmethod(lambda value: value)
+
+    def recordable(self, value):
+        """`value` as it may be written: storable, with the run's secrets scrubbed."""
+        return storable(self.scrub(value))
+
     def save(self, *args, **kwargs) -> None:
         # Callers control these values (core/text.py: what PostgreSQL refuses). They are made
-        # storable for the write only: a running flow keeps appending to its trace.
+        # storable (and scrubbed of secrets) for the write only: a running flow keeps appending to
+        # its trace.
         originals = {name: getattr(self, name) for name in self.OUTSIDE_VALUES}
         for name, value in originals.items():
-            setattr(self, name, storable(value))
+            setattr(self, name, self.recordable(value))
         try:
             if self._state.adding and not args and set(kwargs) <= {"force_insert"}:
                 # A new run, written once per call of an automation's URL: one plain INSERT

@@ -1,5 +1,7 @@
 """API representations of automations and runs (Tiledesk-style `id`/`_id`, `createdAt`...)."""
 
+import re
+
 from django.urls import reverse
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
@@ -8,7 +10,11 @@ from support.serializers import ProjectScopedSerializer, UserIdField
 
 from .answer_headers import cors_origin_problem
 from .flow import validate_flow
-from .models import Automation, Run
+from .models import Automation, Run, Secret
+from .project_secrets import MIN_SCRUBBED_LENGTH
+
+SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+MAX_SECRET_LENGTH = 8192
 
 
 def webhook_urls(automation: Automation, request) -> dict[str, str]:
@@ -123,3 +129,43 @@ class RunSerializer(ProjectScopedSerializer):
             "duration_ms",
         )
         read_only_fields = fields
+
+
+class SecretSerializer(ProjectScopedSerializer):
+    """A project secret: `value` is write-only (encrypted at rest, never answered)."""
+
+    value = serializers.CharField(write_only=True, trim_whitespace=False, max_length=MAX_SECRET_LENGTH)
+
+    class Meta:
+        model = Secret
+        fields = ProjectScopedSerializer.common_fields + ("name", "value")
+
+    def validate_name(self, value: str) -> str:
+        if not SECRET_NAME.match(value):
+            raise serializers.ValidationError(
+                "A name is letters, digits and _, not starting with a digit (e.g. CRM_TOKEN)."
+            )
+        if self.instance is not None and value != self.instance.name:
+            raise serializers.ValidationError("A secret cannot be renamed; create one with the new name.")
+        others = Secret.objects.filter(project=self.context["project"], name=value)
+        if self.instance is None and others.exists():
+            raise serializers.ValidationError("This project already has a secret with this name.")
+        return value
+
+    def validate_value(self, value: str) -> str:
+        if len(value) < MIN_SCRUBBED_LENGTH:
+            raise serializers.ValidationError(
+                f"A secret is at least {MIN_SCRUBBED_LENGTH} characters (shorter ones cannot be hidden in runs)."
+            )
+        return value
+
+    def create(self, validated_data):
+        secret = Secret(**{k: v for k, v in validated_data.items() if k != "value"})
+        secret.value = validated_data["value"]
+        secret.save()
+        return secret
+
+    def update(self, instance, validated_data):
+        instance.value = validated_data["value"]
+        instance.save(update_fields=["encrypted_value", "updated_at"])
+        return instance

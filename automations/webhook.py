@@ -192,5 +192,5 @@ def _ended_without_response(run: Run) -> JsonResponse:
             detail = f"The automation failed before responding: {run.error}"
             body = {"success": False, "detail": detail, "run_id": run.pk}
     run.response = {"status": status, "headers": {}, "body": body}
-    Run.objects.filter(pk=run.pk).update(response=storable(run.response))
+    Run.objects.filter(pk=run.pk).update(response=run.recordable(run.response))
     return JsonResponse(body, status=status)
