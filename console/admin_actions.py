@@ -10,13 +10,13 @@ from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from subscriptions import events, publishing, replay
+from subscriptions import publishing, replay
 
 
 @admin.action(description="Send test event")
 def send_test_event(modeladmin, request, queryset):
     """An example of each selected subscription's event, through the real pipeline (logged as usual)."""
-    sent = [publishing.publish_to_subscription(s, events.example_payload(s.event)) for s in queryset]
+    sent = [publishing.publish_test_event(s).delivery_id for s in queryset]
     modeladmin.message_user(request, f"{len(sent)} test event(s) queued: delivery {', '.join(sent)}.", messages.SUCCESS)
 
 

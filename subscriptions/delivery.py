@@ -104,7 +104,8 @@ def _iso(moment) -> str:
 
 
 def envelope_bytes(delivery: Delivery) -> bytes:
-    hook = hook_representation(delivery.subscription)
+    # The delivery's own name: the most specific one its subscription's `events` took.
+    hook = {**hook_representation(delivery.subscription), "event": delivery.event}
     envelope = {
         "hook": hook,
         "timestamp": delivery.event_payload.timestamp_ms(),

@@ -12,6 +12,7 @@ from django.utils import timezone
 from support.ids import new_object_id
 from support.models import Project
 
+from . import matching
 from .events import OPERATOR_SELECT
 
 
@@ -22,7 +23,13 @@ def _object_id() -> models.CharField:
 class Subscription(models.Model):
     id = _object_id()
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="subscriptions")
+    # The first of `events`: Tiledesk's one name, read by its clients and by the unique
+    # operator.select constraint and the publishing index.
     event = models.CharField(max_length=200, db_index=True)
+    events = models.JSONField(default=list, blank=True)
+    # True when `events` takes more than `event` (several names, or a wildcard): publishing then
+    # reads the row whatever the published names are, and matches its patterns in Python.
+    matches_many = models.BooleanField(default=False, editable=False)
     target = models.URLField(max_length=2000)
     secret = models.CharField(max_length=100)
     # After a rotation the old secret keeps signing beside the new one until it expires, so that
@@ -49,7 +56,16 @@ class Subscription(models.Model):
         indexes = [models.Index(fields=["project", "event", "enabled"], name="sub_match_idx")]
 
     def __str__(self) -> str:
-        return f"{self.event} -> {self.target}"
+        return f"{', '.join(self.events or [self.event])} -> {self.target}"
+
+    def save(self, *args, **kwargs):
+        self.events = list(self.events or [self.event])
+        self.event = self.events[0]
+        self.matches_many = len(self.events) > 1 or matching.is_wildcard(self.event)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and {"event", "events"} & set(update_fields):
+            kwargs["update_fields"] = {*update_fields, "event", "events", "matches_many"}
+        super().save(*args, **kwargs)
 
     def signing_secrets(self, now=None) -> list[str]:
         now = now or timezone.now()

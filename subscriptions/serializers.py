@@ -2,7 +2,7 @@ from rest_framework import serializers
 
 from support.serializers import ProjectScopedSerializer, UserIdField
 
-from . import events, signing
+from . import events, matching, signing
 from .models import Attempt, Delivery, Subscription
 from .targets import url_problem
 
@@ -10,6 +10,14 @@ from .targets import url_problem
 class SubscriptionSerializer(ProjectScopedSerializer):
     """A REST Hook. The full secret is shown once, in the answer to the create (and on rotation)."""
 
+    event = serializers.CharField(max_length=200, required=False)
+    events = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        min_length=1,
+        max_length=100,
+        help_text="Names, `prefix.*` wildcards (any depth under the prefix) or `*` (all but operator.select).",
+    )
     target = serializers.CharField(max_length=2000)
     secret = serializers.SerializerMethodField()
     createdBy = UserIdField(source="created_by_id", read_only=True)
@@ -18,6 +26,7 @@ class SubscriptionSerializer(ProjectScopedSerializer):
         model = Subscription
         fields = ProjectScopedSerializer.common_fields + (
             "event",
+            "events",
             "target",
             "enabled",
             "disabled_reason",
@@ -44,15 +53,38 @@ class SubscriptionSerializer(ProjectScopedSerializer):
                 f"Unknown event {value!r}: use a name from GET /api/events/, "
                 "message.create.request.channel.<channel>, message.create.channel.<channel> or event.emit.<name>."
             )
-        if value == events.OPERATOR_SELECT:
+        return value
+
+    def validate_events(self, value: list[str]) -> list[str]:
+        value = list(dict.fromkeys(value))
+        problems = [problem for pattern in value if (problem := matching.pattern_problem(pattern))]
+        if problems:
+            raise serializers.ValidationError(problems)
+        if events.OPERATOR_SELECT in value and len(value) > 1:
+            raise serializers.ValidationError("operator.select is synchronous: it stays alone in its subscription.")
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        # `events` decides when given; `event` alone stands for `events: [event]`.
+        if "events" in attrs:
+            attrs["event"] = attrs["events"][0]
+        elif "event" in attrs:
+            attrs["events"] = [attrs["event"]]
+        elif self.instance is None:
+            raise serializers.ValidationError({"event": ["This field is required (or give `events`)."]})
+        if attrs.get("event") == events.OPERATOR_SELECT:
             others = Subscription.objects.filter(project=self.project, event=events.OPERATOR_SELECT)
             if self.instance is not None:
                 others = others.exclude(pk=self.instance.pk)
             if others.exists():
                 raise serializers.ValidationError(
-                    "This project already has an operator.select subscription (at most one, enabled or not)."
+                    {
+                        "event": [
+                            "This project already has an operator.select subscription (at most one, enabled or not)."
+                        ]
+                    }
                 )
-        return value
+        return attrs
 
     def validate_target(self, value: str) -> str:
         if problem := url_problem(value.strip()):

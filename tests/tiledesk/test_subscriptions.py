@@ -268,3 +268,12 @@ def test_the_api_keeps_its_own_answers(api, project):
     assert first.json()["id"] != second.json()["id"]
     assert api.post(url, {"event": "nope", "target": TARGET}, format="json").json().keys() == {"event"}
     assert api.delete(f"{url}{first.json()['id']}/").status_code == 204
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_several_events_are_taken_and_a_create_again_answers_the_existing_one(tiledesk, project, prefix):
+    response = tiledesk("post", f"{prefix}/{project.pk}/subscriptions", {"events": ["request.*"], "target": TARGET})
+    assert response.status_code == 200
+    assert response.json()["events"] == ["request.*"] and response.json()["event"] == "request.*"
+    again = tiledesk("post", f"{prefix}/{project.pk}/subscriptions", {"events": ["request.*"], "target": TARGET})
+    assert again.json()["id"] == response.json()["id"]
