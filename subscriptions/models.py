@@ -30,6 +30,8 @@ class Subscription(models.Model):
     # True when `events` takes more than `event` (several names, or a wildcard): publishing then
     # reads the row whatever the published names are, and matches its patterns in Python.
     matches_many = models.BooleanField(default=False, editable=False)
+    # Conditions on the payload (subscriptions/payload_filter.py); null takes every event.
+    filter = models.JSONField(null=True, blank=True)
     target = models.URLField(max_length=2000)
     secret = models.CharField(max_length=100)
     # After a rotation the old secret keeps signing beside the new one until it expires, so that

@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from . import events, matching
+from . import events, matching, payload_filter
 from .events import OPERATOR_SELECT
 from .models import Delivery, EventPayload, Subscription
 from .rows import insert_all
@@ -41,7 +41,7 @@ def publish_event(
     # operator.select is asked synchronously, never published (subscriptions/operator_select.py).
     # (id, event) pairs, not models: this runs in every domain write's transaction.
     wanted = [name for name in names if name != OPERATOR_SELECT]
-    delivery_ids = _write_outbox(project_id, _matching_subscriptions(project_id, wanted), payload, occurred_at)
+    delivery_ids = _write_outbox(project_id, _matching_subscriptions(project_id, wanted, payload), payload, occurred_at)
     transaction.on_commit(
         lambda: event_published.send(
             sender=publish_event, project_id=project_id, names=names, payload=payload, occurred_at=occurred_at
@@ -65,30 +65,34 @@ def publish_to_subscription(
 class TestEvent:
     delivery_id: str
     event: str
+    # Whether the example meets the subscription's filter: sent either way, so the target can be
+    # tried, but a real event like it would make no delivery when this is false.
+    filter_matches: bool
 
 
 def publish_test_event(subscription: Subscription) -> TestEvent:
     """An example of the subscription's first event (the first catalog name a wildcard takes)."""
     name = matching.example_event(subscription.event)
     payload = events.example_payload(name)
-    return TestEvent(publish_to_subscription(subscription, payload, event=name), name)
+    delivery_id = publish_to_subscription(subscription, payload, event=name)
+    return TestEvent(delivery_id, name, payload_filter.matches(subscription.filter, payload))
 
 
-def _matching_subscriptions(project_id: str, names: list[str]) -> list[tuple[str, str]]:
+def _matching_subscriptions(project_id: str, names: list[str], payload: dict) -> list[tuple[str, str]]:
     """(id, delivery's event name) of the project's enabled subscriptions that take one of these
-    names: those whose one `event` is among them (the index), and those whose `events` take more
-    (several names or a wildcard: `matches_many`), matched here. One pair per subscription, named
-    by the most specific name it takes."""
+    names and whose filter the payload meets: those whose one `event` is among the names (the
+    index), and those whose `events` take more (several names or a wildcard: `matches_many`),
+    matched here. One pair per subscription, named by the most specific name it takes."""
     if not names:
         return []
     quote = connection.ops.quote_name
     column = {
         name: quote(Subscription._meta.get_field(name).column)
-        for name in ("id", "event", "events", "project", "enabled", "matches_many")
+        for name in ("id", "event", "events", "filter", "project", "enabled", "matches_many")
     }
     sql = (
-        f"SELECT {column['id']}, {column['event']}, {column['matches_many']}, {column['events']} "
-        f"FROM {quote(Subscription._meta.db_table)} "
+        f"SELECT {column['id']}, {column['event']}, {column['matches_many']}, {column['events']}, "
+        f"{column['filter']} FROM {quote(Subscription._meta.db_table)} "
         f"WHERE {column['project']} = %s AND {column['enabled']} = %s "
         f"AND ({column['event']} IN ({', '.join(['%s'] * len(names))}) OR {column['matches_many']} = %s)"
     )
@@ -96,10 +100,9 @@ def _matching_subscriptions(project_id: str, names: list[str]) -> list[tuple[str
         cursor.execute(sql, [project_id, True, *names, True])
         rows = cursor.fetchall()
     matched = []
-    for subscription_id, event, many, patterns in rows:
-        if not many:
-            matched.append((subscription_id, event))
-        elif name := matching.most_specific_match(_json(patterns), names):
+    for subscription_id, event, many, patterns, conditions in rows:
+        name = matching.most_specific_match(_json(patterns), names) if many else event
+        if name and (conditions is None or payload_filter.matches(_json(conditions), payload)):
             matched.append((subscription_id, name))
     return matched
 

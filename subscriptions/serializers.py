@@ -2,7 +2,7 @@ from rest_framework import serializers
 
 from support.serializers import ProjectScopedSerializer, UserIdField
 
-from . import events, matching, signing
+from . import events, matching, payload_filter, signing
 from .models import Attempt, Delivery, Subscription
 from .targets import url_problem
 
@@ -18,6 +18,12 @@ class SubscriptionSerializer(ProjectScopedSerializer):
         max_length=100,
         help_text="Names, `prefix.*` wildcards (any depth under the prefix) or `*` (all but operator.select).",
     )
+    filter = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text="Payload conditions: dotted path -> literal (equality) or "
+        '{"$in"|"$nin"|"$ne"|"$exists"|"$gt"|"$gte"|"$lt"|"$lte"|"$regex": ...}; all must hold.',
+    )
     target = serializers.CharField(max_length=2000)
     secret = serializers.SerializerMethodField()
     createdBy = UserIdField(source="created_by_id", read_only=True)
@@ -27,6 +33,7 @@ class SubscriptionSerializer(ProjectScopedSerializer):
         fields = ProjectScopedSerializer.common_fields + (
             "event",
             "events",
+            "filter",
             "target",
             "enabled",
             "disabled_reason",
@@ -63,6 +70,12 @@ class SubscriptionSerializer(ProjectScopedSerializer):
         if events.OPERATOR_SELECT in value and len(value) > 1:
             raise serializers.ValidationError("operator.select is synchronous: it stays alone in its subscription.")
         return value
+
+    def validate_filter(self, value):
+        try:
+            return payload_filter.validate(value) or None if value is not None else None
+        except payload_filter.FilterProblem as problem:
+            raise serializers.ValidationError(str(problem)) from problem
 
     def validate(self, attrs: dict) -> dict:
         # `events` decides when given; `event` alone stands for `events: [event]`.

@@ -72,7 +72,12 @@ class SubscriptionViewSet(ManagersOnly, viewsets.ModelViewSet):
         subscription = self.get_object()
         sent = publishing.publish_test_event(subscription)
         return Response(
-            {"id": sent.delivery_id, "status": Delivery.Status.PENDING, "event": sent.event},
+            {
+                "id": sent.delivery_id,
+                "status": Delivery.Status.PENDING,
+                "event": sent.event,
+                "filter_matches": sent.filter_matches,
+            },
             status=status.HTTP_202_ACCEPTED,
         )
 

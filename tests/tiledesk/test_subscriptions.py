@@ -277,3 +277,16 @@ def test_several_events_are_taken_and_a_create_again_answers_the_existing_one(ti
     assert response.json()["events"] == ["request.*"] and response.json()["event"] == "request.*"
     again = tiledesk("post", f"{prefix}/{project.pk}/subscriptions", {"events": ["request.*"], "target": TARGET})
     assert again.json()["id"] == response.json()["id"]
+
+
+def test_a_filter_is_taken_and_a_bad_operator_is_a_tiledesk_error(tiledesk, project):
+    conditions = {"department.name": "Sales"}
+    made = tiledesk(
+        "post", f"/{project.pk}/subscriptions", {"event": "request.create", "target": TARGET, "filter": conditions}
+    )
+    assert made.status_code == 200 and made.json()["filter"] == conditions
+    bad = tiledesk(
+        "put", f"/{project.pk}/subscriptions/{made.json()['id']}", {"filter": {"department.name": {"$like": "S"}}}
+    )
+    assert bad.status_code == 400
+    assert bad.json()["success"] is False and "$like" in bad.json()["msg"]
