@@ -5,6 +5,7 @@ matching subscription, in the transaction of the domain change; every HTTP try i
 The worker task receives only a delivery id and claims the row before sending."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -12,7 +13,7 @@ from django.utils import timezone
 from support.ids import new_object_id
 from support.models import Project
 
-from . import matching
+from . import matching, targets
 from .events import OPERATOR_SELECT
 
 
@@ -34,6 +35,10 @@ class Subscription(models.Model):
     filter = models.JSONField(null=True, blank=True)
     target = models.URLField(max_length=2000)
     secret = models.CharField(max_length=100)
+    # Custom headers and target auth, encrypted (subscriptions/target_credentials.py); not editable,
+    # so that no form, the admin's included, ever shows them.
+    headers_sealed = models.TextField(blank=True, default="", editable=False)
+    auth_sealed = models.TextField(blank=True, default="", editable=False)
     # After a rotation the old secret keeps signing beside the new one until it expires, so that
     # receivers can switch over without dropping deliveries.
     previous_secret = models.CharField(max_length=100, blank=True, default="")
@@ -59,6 +64,10 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return f"{', '.join(self.events or [self.event])} -> {self.target}"
+
+    def clean(self) -> None:
+        if problem := targets.credentials_problem(self.target):
+            raise ValidationError({"target": problem})
 
     def save(self, *args, **kwargs):
         self.events = list(self.events or [self.event])

@@ -2,9 +2,9 @@ from rest_framework import serializers
 
 from support.serializers import ProjectScopedSerializer, UserIdField
 
-from . import events, matching, payload_filter, signing
+from . import events, matching, payload_filter, signing, target_credentials
 from .models import Attempt, Delivery, Subscription
-from .targets import url_problem
+from .targets import credentials_problem, url_problem
 
 
 class SubscriptionSerializer(ProjectScopedSerializer):
@@ -24,6 +24,19 @@ class SubscriptionSerializer(ProjectScopedSerializer):
         help_text="Payload conditions: dotted path -> literal (equality) or "
         '{"$in"|"$nin"|"$ne"|"$exists"|"$gt"|"$gte"|"$lt"|"$lte"|"$regex": ...}; all must hold.',
     )
+    headers = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        write_only=True,
+        help_text="Sent with every delivery. Values are write-only: read back masked; a masked value sent back "
+        "keeps the stored one. Protocol headers (content-type, host, webhook-*, x-hook-*...) are refused.",
+    )
+    auth = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        write_only=True,
+        help_text='{"type": "bearer", "token"} or {"type": "basic", "username", "password"}; values masked on read.',
+    )
     target = serializers.CharField(max_length=2000)
     secret = serializers.SerializerMethodField()
     createdBy = UserIdField(source="created_by_id", read_only=True)
@@ -34,6 +47,8 @@ class SubscriptionSerializer(ProjectScopedSerializer):
             "event",
             "events",
             "filter",
+            "headers",
+            "auth",
             "target",
             "enabled",
             "disabled_reason",
@@ -85,6 +100,7 @@ class SubscriptionSerializer(ProjectScopedSerializer):
             attrs["events"] = [attrs["event"]]
         elif self.instance is None:
             raise serializers.ValidationError({"event": ["This field is required (or give `events`)."]})
+        self._seal_credentials(attrs)
         if attrs.get("event") == events.OPERATOR_SELECT:
             others = Subscription.objects.filter(project=self.project, event=events.OPERATOR_SELECT)
             if self.instance is not None:
@@ -100,9 +116,42 @@ class SubscriptionSerializer(ProjectScopedSerializer):
         return attrs
 
     def validate_target(self, value: str) -> str:
-        if problem := url_problem(value.strip()):
+        if problem := url_problem(value.strip()) or credentials_problem(value.strip()):
             raise serializers.ValidationError(problem)
         return value.strip()
+
+    def _seal_credentials(self, attrs: dict) -> None:
+        """`headers` and `auth` become their encrypted columns, masked values keeping stored ones."""
+        instance = self.instance
+        stored_auth = target_credentials.unseal(instance.auth_sealed) if instance else {}
+        auth = stored_auth
+        try:
+            if "auth" in attrs:
+                auth = target_credentials.merged_auth(attrs.pop("auth"), stored_auth)
+                attrs["auth_sealed"] = target_credentials.seal(auth)
+        except target_credentials.CredentialsProblem as problem:
+            raise serializers.ValidationError({"auth": [str(problem)]}) from problem
+        try:
+            if "headers" in attrs:
+                stored = target_credentials.unseal(instance.headers_sealed) if instance else {}
+                headers = target_credentials.merged_headers(attrs.pop("headers") or {}, stored, bool(auth))
+                attrs["headers_sealed"] = target_credentials.seal(headers)
+            elif (
+                auth
+                and instance
+                and "authorization" in {name.lower() for name in target_credentials.unseal(instance.headers_sealed)}
+            ):
+                raise target_credentials.CredentialsProblem(
+                    "Authorization comes from `auth` here: give one or the other."
+                )
+        except target_credentials.CredentialsProblem as problem:
+            raise serializers.ValidationError({"headers": [str(problem)]}) from problem
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["headers"] = target_credentials.masked_headers(target_credentials.unseal(instance.headers_sealed))
+        data["auth"] = target_credentials.masked_auth(target_credentials.unseal(instance.auth_sealed))
+        return data
 
     def update(self, instance, validated_data):
         if validated_data.get("enabled") and not instance.enabled:
