@@ -111,6 +111,7 @@ def envelope_bytes(delivery: Delivery) -> bytes:
         "timestamp": delivery.event_payload.timestamp_ms(),
         "payload": delivery.event_payload.payload,
         "token": encode_envelope_token(delivery.subscription, hook),
+        "sequence": delivery.sequence,
     }
     return json.dumps(envelope, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
 

@@ -44,6 +44,8 @@ class Subscription(models.Model):
     previous_secret = models.CharField(max_length=100, blank=True, default="")
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     enabled = models.BooleanField(default=True)
+    # The `sequence` of its latest delivery (subscriptions/sequences.py).
+    last_sequence = models.BigIntegerField(default=0, editable=False)
     disabled_reason = models.CharField(max_length=300, blank=True, default="")
     # Until when this target counts as slow (subscriptions/isolation.py). In the database, not in a
     # worker's memory, so that every worker process knows it, including one started a moment ago.
@@ -117,6 +119,8 @@ class Delivery(models.Model):
     event = models.CharField(max_length=200)
     event_payload = models.ForeignKey(EventPayload, on_delete=models.CASCADE, related_name="deliveries")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    # Increasing per subscription, given when the row is made, the same on every retry.
+    sequence = models.BigIntegerField(null=True, blank=True, editable=False)
     attempt_count = models.PositiveIntegerField(default=0)
     # Attempts counted from here belong to the current round; a redelivery starts a new round with
     # the full retry schedule while attempt numbers keep counting.

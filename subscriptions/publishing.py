@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from . import events, matching, payload_filter
+from . import events, matching, payload_filter, sequences
 from .events import OPERATOR_SELECT
 from .models import Delivery, EventPayload, Subscription
 from .rows import insert_all
@@ -130,6 +130,7 @@ def _write_outbox(
         )
         for subscription_id, event in subscriptions
     ]
+    sequences.assign(deliveries)
     insert_all([stored])
     insert_all(deliveries)
     delivery_ids = [d.pk for d in deliveries]

@@ -193,6 +193,7 @@ class DeliverySerializer(ProjectScopedSerializer):
             "subscription",
             "event",
             "status",
+            "sequence",
             "attempt_count",
             "next_attempt_at",
             "last_error",

@@ -48,7 +48,13 @@ def test_a_subscriber_receives_the_seed_envelope(api, project, owner, httpserver
     assert got["headers"]["x-hook-secret"] == subscription["secret"]
     assert got["headers"]["x-hook-id"] == delivery.pk
     body = got["json"]
-    assert set(body) == {"hook", "timestamp", "payload", "token"}  # the token: tests/tiledesk/test_envelope_token.py
+    assert set(body) == {
+        "hook",
+        "timestamp",
+        "payload",
+        "token",
+        "sequence",
+    }  # the token: tests/tiledesk/test_envelope_token.py
     assert body["hook"] == {
         "_id": subscription["id"],
         "id": subscription["id"],
