@@ -28,7 +28,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import isolation, signing, target_credentials
+from . import isolation, operational, signing, target_credentials
 from .envelope_token import encode_envelope_token, redact
 from .models import Attempt, Delivery, Subscription
 from .rows import insert_all
@@ -506,6 +506,7 @@ def disable_subscription(subscription: Subscription, reason: str, attempt: Attem
             Delivery.objects.filter(pk=attempt.delivery_id).update(last_error=note[:500])
             attempt.error = f"{attempt.error}; {note}" if attempt.error else note
             Attempt.objects.filter(pk=attempt.pk).update(error=attempt.error[:1000])
+        operational.announce_disabled(subscription, reason, attempt)
     subscription.enabled, subscription.disabled_reason = False, reason[:300]
     logger.warning("subscription %s disabled: %s", subscription.pk, reason)
 

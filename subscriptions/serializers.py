@@ -6,6 +6,8 @@ from . import events, matching, payload_filter, signing, target_credentials
 from .models import Attempt, Delivery, Subscription
 from .targets import credentials_problem, url_problem
 
+OPERATOR_DISABLED = "Disabled by an operator."
+
 
 class SubscriptionSerializer(ProjectScopedSerializer):
     """A REST Hook. The full secret is shown once, in the answer to the create (and on rotation)."""
@@ -154,9 +156,17 @@ class SubscriptionSerializer(ProjectScopedSerializer):
         return data
 
     def update(self, instance, validated_data):
+        was_enabled = instance.enabled
         if validated_data.get("enabled") and not instance.enabled:
             validated_data["disabled_reason"] = ""
-        return super().update(instance, validated_data)
+        instance = super().update(instance, validated_data)
+        from . import operational  # it reads subscriptions through this serializer
+
+        if was_enabled and not instance.enabled:
+            operational.announce_disabled(instance, OPERATOR_DISABLED)
+        elif instance.enabled and not was_enabled:
+            operational.announce_enabled(instance)
+        return instance
 
 
 class AttemptSerializer(serializers.ModelSerializer):
