@@ -28,7 +28,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import isolation, signing
+from . import isolation, operational, signing, target_credentials
 from .envelope_token import encode_envelope_token, redact
 from .models import Attempt, Delivery, Subscription
 from .rows import insert_all
@@ -104,12 +104,14 @@ def _iso(moment) -> str:
 
 
 def envelope_bytes(delivery: Delivery) -> bytes:
-    hook = hook_representation(delivery.subscription)
+    # The delivery's own name: the most specific one its subscription's `events` took.
+    hook = {**hook_representation(delivery.subscription), "event": delivery.event}
     envelope = {
         "hook": hook,
         "timestamp": delivery.event_payload.timestamp_ms(),
         "payload": delivery.event_payload.payload,
         "token": encode_envelope_token(delivery.subscription, hook),
+        "sequence": delivery.sequence,
     }
     return json.dumps(envelope, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
 
@@ -117,6 +119,7 @@ def envelope_bytes(delivery: Delivery) -> bytes:
 def request_headers(delivery: Delivery, body: bytes, now_s: int) -> dict[str, str]:
     subscription = delivery.subscription
     headers = {
+        **target_credentials.outgoing_headers(subscription),  # the protocol's own names win
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         "x-hook-id": delivery.pk,
@@ -129,8 +132,13 @@ def request_headers(delivery: Delivery, body: bytes, now_s: int) -> dict[str, st
     return headers
 
 
+# The headers whose values a log row shows; every other one (the secret, a subscription's own
+# headers and its Authorization) is redacted.
+LOGGED_HEADERS = {"content-type", "user-agent", "x-hook-id", "webhook-id", "webhook-timestamp", "webhook-signature"}
+
+
 def redacted(headers: dict[str, str]) -> dict[str, str]:
-    return {k: (REDACTED if k.lower() in ("x-hook-secret", "authorization") else v) for k, v in headers.items()}
+    return {k: (v if k.lower() in LOGGED_HEADERS else REDACTED) for k, v in headers.items()}
 
 
 @dataclass
@@ -335,6 +343,7 @@ def build_attempt(delivery: Delivery, body: bytes, headers: dict[str, str], exch
     """The attempt's log row, not saved yet; counts the attempt on `delivery`."""
     delivery.attempt_count += 1
     secrets_ = [s for s in (delivery.subscription.secret, delivery.subscription.previous_secret) if s]
+    secrets_ += target_credentials.confidential_values(delivery.subscription)
     return Attempt(
         project_id=delivery.project_id,
         delivery=delivery,
@@ -497,6 +506,7 @@ def disable_subscription(subscription: Subscription, reason: str, attempt: Attem
             Delivery.objects.filter(pk=attempt.delivery_id).update(last_error=note[:500])
             attempt.error = f"{attempt.error}; {note}" if attempt.error else note
             Attempt.objects.filter(pk=attempt.pk).update(error=attempt.error[:1000])
+        operational.announce_disabled(subscription, reason, attempt)
     subscription.enabled, subscription.disabled_reason = False, reason[:300]
     logger.warning("subscription %s disabled: %s", subscription.pk, reason)
 
