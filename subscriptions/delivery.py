@@ -23,13 +23,16 @@ from email.utils import parsedate_to_datetime
 import requests
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.text import storable, storable_bytes, storable_text
+
 from . import isolation, outbound, signing
-from .envelope_token import encode_envelope_token, redact
+from .envelope_token import encode_envelope_token, redact, token_in
 from .models import Attempt, Delivery, Subscription
+from .redaction import redacted_headers, scrubbed
 from .rows import insert_all
 
 logger = logging.getLogger(__name__)
@@ -37,7 +40,6 @@ logger = logging.getLogger(__name__)
 # Tiledesk's notifier sends `tiledesk-webhooks` (services/subscriptionNotifier.js:124); receivers
 # written for it may look for that name.
 USER_AGENT = "tiledesk-webhooks/1.0"
-REDACTED = "[redacted]"
 MAX_RETRY_AFTER_S = 24 * 3600
 _RESPONSE_READ_LIMIT = 64 * 1024
 
@@ -106,10 +108,6 @@ def request_headers(delivery: Delivery, body: bytes, now_s: int) -> dict[str, st
     if settings.HOOKS_SEND_SECRET_HEADER:
         headers["x-hook-secret"] = subscription.secret
     return headers
-
-
-def redacted(headers: dict[str, str]) -> dict[str, str]:
-    return {k: (REDACTED if k.lower() in ("x-hook-secret", "authorization") else v) for k, v in headers.items()}
 
 
 @dataclass
@@ -282,17 +280,6 @@ def _short_error(exc: Exception) -> str:
     return (f"{type(exc).__name__}: {text}")[:1000]
 
 
-def scrubbed(value, secrets_: list[str]):
-    """`value` (text, or a dict of texts) with every secret replaced, for a receiver that echoes
-    what it got (request inspectors do) must not put the secret into the log."""
-    if isinstance(value, dict):
-        return {k: scrubbed(v, secrets_) for k, v in value.items()}
-    if isinstance(value, str):
-        for secret in secrets_:
-            value = value.replace(secret, REDACTED)
-    return value
-
-
 def record_attempt(delivery: Delivery, body: bytes, headers: dict[str, str], exchange: Exchange) -> Attempt:
     attempt = build_attempt(delivery, body, headers, exchange)
     attempt.save(force_insert=True)
@@ -302,22 +289,23 @@ def record_attempt(delivery: Delivery, body: bytes, headers: dict[str, str], exc
 def build_attempt(delivery: Delivery, body: bytes, headers: dict[str, str], exchange: Exchange) -> Attempt:
     """The attempt's log row, not saved yet; counts the attempt on `delivery`."""
     delivery.attempt_count += 1
-    secrets_ = [s for s in (delivery.subscription.secret, delivery.subscription.previous_secret) if s]
+    subscription = delivery.subscription
+    sent_text = body.decode(errors="replace")
+    credentials = [subscription.secret, subscription.previous_secret, token_in(sent_text) or ""]
+    response_body = scrubbed(storable_bytes(exchange.response_body), credentials)
     return Attempt(
         project_id=delivery.project_id,
         delivery=delivery,
         subscription_id=delivery.subscription_id,
         event=delivery.event,
         attempt=delivery.attempt_count,
-        target=delivery.subscription.target,
-        request_headers=redacted(headers),
-        request_body=redact(body.decode(errors="replace")),
+        target=subscription.target,
+        request_headers=redacted_headers(headers),
+        request_body=redact(sent_text),
         status_code=exchange.status_code,
-        response_headers=scrubbed(exchange.response_headers, secrets_),
-        response_body=scrubbed(exchange.response_body.decode(errors="replace"), secrets_)
-        .encode()[: settings.HOOKS_RESPONSE_BODY_LIMIT]
-        .decode(errors="ignore"),
-        error=scrubbed(exchange.error, secrets_),
+        response_headers=scrubbed(storable(exchange.response_headers), credentials),
+        response_body=response_body.encode()[: settings.HOOKS_RESPONSE_BODY_LIMIT].decode(errors="ignore"),
+        error=scrubbed(storable_text(exchange.error), credentials)[:1000],
         duration_ms=exchange.duration_ms,
         outcome=Attempt.Outcome.SUCCESS if exchange.ok else Attempt.Outcome.FAILED,
     )
@@ -371,25 +359,56 @@ def record_outcomes(sent: list[Outgoing]) -> list[Attempt]:
         else:
             delivery.next_attempt_at = now + timedelta(seconds=delay)
         unsuccessful.append(delivery)
-    with transaction.atomic():
-        insert_all(attempts)  # one plain INSERT (subscriptions/rows.py)
-        if succeeded:  # the claim is ours, so the count read with it is still the row's
-            Delivery.objects.filter(pk__in=succeeded).update(
-                status=Delivery.Status.SUCCESS,
-                attempt_count=F("attempt_count") + 1,
-                next_attempt_at=None,
-                locked_until=None,
-                last_error="",
-                updated_at=now,
-            )
-        if unsuccessful:
-            Delivery.objects.bulk_update(
-                unsuccessful, ["status", "attempt_count", "next_attempt_at", "locked_until", "last_error", "updated_at"]
-            )
+    try:
+        with transaction.atomic():
+            insert_all(attempts)  # one plain INSERT (subscriptions/rows.py)
+            if succeeded:  # the claim is ours, so the count read with it is still the row's
+                Delivery.objects.filter(pk__in=succeeded).update(
+                    status=Delivery.Status.SUCCESS,
+                    attempt_count=F("attempt_count") + 1,
+                    next_attempt_at=None,
+                    locked_until=None,
+                    last_error="",
+                    updated_at=now,
+                )
+            if unsuccessful:
+                Delivery.objects.bulk_update(unsuccessful, _OUTCOME_FIELDS)
+    except DatabaseError:
+        # One row the database refuses (a delivery deleted while its request was out, a value no
+        # cleaning foresaw) must not take the group's other rows with it: they would stay
+        # claimed, unlogged, and be sent again when their lease ends.
+        logger.exception("logging %d attempts together failed; logging them one by one", len(attempts))
+        for outgoing, attempt in zip(sent, attempts, strict=True):
+            _record_alone(outgoing.delivery, attempt)
     for attempt in attempts:
         logger.info("delivery %s attempt %s: %s", attempt.delivery_id, attempt.attempt,
                     attempt.status_code or attempt.error)  # fmt: skip
     return attempts
+
+
+_OUTCOME_FIELDS = ["status", "attempt_count", "next_attempt_at", "locked_until", "last_error", "updated_at"]
+
+
+def _record_alone(delivery: Delivery, attempt: Attempt) -> None:
+    """One attempt's row and its delivery's new state, in their own transaction; if the row is
+    refused, once more without what the receiver sent (saying so), so the attempt is still counted."""
+    for row in (attempt, _without_answer(attempt)):
+        try:
+            with transaction.atomic():
+                insert_all([row])
+                Delivery.objects.bulk_update([delivery], _OUTCOME_FIELDS)
+            return
+        except DatabaseError as exc:
+            failure = exc
+    logger.error("attempt %s of delivery %s not logged: %s", attempt.attempt, delivery.pk, failure)
+
+
+def _without_answer(attempt: Attempt) -> Attempt:
+    note = "the receiver's answer could not be stored"
+    fields = {f.attname: getattr(attempt, f.attname) for f in Attempt._meta.concrete_fields}
+    error = f"{attempt.error}; {note}"[:1000] if attempt.error else note
+    fields.update(response_headers={}, response_body="", error=error)
+    return Attempt(**fields)
 
 
 def disable_failing(sent: list[Outgoing], attempts: list[Attempt]) -> None:
