@@ -4,7 +4,8 @@ whole answer: a receiver that trickles its answer is cut there and the attempt l
 import time
 
 from subscriptions.models import Attempt, Delivery
-from tests.reliability.hooks import emit, subscribe
+from tests.factories import subscribed
+from tests.reliability.hooks import emit
 
 TIMEOUT_S = 0.5
 
@@ -23,7 +24,7 @@ def test_a_receiver_trickling_its_headers_is_cut_at_the_deadline_and_logged_as_5
 ):
     settings.HOOKS_TIMEOUT_S = TIMEOUT_S
     receiver = raw_receiver(lambda conn: trickle(conn, b"HTTP/1.1 200 OK\r\n", b"X-Slow: " + b"z" * 200))
-    subscribe(api, project.pk, receiver.url)
+    subscribed(api, project.pk, receiver.url, "event.emit")
     started = time.monotonic()
     with on_commit():
         emit(api, project.pk)
@@ -40,7 +41,7 @@ def test_a_receiver_trickling_its_body_is_cut_at_the_deadline_and_logged_as_504(
     settings.HOOKS_TIMEOUT_S = TIMEOUT_S
     head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 200\r\n\r\n"
     receiver = raw_receiver(lambda conn: trickle(conn, head, b"y" * 200))
-    subscribe(api, project.pk, receiver.url)
+    subscribed(api, project.pk, receiver.url, "event.emit")
     started = time.monotonic()
     with on_commit():
         emit(api, project.pk)
@@ -53,7 +54,7 @@ def test_an_answer_within_the_deadline_is_not_cut(api, project, raw_receiver, on
     settings.HOOKS_TIMEOUT_S = TIMEOUT_S
     head = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
     receiver = raw_receiver(lambda conn: trickle(conn, head, b"thank", every_s=0.02))
-    subscribe(api, project.pk, receiver.url)
+    subscribed(api, project.pk, receiver.url, "event.emit")
     with on_commit():
         emit(api, project.pk)
     attempt = Attempt.objects.get()

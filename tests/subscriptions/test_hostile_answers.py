@@ -12,15 +12,15 @@ from werkzeug import Response
 from subscriptions import tasks
 from subscriptions.delivery import prepare, record_outcomes, send_all
 from subscriptions.models import Attempt, Delivery, Subscription
-from tests.factories import pending_delivery
-from tests.reliability.hooks import emit, subscribe
+from tests.factories import pending_delivery, subscribed
+from tests.reliability.hooks import emit
 
 NUL_ANSWER = b"HTTP/1.1 200 OK\r\nX-Odd: a\x00b\r\nContent-Length: 6\r\n\r\nok\x00\xff!!"
 
 
 def test_an_answer_with_nul_and_invalid_utf8_is_logged_and_the_delivery_succeeds(api, project, raw_receiver, on_commit):
     receiver = raw_receiver(lambda conn: conn.sendall(NUL_ANSWER))
-    subscribe(api, project.pk, receiver.url)
+    subscribed(api, project.pk, receiver.url, "event.emit")
     with on_commit():
         emit(api, project.pk)
     attempt = Attempt.objects.get()
@@ -36,8 +36,8 @@ def test_a_healthy_delivery_beside_a_nul_answer_is_logged_once_and_not_sent_agai
 ):
     receiver = raw_receiver(lambda conn: conn.sendall(NUL_ANSWER))
     httpserver.expect_request("/healthy").respond_with_json({})
-    subscribe(api, project.pk, receiver.url)
-    subscribe(api, project.pk, httpserver.url_for("/healthy"))
+    subscribed(api, project.pk, receiver.url, "event.emit")
+    subscribed(api, project.pk, httpserver.url_for("/healthy"), "event.emit")
     with on_commit():  # one event, two deliveries: one group in the worker
         emit(api, project.pk)
     assert sorted(Delivery.objects.values_list("status", flat=True)) == ["success", "success"]
@@ -52,7 +52,7 @@ def test_a_row_the_database_refuses_does_not_keep_the_rest_of_its_group_from_bei
     """The subscription of one delivery is deleted while its request is out: its attempt row can
     no longer be written, and the other delivery of the group is logged all the same."""
     httpserver.expect_request("/hook").respond_with_json({})
-    gone, kept = (subscribe(api, project.pk, httpserver.url_for("/hook")) for _ in range(2))
+    gone, kept = (subscribed(api, project.pk, httpserver.url_for("/hook"), "event.emit") for _ in range(2))
     deliveries = [pending_delivery(Subscription.objects.get(pk=s["id"])) for s in (gone, kept)]
     claimed = tasks.claim_many([d.pk for d in deliveries])
     assert len(claimed) == 2
@@ -83,7 +83,7 @@ def test_a_secret_or_token_echoed_url_encoded_or_json_escaped_is_redacted_in_the
         return Response(text, headers={"X-Echo": quote(SECRET, safe=""), "X-Token": token})
 
     httpserver.expect_request("/echo").respond_with_handler(echo)
-    subscription = subscribe(api, project.pk, httpserver.url_for("/echo"))
+    subscription = subscribed(api, project.pk, httpserver.url_for("/echo"), "event.emit")
     Subscription.objects.filter(pk=subscription["id"]).update(secret=SECRET)
     with on_commit():
         emit(api, project.pk)
