@@ -523,7 +523,8 @@
     if (!validateSupported) { return; }
     var sent = JSON.stringify(flow);
     api("POST", config.automations + "validate/", {flow: flow}).then(function (answer) {
-      if (missing(answer)) { validateSupported = false; problems = {errors: [], warnings: []}; showProblems(); return; }
+      // Without a validate route the path reads as an automation's id: 405 (or 404).
+      if (missing(answer) || answer.status === 405) { validateSupported = false; problems = {errors: [], warnings: []}; showProblems(); return; }
       if (sent !== JSON.stringify(flow)) { return; }   // edited meanwhile: a newer check follows
       if (answer.ok) {
         problems = {errors: answer.data.errors || [], warnings: answer.data.warnings || []};
@@ -738,7 +739,9 @@
     return headers;
   }
   function callDevelopmentUrl(method, query, headers, bodyText) {
-    var init = {method: method, credentials: "omit", headers: Object.assign({"Content-Type": "application/json"}, headers)};
+    var merged = {"content-type": "application/json"};
+    Object.keys(headers).forEach(function (name) { merged[name.toLowerCase()] = headers[name]; });
+    var init = {method: method, credentials: "omit", headers: merged};
     if (method !== "GET" && method !== "HEAD") { init.body = bodyText; }
     return fetch(automation.development_url + (query || ""), init).then(function (response) {
       return response.text().then(function (text) { return {status: response.status, ok: response.ok, data: text}; });
