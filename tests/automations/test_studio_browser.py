@@ -103,6 +103,8 @@ def test_admin_builds_tests_fixes_and_replays_the_inbound_lead_flow(live_server,
         field(page, "response_2", "status").fill("400")
         field(page, "response_2", "body").fill('{"error": "email is required"}')
         expect(page.locator("#save-state")).to_have_text("Unsaved changes")
+        expect(card(page, "response_1").locator(".card-form .hint").first).to_contain_text("{{ request }}")
+        expect(card(page, "condition_1").locator(".card-form .hint").first).not_to_contain_text("{{ request }}")
         shot(page, "studio-editing")
 
         page.locator("#save").click()
@@ -284,3 +286,33 @@ def test_problems_are_shown_on_the_card_they_name(live_server, admin, make_autom
         shot(page, "studio-problems")
 
     assert Automation.objects.get(pk=automation.pk).flow["steps"][0]["name"] == "who"
+
+
+def test_header_enables_copies_and_regenerates_only_after_confirmation(live_server, admin, make_automation):
+    from playwright.sync_api import expect
+
+    automation = make_automation([{"id": "answer", "action": "response", "status": 200, "body": {"ok": True}}])
+    old_id = automation.webhook_id
+    with studio_as(admin, live_server, f"/automations/{automation.pk}/studio/", "studio-header") as page:
+        page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+        expect(page.locator("#development-url")).to_contain_text(old_id)
+        page.locator("button.copy[data-copy=development-url]").click()
+        expect(page.locator("button.copy[data-copy=development-url]")).to_have_text("Copied")
+        assert page.evaluate("navigator.clipboard.readText()").endswith(f"/webhook/{old_id}/dev")
+
+        page.locator("#automation-enabled").uncheck()
+        expect(page.locator("#save-state")).to_have_text("Disabled")
+
+        page.locator("#regenerate").click()
+        page.get_by_role("button", name="Cancel").click()
+        page.wait_for_timeout(300)
+        expect(page.locator("#production-url")).to_contain_text(old_id)
+        page.locator("#regenerate").click()
+        page.locator("#regenerate-confirm").click()
+        expect(page.locator("#production-url")).not_to_contain_text(old_id)
+        shown = page.locator("#production-url").inner_text()
+
+    automation.refresh_from_db()
+    assert automation.enabled is False
+    assert automation.webhook_id != old_id and shown.endswith(f"/webhook/{automation.webhook_id}")
+    assert requests.post(f"{live_server.url}/webhook/{old_id}", json={}, timeout=10).status_code == 404

@@ -159,16 +159,22 @@
 
   // ---- variables in scope, for the template hints ---------------------------------------------------
   var secretNames = [];
-  function scopeNames() {
+  // What a step's templates can read: the request, and the names set by the steps that run before
+  // it (in the order of the document: earlier steps, enclosing conditions and loops).
+  function scopeNames(upTo) {
     var names = ["payload", "query", "headers", "method", "path", "raw_body"];
     (function walk(steps) {
-      (steps || []).forEach(function (step) {
-        if (!step || typeof step !== "object") { return; }
+      for (var i = 0; i < (steps || []).length; i += 1) {
+        var step = steps[i];
+        if (step === upTo) { return true; }
+        if (!step || typeof step !== "object") { continue; }
+        if (step.action === "for_each" && step.as) { names.push(step.as); }
+        var lanes = ["then", "else", "steps"];
+        for (var j = 0; j < lanes.length; j += 1) { if (walk(step[lanes[j]])) { return true; } }
         if (step.save_as) { names.push(step.save_as); }
         if (step.action === "set" && step.name) { names.push(step.name); }
-        if (step.action === "for_each" && step.as) { names.push(step.as); }
-        ["then", "else", "steps"].forEach(function (lane) { walk(step[lane]); });
-      });
+      }
+      return false;
     }(flow.steps));
     secretNames.forEach(function (name) { names.push("secrets." + name); });
     return names.filter(function (name, i) { return names.indexOf(name) === i; });
@@ -207,7 +213,10 @@
   function renderLane(steps, laneName, title) {
     var list = el("ol", {"class": "lane", "data-lane": laneName});
     steps.forEach(function (step, index) { list.appendChild(renderCard(steps, index)); });
-    if (!steps.length) { list.appendChild(el("li", {"class": "lane-empty muted", text: "No steps yet."})); }
+    if (!steps.length) {
+      list.appendChild(el("li", {"class": "lane-empty muted",
+        text: laneName === "steps" && steps === flow.steps ? "No steps yet: add the first one, e.g. a Condition or a Response." : "No steps yet."}));
+    }
     var parts = [list];
     if (canEdit) {
       parts.push(button("+ Add step", function () { openPalette(steps); },
@@ -350,9 +359,10 @@
     form.appendChild(field(step, {key: "id", label: "Step id", type: "text"}));
     spec.fields.forEach(function (f) { form.appendChild(field(step, f)); });
     var hint = el("p", {"class": "hint muted"}, ["Templates read: "]);
-    scopeNames().forEach(function (name, i) {
+    var names = scopeNames(step);
+    names.forEach(function (name, i) {
       hint.appendChild(el("code", {text: "{{ " + name + " }}"}));
-      if (i < scopeNames().length - 1) { hint.appendChild(document.createTextNode(" ")); }
+      if (i < names.length - 1) { hint.appendChild(document.createTextNode(" ")); }
     });
     if (spec.fields.some(function (f) { return f.template; })) { form.appendChild(hint); }
     updateVisibility(form, step);
