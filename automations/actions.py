@@ -24,9 +24,9 @@ from rest_framework.renderers import JSONRenderer
 
 from subscriptions.delivery import http_session
 from subscriptions.targets import TargetRefused, check_at_send_time, url_problem
+from support.conversation_serializers import EventSerializer, MessageSerializer, RequestSerializer
 from support.models import Request
 from support.routing import create_routed
-from support.serializers import EventSerializer, MessageSerializer, RequestSerializer
 from support.services import close_request
 
 from . import answer_headers

@@ -21,6 +21,7 @@ from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
 from support import serializers as api
+from support.conversation_serializers import RequestSerializer
 from support.routing import RoutingQuestion, SelectorAnswer
 
 from .delivery import Exchange, envelope_bytes, post, record_attempt, request_headers
@@ -71,7 +72,7 @@ def build_payload(question: RoutingQuestion) -> dict:
         "id_project": project.pk,
         "project": {"_id": project.pk, "id": project.pk, "name": project.name},
         "context": {
-            "request": payload_of(api.RequestSerializer, question.request),
+            "request": payload_of(RequestSerializer, question.request),
             "previous_operator_id": question.previous_operator_id,
         },
     }

@@ -8,9 +8,11 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
 from django.db import connection
 from rest_framework.authtoken.models import Token
@@ -45,6 +47,15 @@ def _forget_failed_signins():
     keys = list(client.scan_iter(match=cache.make_key("*")))
     if keys:
         client.delete(*keys)
+
+
+@pytest.fixture
+def clock():
+    """The tests' clock: it runs from the real time, and a test that must wait out a window moves it
+    on with `clock.shift(seconds)` instead of sleeping (time-machine patches `time.time()` and
+    `datetime.now()` in this process, receivers' threads included)."""
+    with time_machine.travel(datetime.now(UTC), tick=True) as traveller:
+        yield traveller
 
 
 @pytest.fixture

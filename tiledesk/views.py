@@ -25,8 +25,8 @@ from accounts.authentication import BasicAuthentication, JWTAuthentication, Sign
 from accounts.serializers import SigninAnswerSerializer, SigninSerializer, UserSerializer
 from subscriptions import views as subscriptions
 from support import views as support
+from support.conversation_serializers import MessageRowSerializer
 from support.models import Project
-from support.serializers import MessageRowSerializer
 
 from .answers import TiledeskAnswers, TiledeskErrorSerializer
 from .lists import RequestsPage, TiledeskRequestFilter

@@ -8,7 +8,7 @@ import pytest
 from subscriptions import events
 from subscriptions.operator_select import build_payload
 from subscriptions.signals import payload_of, project_payload
-from support import routing, serializers
+from support import conversation_serializers, routing, serializers
 from support.models import Department, Event, Faq, FaqKb, Group, Lead, Message, ProjectUser, Request
 
 
@@ -52,16 +52,16 @@ def real_payloads(api, project, add_member) -> dict[str, dict]:
         project=project, lead=conversation.lead, first_text="Hi", request_id="r-new", department=sales
     )
     return {
-        "request": payload_of(serializers.RequestSerializer, conversation),
-        "request.close": payload_of(serializers.ClosedRequestSerializer, closed),
-        "message": payload_of(serializers.MessageSerializer, message),
+        "request": payload_of(conversation_serializers.RequestSerializer, conversation),
+        "request.close": payload_of(conversation_serializers.ClosedRequestSerializer, closed),
+        "message": payload_of(conversation_serializers.MessageSerializer, message),
         "lead": payload_of(serializers.LeadSerializer, Lead.objects.get(pk=conversation.lead_id)),
         "faq": payload_of(serializers.FaqSerializer, faq),
         "faq_kb": payload_of(serializers.FaqKbSerializer, bot),
         "department": payload_of(serializers.DepartmentSerializer, sales),
         "project_user": payload_of(serializers.ProjectUserSerializer, ProjectUser.objects.get(user=carol)),
         "group": payload_of(serializers.GroupSerializer, group),
-        "event": payload_of(serializers.EventSerializer, event),
+        "event": payload_of(conversation_serializers.EventSerializer, event),
         "project": project_payload(project),
         "operator_selection": json.loads(
             json.dumps(build_payload(routing.build_question(project.pk, sales, unrouted)))

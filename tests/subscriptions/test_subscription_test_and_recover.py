@@ -10,15 +10,13 @@ from subscriptions import events
 from subscriptions.models import Attempt, Delivery, Subscription
 from support.models import Role
 from tests.conftest import client_for, received
-from tests.factories import failed_delivery
+from tests.factories import failed_delivery, subscription
 
 
 @pytest.fixture
 def subscribe(project, owner):
     def make(target: str, event: str = "request.create", **extra) -> Subscription:
-        return Subscription.objects.create(
-            project=project, event=event, target=target, secret="whsec_dGVzdHNlY3JldHRlc3RzZWNyZXQ=", **extra
-        )
+        return subscription(project, target, event, secret="whsec_dGVzdHNlY3JldHRlc3RzZWNyZXQ=", **extra)
 
     return make
 
