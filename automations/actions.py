@@ -261,7 +261,7 @@ def do_response(step: dict, ctx: Context) -> Result:
     shown = {**fields, "headers": Headers(clean)} if "headers" in fields else fields
     if dropped:
         shown["dropped_headers"] = dropped
-    return Result(input=shown, output=response, response=response)
+    return Result(input=shown, output=response, response=response, end=step.get("end") is True)
 
 
 def do_stop(step: dict, ctx: Context) -> Result:
@@ -293,7 +293,7 @@ ACTIONS: dict[str, Action] = {
     "send_message": Action(do_send_message, required=("request", "text"), optional=("sender", "attributes", "save_as")),
     "close_request": Action(do_close_request, required=("request",), optional=("save_as",)),
     "emit_event": Action(do_emit_event, required=("name",), optional=("attributes", "save_as")),
-    "response": Action(do_response, required=("status",), optional=("body", "headers")),
+    "response": Action(do_response, required=("status",), optional=("body", "headers", "end")),
     "log": Action(do_log, required=("message",)),
     "stop": Action(do_stop),
 }

@@ -44,6 +44,12 @@ class AutomationAdmin(admin.ModelAdmin):
     raw_id_fields = ("project", "created_by")
     actions = ("enable", "disable", "regenerate")
 
+    def save_model(self, request, obj: Automation, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        for warning in validate_flow(obj.flow).warnings:
+            text = f"{warning['path']} ({warning['step_id']}): {warning['message']}"
+            self.message_user(request, text, messages.WARNING)
+
     @admin.display(description="URLs")
     def webhook_links(self, obj: Automation) -> str:
         if not obj.webhook_id:
@@ -90,7 +96,7 @@ class AutomationAdmin(admin.ModelAdmin):
 @admin.register(Run)
 class RunAdmin(admin.ModelAdmin):
     list_display = ("id", "automation", "mode", "method", "status", "duration_ms", "created_at")
-    list_filter = ("mode", "status")
+    list_filter = ("mode", "status", "project")
     search_fields = ("id", "automation__name", "automation__id")
     date_hierarchy = "created_at"
     list_select_related = ("automation",)

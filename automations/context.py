@@ -40,6 +40,8 @@ class Result:
     # For `condition`: the branch to run next; for `response`: the response.
     branch: str | None = None
     response: dict | None = None
+    # The run stops after this step (a `response` with "end": true).
+    end: bool = False
 
 
 @dataclass
@@ -67,6 +69,8 @@ class Context:
     on_step: Callable[[], None] | None = None
     sizes: dict = field(default_factory=dict)
     weights: dict = field(default_factory=dict)
+    # The project's secrets the flow may read (`secrets.NAME`); loaded only for a flow naming them.
+    secrets: dict = field(default_factory=dict)
 
     @property
     def project(self):
@@ -80,6 +84,7 @@ class Context:
             "method": self.inbound.method,
             "headers": self.inbound.headers,
             "steps": self.outputs,
+            "secrets": self.secrets,
         }
 
     def render(self, value: Any) -> Any:

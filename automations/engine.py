@@ -17,11 +17,11 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from core.text import storable
-
 from .actions import ACTIONS
 from .context import Context, Inbound, Result, RunFailed, RunTimedOut, StepFailed
+from .failures import publish_failed_run
 from .models import Automation, Run
+from .project_secrets import Scrubber, mentions_secrets, values_of
 from .recording import snapshot
 from .templating import TemplateProblem
 
@@ -44,7 +44,7 @@ def run_steps(ctx: Context, steps: list) -> Iterator[dict]:
         started = time.monotonic()
         try:
             if action == "response" and ctx.responded:
-                result = Result(output="ignored: the caller already has its response")
+                result = Result(output="ignored: the caller already has its response", end=step.get("end") is True)
             else:
                 result = ACTIONS[action].handler(step, ctx)
         except (StepFailed, TemplateProblem) as exc:
@@ -64,11 +64,11 @@ def run_steps(ctx: Context, steps: list) -> Iterator[dict]:
         if result.response is not None:
             ctx.responded = True
             yield result.response
-        elif result.branch is not None:
-            yield from run_steps(ctx, step.get(result.branch) or [])
-        elif action == "stop":
+        if result.end or action == "stop":
             ctx.stopped = True
             return
+        if result.branch is not None:
+            yield from run_steps(ctx, step.get(result.branch) or [])
 
 
 def _close(entry: dict, ctx: Context, started: float, output: Any = None, error: str | None = None) -> None:
@@ -93,6 +93,9 @@ class Execution:
             deadline=self.started + settings.AUTOMATION_MAX_RUNTIME_S,
             on_step=self._save_trace if self.live else None,
         )
+        if mentions_secrets(automation.flow):
+            self.ctx.secrets = values_of(automation.project_id)
+            run.scrub = Scrubber(self.ctx.secrets)
         run.trace = self.ctx.trace
         self._steps = run_steps(self.ctx, (automation.flow or {}).get("steps", []))
         self.done = False
@@ -122,14 +125,21 @@ class Execution:
         self.done = True
         self._steps.close()
         run = self.run
-        run.status, run.error = status, error[:2000]
+        run.status, run.error = status, run.scrub(error)[:2000]
         run.finished_at = timezone.now()
         run.duration_ms = int((time.monotonic() - self.started) * 1000)
         run.save()
+        if status != Run.Status.SUCCEEDED:
+            try:
+                publish_failed_run(run, self.ctx.automation)
+            except DatabaseError:
+                logger.exception("could not publish the failure of automation run %s", run.pk)
 
     def _save_trace(self) -> None:
         """Development runs are written after every step, so the debug page can show them live."""
         if self.run._state.adding:
             self.run.save(force_insert=True)
         else:
-            Run.objects.filter(pk=self.run.pk).update(trace=storable(self.ctx.trace), updated_at=timezone.now())
+            Run.objects.filter(pk=self.run.pk).update(
+                trace=self.run.recordable(self.ctx.trace), updated_at=timezone.now()
+            )

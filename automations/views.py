@@ -6,12 +6,14 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from support.models import MANAGER_ROLES
 from support.permissions import ProjectScopedMixin
 from support.views import PROJECT_PERMISSIONS
 
 from .filters import RunFilter
-from .models import Automation, Run
-from .serializers import AutomationSerializer, RunSerializer
+from .flow import validate_flow
+from .models import Automation, Run, Secret
+from .serializers import AutomationSerializer, FlowCheckSerializer, RunSerializer, SecretSerializer
 
 
 class AutomationViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
@@ -22,6 +24,14 @@ class AutomationViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
 
     def perform_create(self, serializer) -> None:
         serializer.save(project=self.project, created_by=self.request.user)
+
+    @action(detail=False, methods=["post"])
+    def validate(self, request, project_id=None):
+        """The checks of a save, without saving: errors (the flow would be refused) and warnings."""
+        body = FlowCheckSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        checked = validate_flow(body.validated_data["flow"])
+        return Response({"errors": checked.errors, "warnings": checked.warnings})
 
     @action(detail=True, methods=["post"])
     def regenerate(self, request, project_id=None, pk=None):
@@ -39,3 +49,24 @@ class AutomationViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
             raise ValidationError(filterset.errors)
         page = self.paginate_queryset(filterset.qs)
         return self.get_paginated_response(RunSerializer(page, many=True, context=self.get_serializer_context()).data)
+
+
+class SecretViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
+    """A project's secrets by name: owners and admins only (agents 403), values never answered."""
+
+    queryset = Secret.objects.order_by("name")
+    serializer_class = SecretSerializer
+    permission_classes = PROJECT_PERMISSIONS
+    read_roles = MANAGER_ROLES
+    write_roles = MANAGER_ROLES
+    lookup_field = "name"
+    http_method_names = ["get", "post", "put", "delete", "head", "options"]
+
+    def update(self, request, *args, **kwargs):
+        """PUT replaces the value; the name comes from the URL."""
+        instance = self.get_object()
+        sent = request.data if hasattr(request.data, "get") else {}
+        serializer = self.get_serializer(instance, data={"name": instance.name, "value": sent.get("value")})
+        serializer.is_valid(raise_exception=True)
+        serializer.save()
+        return Response(serializer.data)

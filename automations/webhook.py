@@ -69,7 +69,12 @@ def webhook(request: HttpRequest, webhook_id: str, dev: bool = False) -> HttpRes
     if not found:
         return detail(404, "No automation has this webhook URL.")
     automation = found[0]
-    response = _answer(request, automation, dev, started)
+    if request.method == "OPTIONS":
+        # A browser's preflight (or a probe): answered here, the flow does not run, no run is made.
+        response = HttpResponse(status=204)
+        response["Allow"] = answer_headers.PREFLIGHT_METHODS
+    else:
+        response = _answer(request, automation, dev, started)
     for name, value in answer_headers.server_headers(automation, request).items():
         response[name] = value
     return response
@@ -168,13 +173,24 @@ def _fire_and_forget(run: Run, request: HttpRequest, headers: dict, body: bytes)
     return JsonResponse(answer)
 
 
+PRODUCTION_FAILURE = "the automation failed"
+
+
 def _ended_without_response(run: Run) -> JsonResponse:
-    if run.status == Run.Status.TIMED_OUT:
-        status, body = 504, {"detail": "The automation did not respond in time.", "run_id": run.pk}
-    elif run.status == Run.Status.FAILED:
-        status, body = 502, {"detail": f"The automation failed before responding: {run.error}", "run_id": run.pk}
-    else:
+    """A flow that ended without answering: 502 when it failed, 504 when it ran out of time. The
+    production URL's caller is a third party: it gets the run id and nothing of the flow (step ids,
+    templates, domain messages); the development URL, the runs API and the debug page say why."""
+    if run.status == Run.Status.SUCCEEDED:
         status, body = 200, {"success": True, "run_id": run.pk}
+    else:
+        status = 504 if run.status == Run.Status.TIMED_OUT else 502
+        if run.mode == Run.Mode.PRODUCTION:
+            body = {"success": False, "error": PRODUCTION_FAILURE, "run_id": run.pk}
+        elif status == 504:
+            body = {"success": False, "detail": "The automation did not respond in time.", "run_id": run.pk}
+        else:
+            detail = f"The automation failed before responding: {run.error}"
+            body = {"success": False, "detail": detail, "run_id": run.pk}
     run.response = {"status": status, "headers": {}, "body": body}
-    Run.objects.filter(pk=run.pk).update(response=storable(run.response))
+    Run.objects.filter(pk=run.pk).update(response=run.recordable(run.response))
     return JsonResponse(body, status=status)
