@@ -273,19 +273,64 @@ def test_cards_reorder_by_drag_and_buttons_duplicate_delete_and_follow_the_json_
     ]
 
 
-def test_problems_are_shown_on_the_card_they_name(live_server, admin, make_automation):
+def test_errors_show_on_their_card_while_typing_and_a_save_is_refused(live_server, admin, make_automation):
     from playwright.sync_api import expect
 
     automation = make_automation([{"id": "remember", "action": "set", "name": "who", "value": "x"}])
     with studio_as(admin, live_server, f"/automations/{automation.pk}/studio/", "studio-problems") as page:
+        expect(page.locator("#validation-state")).to_have_text("The flow is valid.")
         card(page, "remember").locator(".card-title").click()
         field(page, "remember", "name").fill("1who")
-        page.locator("#save").click()
         expect(card(page, "remember").locator(".note.error")).to_contain_text("variable name")
+        expect(page.locator("#validation-state")).to_have_text("1 error(s)")
+        page.locator("#save").click()
         expect(page.locator("#save-state")).to_contain_text("Not saved")
+        expect(card(page, "remember").locator(".note.error")).to_contain_text("variable name")
         shot(page, "studio-problems")
+        field(page, "remember", "name").fill("who2")
+        expect(card(page, "remember").locator(".note")).to_have_count(0)
 
     assert Automation.objects.get(pk=automation.pk).flow["steps"][0]["name"] == "who"
+
+
+def test_a_side_effect_after_an_error_answer_is_warned_on_its_card_until_the_answer_ends_the_flow(
+    live_server, admin, make_automation
+):
+    from playwright.sync_api import expect
+
+    automation = make_automation(
+        [
+            {"id": "reject", "action": "response", "status": 400, "body": {"error": "no"}},
+            {"id": "announce", "action": "emit_event", "name": "lead.rejected"},
+        ]
+    )
+    with studio_as(admin, live_server, f"/automations/{automation.pk}/studio/", "studio-warning") as page:
+        expect(card(page, "announce").locator(".note.warning")).to_contain_text("after the caller was answered")
+        card(page, "reject").locator(".card-title").click()
+        field(page, "reject", "end").check()
+        expect(card(page, "announce").locator(".note")).to_have_count(0)
+        expect(card(page, "reject")).to_contain_text("ends the flow")
+        page.locator("#save").click()
+        expect(page.locator("#save-state")).to_contain_text("Saved at")
+
+    assert Automation.objects.get(pk=automation.pk).flow["steps"][0]["end"] is True
+
+
+def test_settings_save_the_cors_origins(live_server, admin, make_automation):
+    from playwright.sync_api import expect
+
+    automation = make_automation([{"id": "answer", "action": "response", "status": 200, "body": {"ok": True}}])
+    with studio_as(admin, live_server, f"/automations/{automation.pk}/studio/", "studio-settings") as page:
+        page.locator("#settings-toggle").click()
+        page.locator("#setting-cors").fill("https://site.example\nhttps://shop.example")
+        page.locator("#save").click()
+        expect(page.locator("#save-state")).to_contain_text("Saved at")
+        page.locator("#setting-cors").fill("not an origin")
+        page.locator("#save").click()
+        expect(page.locator("#settings-error")).to_contain_text("cors_origins")
+
+    automation.refresh_from_db()
+    assert automation.cors_origins == ["https://site.example", "https://shop.example"]
 
 
 def test_header_enables_copies_and_regenerates_only_after_confirmation(live_server, admin, make_automation):

@@ -547,27 +547,33 @@
 
   // ---- saving and the header -----------------------------------------------------------------------
   var SETTINGS = ["cors_origins", "ip_allowlist", "auth"];
+  // Each setting is shown and sent only where the API's automations have it.
+  function offers(key) { return Boolean(automation) && key in automation; }
   function settingsBody() {
     var body = {};
-    if (!automation || !("cors_origins" in automation)) { return body; }
     function lines(id) { return document.getElementById(id).value.split("\n").map(function (s) { return s.trim(); }).filter(Boolean); }
-    body.cors_origins = lines("setting-cors");
-    body.ip_allowlist = lines("setting-ips");
-    var type = document.getElementById("auth-type").value;
-    if (!type) { body.auth = null; } else {
-      body.auth = {type: type};
-      [["header", "auth-header"], ["username", "auth-username"], ["secret", "auth-secret"], ["prefix", "auth-prefix"]].forEach(function (pair) {
-        var label = document.getElementById(pair[1]).closest("label");
-        var value = document.getElementById(pair[1]).value.trim();
-        if (label.getAttribute("data-auth").split(" ").indexOf(type) !== -1 && value) { body.auth[pair[0]] = value; }
-      });
+    if (offers("cors_origins")) { body.cors_origins = lines("setting-cors"); }
+    if (offers("ip_allowlist")) { body.ip_allowlist = lines("setting-ips"); }
+    if (offers("auth")) {
+      var type = document.getElementById("auth-type").value;
+      if (!type) { body.auth = null; } else {
+        body.auth = {type: type};
+        [["header", "auth-header"], ["username", "auth-username"], ["secret", "auth-secret"], ["prefix", "auth-prefix"]].forEach(function (pair) {
+          var label = document.getElementById(pair[1]).closest("label");
+          var value = document.getElementById(pair[1]).value.trim();
+          if (label.getAttribute("data-auth").split(" ").indexOf(type) !== -1 && value) { body.auth[pair[0]] = value; }
+        });
+      }
     }
     return body;
   }
   function showSettings() {
-    var has = automation && SETTINGS.some(function (key) { return key in automation; });
+    var has = SETTINGS.some(offers);
     document.getElementById("settings-missing").hidden = has;
     document.getElementById("settings-fields").hidden = !has;
+    document.getElementById("setting-cors").closest("label").hidden = !offers("cors_origins");
+    document.getElementById("setting-ips").closest("label").hidden = !offers("ip_allowlist");
+    document.getElementById("auth-type").closest("fieldset").hidden = !offers("auth");
     if (!has) { return; }
     document.getElementById("setting-cors").value = (automation.cors_origins || []).join("\n");
     document.getElementById("setting-ips").value = (automation.ip_allowlist || []).join("\n");
@@ -622,7 +628,7 @@
         showProblems();
         document.getElementById("name-error").textContent = [].concat(answer.data.name || []).join(" ");
         document.getElementById("settings-error").textContent = SETTINGS.filter(function (key) { return key in answer.data; })
-          .map(function (key) { return key + ": " + JSON.stringify(answer.data[key]); }).join("; ");
+          .map(function (key) { return key + ": " + [].concat(answer.data[key]).map(pretty).join(" "); }).join("; ");
         setSaveState("Not saved: see the problems shown", "error");
       } else {
         setSaveState("Not saved: the server answered " + answer.status, "error");
