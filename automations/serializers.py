@@ -10,6 +10,7 @@ from support.serializers import ProjectScopedSerializer, UserIdField
 
 from .answer_headers import cors_origin_problem
 from .flow import validate_flow
+from .inbound_auth import allowlist_problems, auth_problems
 from .models import Automation, Run, Secret
 from .project_secrets import MIN_SCRUBBED_LENGTH
 
@@ -49,6 +50,8 @@ class AutomationSerializer(ProjectScopedSerializer):
             "enabled",
             "flow",
             "cors_origins",
+            "auth",
+            "ip_allowlist",
             "webhook_id",
             "production_url",
             "development_url",
@@ -77,6 +80,17 @@ class AutomationSerializer(ProjectScopedSerializer):
             raise serializers.ValidationError('A list of origins such as ["https://site.example"], or ["*"].')
         problems = [problem for origin in value if (problem := cors_origin_problem(origin))]
         if problems:
+            raise serializers.ValidationError(problems)
+        return value
+
+    def validate_auth(self, value):
+        names = set(Secret.objects.filter(project=self.context["project"]).values_list("name", flat=True))
+        if problems := auth_problems(value, names):
+            raise serializers.ValidationError(problems)
+        return value
+
+    def validate_ip_allowlist(self, value):
+        if problems := allowlist_problems(value):
             raise serializers.ValidationError(problems)
         return value
 

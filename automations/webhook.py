@@ -30,6 +30,7 @@ from . import answer_headers
 from .engine import Execution
 from .flow import has_response
 from .inbound import InboundRefused, headers_of, parse, query_of, read_body, recorded_call, stored_body
+from .inbound_auth import check_caller
 from .models import Automation, Run
 from .recording import recorded, redacted_headers
 from .tasks import EXECUTE
@@ -100,8 +101,12 @@ def _answer(request: HttpRequest, automation: Automation, dev: bool, started: fl
         run.body, run.body_truncated = stored_body(body)
         if not automation.enabled:
             raise InboundRefused(422, "This automation is disabled; enable it to accept calls.")
+        check_caller(automation, request, headers, body)
         inbound = parse(run.method, request.META.get("CONTENT_TYPE", ""), run.query, headers, body)
     except InboundRefused as refused:
+        if refused.status in (401, 403):
+            # An unauthenticated caller's body is not kept.
+            run.body, run.body_truncated = "", False
         return _refuse(run, refused.status, refused.detail)
 
     if not has_response((automation.flow or {}).get("steps", [])):
