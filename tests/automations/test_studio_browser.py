@@ -316,21 +316,34 @@ def test_a_side_effect_after_an_error_answer_is_warned_on_its_card_until_the_ans
     assert Automation.objects.get(pk=automation.pk).flow["steps"][0]["end"] is True
 
 
-def test_settings_save_the_cors_origins(live_server, admin, make_automation):
+def test_settings_save_cors_origins_inbound_auth_by_secret_name_and_the_ip_allowlist(
+    live_server, admin, api, project, make_automation
+):
     from playwright.sync_api import expect
 
+    api.post(f"/api/projects/{project.pk}/secrets/", {"name": "FORM_KEY", "value": "form-key-8d1c2e"}, format="json")
     automation = make_automation([{"id": "answer", "action": "response", "status": 200, "body": {"ok": True}}])
     with studio_as(admin, live_server, f"/automations/{automation.pk}/studio/", "studio-settings") as page:
+        card(page, "answer").locator(".card-title").click()
+        expect(card(page, "answer").locator(".card-form .hint")).to_contain_text("{{ secrets.FORM_KEY }}")
         page.locator("#settings-toggle").click()
         page.locator("#setting-cors").fill("https://site.example\nhttps://shop.example")
+        page.locator("#setting-ips").fill("10.0.0.0/8")
+        page.locator("#auth-type").select_option("header")
+        expect(page.locator("#auth-username")).to_be_hidden()
+        page.locator("#auth-header").fill("X-Form-Key")
+        page.locator("#auth-secret").fill("NO_SUCH_SECRET")
+        page.locator("#save").click()
+        expect(page.locator("#settings-error")).to_contain_text("auth")
+        page.locator("#auth-secret").fill("FORM_KEY")
         page.locator("#save").click()
         expect(page.locator("#save-state")).to_contain_text("Saved at")
-        page.locator("#setting-cors").fill("not an origin")
-        page.locator("#save").click()
-        expect(page.locator("#settings-error")).to_contain_text("cors_origins")
+        shot(page, "studio-settings")
 
     automation.refresh_from_db()
     assert automation.cors_origins == ["https://site.example", "https://shop.example"]
+    assert automation.ip_allowlist == ["10.0.0.0/8"]
+    assert automation.auth == {"type": "header", "header": "X-Form-Key", "secret": "FORM_KEY"}
 
 
 def test_header_enables_copies_and_regenerates_only_after_confirmation(live_server, admin, make_automation):
