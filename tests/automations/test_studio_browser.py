@@ -374,3 +374,23 @@ def test_header_enables_copies_and_regenerates_only_after_confirmation(live_serv
     assert automation.enabled is False
     assert automation.webhook_id != old_id and shown.endswith(f"/webhook/{automation.webhook_id}")
     assert requests.post(f"{live_server.url}/webhook/{old_id}", json={}, timeout=10).status_code == 404
+
+
+def test_long_values_fold_and_nothing_overflows_at_1280_px(live_server, owner, make_automation, hook):
+    from playwright.sync_api import expect
+
+    automation = make_automation([{"id": "keep", "action": "set", "name": "order", "value": "{{ payload }}"}])
+    unbroken = "x" * 5000
+    requests.post(hook(automation, dev=True), json={"blob": unbroken, **{f"k{i}": i for i in range(40)}}, timeout=10)
+    with studio_as(owner, live_server, f"/automations/{automation.pk}/studio/", "studio-fold") as page:
+        run = page.locator("#runs .run")
+        expect(run).to_have_count(1)
+        folded = run.locator(".labelled", has_text="Request body").locator("details.fold")
+        expect(folded).to_have_count(1)
+        expect(folded.locator("summary")).to_contain_text("characters")
+        assert folded.evaluate("details => details.open") is False
+        folded.locator("summary").click()
+        expect(folded.locator("pre")).to_contain_text(unbroken)
+        assert nothing_overflows(page)
+        box = folded.locator("pre").bounding_box()
+        assert box["x"] + box["width"] <= 1280
