@@ -264,6 +264,17 @@ def do_response(step: dict, ctx: Context) -> Result:
     return Result(input=shown, output=response, response=response, end=step.get("end") is True)
 
 
+def do_for_each(step: dict, ctx: Context) -> Result:
+    items = ctx.render(step["items"])
+    if items is None:
+        items = []
+    if not isinstance(items, list):
+        raise StepFailed(f"'items' must be a list, not {type(items).__name__}")
+    if len(items) > settings.AUTOMATION_MAX_ITEMS:
+        raise StepFailed(f"'items' has {len(items)} items; AUTOMATION_MAX_ITEMS is {settings.AUTOMATION_MAX_ITEMS}")
+    return Result(input={"as": step["as"], "count": len(items)}, output=len(items), items=items)
+
+
 def do_stop(step: dict, ctx: Context) -> Result:
     return Result(output="stopped")
 
@@ -294,6 +305,7 @@ ACTIONS: dict[str, Action] = {
     "close_request": Action(do_close_request, required=("request",), optional=("save_as",)),
     "emit_event": Action(do_emit_event, required=("name",), optional=("attributes", "save_as")),
     "response": Action(do_response, required=("status",), optional=("body", "headers", "end")),
+    "for_each": Action(do_for_each, required=("items", "as", "steps")),
     "log": Action(do_log, required=("message",)),
     "stop": Action(do_stop),
 }

@@ -42,6 +42,8 @@ class Result:
     response: dict | None = None
     # The run stops after this step (a `response` with "end": true).
     end: bool = False
+    # For `for_each`: the items whose each runs the step's `steps`.
+    items: list | None = None
 
 
 @dataclass
@@ -71,6 +73,10 @@ class Context:
     weights: dict = field(default_factory=dict)
     # The project's secrets the flow may read (`secrets.NAME`); loaded only for a flow naming them.
     secrets: dict = field(default_factory=dict)
+    # Indexes of the for_each items being run (outermost first), recorded in the trace.
+    iterations: list = field(default_factory=list)
+    # Steps executed past TRACE_MAX_ENTRIES, counted rather than traced.
+    untraced: int = 0
 
     @property
     def project(self):

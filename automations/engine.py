@@ -27,6 +27,10 @@ from .templating import TemplateProblem
 
 logger = logging.getLogger(__name__)
 
+# Trace entries a run keeps (each holds its variables): the steps of a long loop past this are
+# counted, and the count is the trace's last entry.
+TRACE_MAX_ENTRIES = 1000
+
 
 def run_steps(ctx: Context, steps: list) -> Iterator[dict]:
     """Execute `steps`, yielding the response when the first `response` step runs."""
@@ -40,7 +44,12 @@ def run_steps(ctx: Context, steps: list) -> Iterator[dict]:
         ctx.executed += 1
         action = step["action"]
         entry: dict[str, Any] = {"id": step["id"], "action": action, "at": timezone.now().isoformat()}
-        ctx.trace.append(entry)
+        if ctx.iterations:
+            entry["iteration"] = list(ctx.iterations)
+        if len(ctx.trace) < TRACE_MAX_ENTRIES:
+            ctx.trace.append(entry)
+        else:
+            ctx.untraced += 1
         started = time.monotonic()
         try:
             if action == "response" and ctx.responded:
@@ -69,6 +78,24 @@ def run_steps(ctx: Context, steps: list) -> Iterator[dict]:
             return
         if result.branch is not None:
             yield from run_steps(ctx, step.get(result.branch) or [])
+        elif result.items is not None:
+            yield from _each(ctx, step, result.items)
+            if ctx.stopped:
+                return
+
+
+def _each(ctx: Context, step: dict, items: list) -> Iterator[dict]:
+    """The body once per item; the item is the run's variable `as` (a `set` in the body changes
+    the run's variables, so a sum made in the loop is read after it)."""
+    for index, item in enumerate(items):
+        ctx.assign(step["as"], item)
+        ctx.iterations.append(index)
+        try:
+            yield from run_steps(ctx, step["steps"])
+        finally:
+            ctx.iterations.pop()
+        if ctx.stopped:
+            return
 
 
 def _close(entry: dict, ctx: Context, started: float, output: Any = None, error: str | None = None) -> None:
@@ -124,6 +151,10 @@ class Execution:
     def finish(self, status: str, error: str = "") -> None:
         self.done = True
         self._steps.close()
+        if self.ctx.untraced:
+            self.ctx.trace.append(
+                {"id": "untraced", "action": "log", "output": f"{self.ctx.untraced} more steps ran, not traced"}
+            )
         run = self.run
         run.status, run.error = status, run.scrub(error)[:2000]
         run.finished_at = timezone.now()

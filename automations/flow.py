@@ -2,9 +2,9 @@
 actions.ACTIONS, the table the engine runs from).
 
 A flow is `{"steps": [...]}`; steps run top to bottom, a `condition` runs one of its two nested
-lists. There is no `goto` and no loop, so every flow ends after at most as many steps as it has:
-the "cycle that can never end" cannot be written. Each problem names the step (its path and id) so
-the author can find it."""
+lists, a `for_each` its `steps` once per item. There is no `goto`, and a loop runs over a list of at
+most AUTOMATION_MAX_ITEMS items, so every flow ends: the "cycle that can never end" cannot be
+written. Each problem names the step (its path and id) so the author can find it."""
 
 from __future__ import annotations
 
@@ -216,6 +216,14 @@ def _field_problems(action: str, step: dict) -> list[str]:
             problems.append(f"'{name}' cannot be {step[name]!r}: that name is reserved")
     if action == "condition":
         problems += _condition_problems(step.get("if"))
+    if action == "for_each":
+        name = step.get("as")
+        if not (isinstance(name, str) and _NAME.match(name)):
+            problems.append("'as' must be a variable name (letters, digits, _; not starting with a digit)")
+        elif name in RESERVED_NAMES:
+            problems.append(f"'as' cannot be {name!r}: that name is reserved")
+        if "items" in step and not (isinstance(step["items"], list) or not _is_literal(step["items"])):
+            problems.append("'items' must be a list or a template such as \"{{ payload.items }}\"")
     if action == "http_request":
         method = step.get("method", "GET")
         if not isinstance(method, str) or (_is_literal(method) and method.upper() not in HTTP_METHODS):
@@ -300,9 +308,8 @@ def has_response(steps: list) -> bool:
             continue
         if step.get("action") == "response":
             return True
-        if step.get("action") == "condition" and (
-            has_response(step.get("then", [])) or has_response(step.get("else", []))
-        ):
+        nested = NESTED.get(step.get("action"), ()) if isinstance(step.get("action"), str) else ()
+        if any(isinstance(step.get(name), list) and has_response(step[name]) for name in nested):
             return True
         if step.get("action") == "stop":
             return False
