@@ -394,3 +394,36 @@ def test_long_values_fold_and_nothing_overflows_at_1280_px(live_server, owner, m
         assert nothing_overflows(page)
         box = folded.locator("pre").bounding_box()
         assert box["x"] + box["width"] <= 1280
+
+
+def test_a_for_each_shows_its_body_and_each_iteration_of_a_run(live_server, admin, make_automation):
+    from playwright.sync_api import expect
+
+    automation = make_automation(
+        [
+            {"id": "start", "action": "set", "name": "total", "value": 0},
+            {"id": "lines", "action": "for_each", "items": "{{ payload.items }}", "as": "line", "steps": [
+                {"id": "add", "action": "set", "name": "total", "value": "{{ total + line.qty * line.price }}"}
+            ]},
+            {"id": "answer", "action": "response", "status": 200, "body": {"total": "{{ total }}"}},
+        ]
+    )  # fmt: skip
+    with studio_as(admin, live_server, f"/automations/{automation.pk}/studio/", "studio-for-each") as page:
+        body = card(page, "lines").locator(".branch-steps")
+        expect(body.locator('li.card[data-step="add"]')).to_be_visible()
+        add_step(page, "Add a step to lines for each item", "log")
+        field(page, "log_1", "message").fill("line {{ line.qty }}")
+        expect(card(page, "log_1").locator(".card-form .hint")).to_contain_text("{{ line }}")
+        page.locator("#save").click()
+        expect(page.locator("#save-state")).to_contain_text("Saved at")
+        page.locator("#test-call summary").click()
+        page.locator("#test-body").fill('{"items": [{"qty": 2, "price": 5}, {"qty": 1, "price": 3}]}')
+        page.locator("#send-test-call").click()
+        run = page.locator("#runs .run[data-status=succeeded]")
+        expect(run).to_have_count(1)
+        expect(run.locator('.run-step[data-step="log_1"]')).to_have_count(2)
+        expect(run.locator('.run-step[data-step="log_1"]').nth(1)).to_contain_text("item 2")
+        expect(run.locator(".labelled", has_text="Response")).to_contain_text('"total": 13')
+
+    automation.refresh_from_db()
+    assert [step["id"] for step in automation.flow["steps"][1]["steps"]] == ["add", "log_1"]

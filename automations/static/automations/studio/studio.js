@@ -705,7 +705,7 @@
         el("div", {"class": "run-step-head"}, [
           el("strong", {text: step.id || ""}),
           el("span", {"class": "muted", text: " " + (step.action || "") + (step.branch ? " → " + step.branch : "") +
-            (step.iteration !== undefined ? " · item " + step.iteration : "") +
+            (Array.isArray(step.iteration) ? " · item " + step.iteration.map(function (i) { return i + 1; }).join(".") : "") +
             (step.duration_ms !== undefined ? " · " + step.duration_ms + " ms" : "")})
         ]),
         el("div", {"class": "cols two"}, [labelled("Input", step.input), outcome]),
