@@ -80,11 +80,15 @@ def empty_automation(make_automation):
     return make_automation([], name="Inbound lead")
 
 
-def test_admin_builds_tests_fixes_and_replays_the_inbound_lead_flow(live_server, admin, empty_automation):
+def test_admin_creates_builds_tests_fixes_and_replays_the_inbound_lead_flow(live_server, admin, project):
     from playwright.sync_api import expect
 
-    automation = empty_automation
-    with studio_as(admin, live_server, f"/automations/{automation.pk}/studio/", "studio-inbound-lead") as page:
+    with studio_as(admin, live_server, f"/projects/{project.pk}/automations/", "studio-inbound-lead") as page:
+        expect(page.locator("table.automations")).to_contain_text("No automations yet.")
+        shot(page, "automations-list-empty")
+        page.locator("#new-name").fill("Inbound lead")
+        page.get_by_role("button", name="Create and open the studio").click()
+        page.wait_for_url("**/studio/")
         expect(page.locator("#automation-name")).to_have_value("Inbound lead")
         expect(page.locator("#flow .lane-empty")).to_be_visible()
         expect(page.locator("#poll-state")).to_contain_text("Live")
@@ -134,7 +138,7 @@ def test_admin_builds_tests_fixes_and_replays_the_inbound_lead_flow(live_server,
         assert nothing_overflows(page)
         shot(page, "studio-replayed")
 
-    automation.refresh_from_db()
+    automation = Automation.objects.get(project=project, name="Inbound lead")
     condition = automation.flow["steps"][0]
     assert [condition["action"], condition["if"]["op"]] == ["condition", "exists"]
     assert [step["action"] for step in condition["then"]] == ["create_request", "response"]
