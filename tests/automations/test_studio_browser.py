@@ -109,6 +109,7 @@ def test_admin_creates_builds_tests_fixes_and_replays_the_inbound_lead_flow(live
         expect(page.locator("#save-state")).to_have_text("Unsaved changes")
         expect(card(page, "response_1").locator(".card-form .hint").first).to_contain_text("{{ request }}")
         expect(card(page, "condition_1").locator(".card-form .hint").first).not_to_contain_text("{{ request }}")
+        expect(card(page, "response_2").locator(".card-form .hint")).not_to_contain_text("{{ request }}")
         shot(page, "studio-editing")
 
         page.locator("#save").click()

@@ -169,8 +169,14 @@
         if (step === upTo) { return true; }
         if (!step || typeof step !== "object") { continue; }
         if (step.action === "for_each" && step.as) { names.push(step.as); }
-        var lanes = ["then", "else", "steps"];
-        for (var j = 0; j < lanes.length; j += 1) { if (walk(step[lanes[j]])) { return true; } }
+        // A lane sees what was set before its step, not what its sibling lane sets; the steps
+        // after the step may read what either lane set.
+        var lanes = ["then", "else", "steps"], before = names.length, added = [];
+        for (var j = 0; j < lanes.length; j += 1) {
+          if (walk(step[lanes[j]])) { return true; }
+          added = added.concat(names.splice(before));
+        }
+        names = names.concat(added);
         if (step.save_as) { names.push(step.save_as); }
         if (step.action === "set" && step.name) { names.push(step.name); }
       }
