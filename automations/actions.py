@@ -36,7 +36,7 @@ from .recording import Headers, recorded
 HTTP_READ_LIMIT = 256 * 1024
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 OPS = ("==", "!=", "<", ">", "contains", "exists", "matches")
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
 
 
 def as_json(data: Any) -> Any:
@@ -252,7 +252,7 @@ def do_response(step: dict, ctx: Context) -> Result:
     clean = {}
     for name, value in headers.items():
         value = value if isinstance(value, str) else json.dumps(value)
-        if not _HEADER_NAME.match(name) or "\r" in value or "\n" in value:
+        if not HEADER_NAME.match(name) or "\r" in value or "\n" in value:
             raise StepFailed(f"invalid response header {name!r}")
         clean[name] = value
     # Saved flows cannot name these headers, but a value is known only now (a Location template).

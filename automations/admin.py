@@ -10,7 +10,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from .flow import validate_flow
+from .inbound import InboundRefused
 from .models import Automation, Run
+from .replay import replay as replay_run
 
 
 def pretty_json(value) -> str:
@@ -103,12 +105,23 @@ class RunAdmin(admin.ModelAdmin):
     fields = (
         "id", "automation", "project", "mode", "method", "status", "error", "duration_ms", "created_at",
         "finished_at", "content_type", "query_pretty", "headers_pretty", "body", "body_truncated",
-        "response_pretty", "trace_pretty",
+        "response_pretty", "trace_pretty", "replay_of",
     )  # fmt: skip
     readonly_fields = fields
+    actions = ("replay",)
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    @admin.action(description="Replay selected runs against the current flow (development runs)")
+    def replay(self, request, queryset) -> None:
+        for original in queryset.select_related("automation__project"):
+            try:
+                run = replay_run(original, original.automation, Run.Mode.DEVELOPMENT)
+            except InboundRefused as refused:
+                self.message_user(request, f"Run {original.pk}: {refused.detail}", messages.ERROR)
+            else:
+                self.message_user(request, f"Run {original.pk} replayed as run {run.pk}: {run.status}.")
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False

@@ -8,6 +8,7 @@ from rest_framework.exceptions import ValidationError
 
 from support.serializers import ProjectScopedSerializer, UserIdField
 
+from .actions import HEADER_NAME, HTTP_METHODS
 from .answer_headers import cors_origin_problem
 from .flow import validate_flow
 from .inbound_auth import allowlist_problems, auth_problems
@@ -123,6 +124,7 @@ class FlowCheckSerializer(serializers.Serializer):
 
 class RunSerializer(ProjectScopedSerializer):
     automation = serializers.CharField(source="automation_id", read_only=True)
+    replay_of = serializers.CharField(source="replay_of_id", read_only=True, allow_null=True)
 
     class Meta:
         model = Run
@@ -141,6 +143,7 @@ class RunSerializer(ProjectScopedSerializer):
             "trace",
             "finished_at",
             "duration_ms",
+            "replay_of",
         )
         read_only_fields = fields
 
@@ -183,3 +186,21 @@ class SecretSerializer(ProjectScopedSerializer):
         instance.value = validated_data["value"]
         instance.save(update_fields=["encrypted_value", "updated_at"])
         return instance
+
+
+class ReplaySerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=Run.Mode.choices, default=Run.Mode.DEVELOPMENT)
+
+
+class TestCallSerializer(serializers.Serializer):
+    """What the studio's "Send a test call" sends: a method, headers and a body (JSON)."""
+
+    method = serializers.ChoiceField(choices=[m for m in HTTP_METHODS if m != "OPTIONS"], default="POST")
+    headers = serializers.DictField(child=serializers.CharField(allow_blank=True, max_length=8192), default=dict)
+    body = serializers.JSONField(required=False, allow_null=True)
+
+    def validate_headers(self, value: dict) -> dict:
+        bad = [name for name in value if not HEADER_NAME.match(name)]
+        if bad:
+            raise serializers.ValidationError(f"Not header names: {', '.join(map(repr, bad[:5]))}.")
+        return value

@@ -3,17 +3,26 @@ every member reads (runs included); other projects' automations do not exist (40
 
 from rest_framework import viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 from support.models import MANAGER_ROLES
 from support.permissions import ProjectScopedMixin
 from support.views import PROJECT_PERMISSIONS
 
+from . import replay
 from .filters import RunFilter
 from .flow import validate_flow
+from .inbound import InboundRefused
 from .models import Automation, Run, Secret
-from .serializers import AutomationSerializer, FlowCheckSerializer, RunSerializer, SecretSerializer
+from .serializers import (
+    AutomationSerializer,
+    FlowCheckSerializer,
+    ReplaySerializer,
+    RunSerializer,
+    SecretSerializer,
+    TestCallSerializer,
+)
 
 
 class AutomationViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
@@ -49,6 +58,34 @@ class AutomationViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
             raise ValidationError(filterset.errors)
         page = self.paginate_queryset(filterset.qs)
         return self.get_paginated_response(RunSerializer(page, many=True, context=self.get_serializer_context()).data)
+
+    @action(detail=True, methods=["post"], url_path=r"runs/(?P<run_id>[^/.]+)/replay")
+    def replay(self, request, project_id=None, pk=None, run_id=None):
+        """The recorded call again, against the flow as it is now; the new run says `replay_of`."""
+        automation = self.get_object()
+        original = Run.objects.filter(automation=automation, pk=run_id).first()
+        if original is None:
+            raise NotFound("No such run of this automation.")
+        body = ReplaySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            run = replay.replay(original, automation, body.validated_data["mode"])
+        except InboundRefused as refused:
+            raise ValidationError({"detail": [refused.detail]}) from None
+        return Response(RunSerializer(run, context=self.get_serializer_context()).data)
+
+    @action(detail=True, methods=["post"])
+    def test_call(self, request, project_id=None, pk=None):
+        """A development run of the call described, made for the signed-in member (no inbound auth)."""
+        automation = self.get_object()
+        body = TestCallSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        call = body.validated_data
+        try:
+            run = replay.test_call(automation, call["method"], call["headers"], call.get("body"))
+        except InboundRefused as refused:
+            raise ValidationError({"body": [refused.detail]}) from None
+        return Response(RunSerializer(run, context=self.get_serializer_context()).data)
 
 
 class SecretViewSet(ProjectScopedMixin, viewsets.ModelViewSet):

@@ -117,7 +117,7 @@ def _answer(request: HttpRequest, automation: Automation, dev: bool, started: fl
         run.save(force_insert=True)
     answer = execution.next_response()
     if answer is None:
-        return _ended_without_response(run)
+        return ended_without_response(run)
     run.response = recorded(answer)
     return _flow_response(answer, request.method, then=execution.run_to_end)
 
@@ -181,7 +181,7 @@ def _fire_and_forget(run: Run, request: HttpRequest, headers: dict, body: bytes)
 PRODUCTION_FAILURE = "the automation failed"
 
 
-def _ended_without_response(run: Run) -> JsonResponse:
+def ended_without_response(run: Run) -> JsonResponse:
     """A flow that ended without answering: 502 when it failed, 504 when it ran out of time. The
     production URL's caller is a third party: it gets the run id and nothing of the flow (step ids,
     templates, domain messages); the development URL, the runs API and the debug page say why."""
