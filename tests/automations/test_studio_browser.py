@@ -118,6 +118,7 @@ def test_admin_creates_builds_tests_fixes_and_replays_the_inbound_lead_flow(live
         page.locator("#test-call summary").click()
         page.locator("#test-body").fill(f'{{"name": "{LEAD["name"]}", "email": "{LEAD["email"]}", "message": "Hi"}}')
         page.locator("#send-test-call").click()
+        expect(page.locator("#test-call-state")).to_contain_text("failed")
         failed = page.locator("#runs .run[data-status=failed]")
         expect(failed).to_have_count(1)
         expect(failed.locator(".run-step.step-failed")).to_contain_text("create_request_1")
@@ -133,6 +134,7 @@ def test_admin_creates_builds_tests_fixes_and_replays_the_inbound_lead_flow(live
         failed.locator(".replay").click()
         succeeded = page.locator("#runs .run[data-status=succeeded]")
         expect(succeeded).to_have_count(1)
+        expect(succeeded.locator(".run-head")).to_contain_text("replay of")
         expect(page.locator("#runs .run")).to_have_count(2)
         expect(card(page, "create_request_1").locator(".run-failure")).to_have_count(0)
         expect(succeeded).to_contain_text('"status": 201')
@@ -148,6 +150,7 @@ def test_admin_creates_builds_tests_fixes_and_replays_the_inbound_lead_flow(live
     assert Request.objects.filter(project=automation.project, lead__email=LEAD["email"]).count() == 1
     runs = Run.objects.filter(automation=automation).order_by("created_at")
     assert [(run.mode, run.status) for run in runs] == [("development", "failed"), ("development", "succeeded")]
+    assert runs[1].replay_of_id == runs[0].pk
 
 
 def test_a_step_is_added_and_saved_with_the_keyboard_alone(live_server, admin, empty_automation):

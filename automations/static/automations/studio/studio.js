@@ -120,9 +120,6 @@
       });
     });
   }
-  // A path the API does not have answers Django's HTML 404 (or 405): the feature is missing there.
-  function missing(answer) { return (answer.status === 404 || answer.status === 405) && !answer.json; }
-
   // ---- state ---------------------------------------------------------------------------------------
   var automation = null;           // as the API last answered it
   var flow = {steps: []};          // being edited
@@ -131,7 +128,6 @@
   var lastRunFailures = {};        // step id -> error of the newest development run
   var cards = new Map();           // step object -> its card element
   var openSteps = new Set();       // step objects whose form is unfolded
-  var validateSupported = true;
 
   function allIds(steps, into) {
     (steps || []).forEach(function (step) {
@@ -532,15 +528,12 @@
     var count = (problems.errors || []).length, warnings = (problems.warnings || []).length;
     var state = document.getElementById("validation-state");
     state.textContent = count ? count + " error(s)" + (warnings ? ", " + warnings + " warning(s)" : "")
-      : (warnings ? warnings + " warning(s)" : (validateSupported ? "The flow is valid." : ""));
+      : (warnings ? warnings + " warning(s)" : "The flow is valid.");
     state.className = count ? "error" : (warnings ? "warning" : "muted");
   }
   function validate() {
-    if (!validateSupported) { return; }
     var sent = JSON.stringify(flow);
     api("POST", config.automations + "validate/", {flow: flow}).then(function (answer) {
-      // Without a validate route the path reads as an automation's id: 405 (or 404).
-      if (missing(answer) || answer.status === 405) { validateSupported = false; problems = {errors: [], warnings: []}; showProblems(); return; }
       if (sent !== JSON.stringify(flow)) { return; }   // edited meanwhile: a newer check follows
       if (answer.ok) {
         problems = {errors: answer.data.errors || [], warnings: answer.data.warnings || []};
@@ -552,35 +545,22 @@
   }
 
   // ---- saving and the header -----------------------------------------------------------------------
-  var SETTINGS = ["cors_origins", "ip_allowlist", "auth"];
-  // Each setting is shown and sent only where the API's automations have it.
-  function offers(key) { return Boolean(automation) && key in automation; }
+  // The automation's settings as the API takes them: lists one per line, auth by secret name.
   function settingsBody() {
-    var body = {};
     function lines(id) { return document.getElementById(id).value.split("\n").map(function (s) { return s.trim(); }).filter(Boolean); }
-    if (offers("cors_origins")) { body.cors_origins = lines("setting-cors"); }
-    if (offers("ip_allowlist")) { body.ip_allowlist = lines("setting-ips"); }
-    if (offers("auth")) {
-      var type = document.getElementById("auth-type").value;
-      if (!type) { body.auth = null; } else {
-        body.auth = {type: type};
-        [["header", "auth-header"], ["username", "auth-username"], ["secret", "auth-secret"], ["prefix", "auth-prefix"]].forEach(function (pair) {
-          var label = document.getElementById(pair[1]).closest("label");
-          var value = document.getElementById(pair[1]).value.trim();
-          if (label.getAttribute("data-auth").split(" ").indexOf(type) !== -1 && value) { body.auth[pair[0]] = value; }
-        });
-      }
+    var body = {cors_origins: lines("setting-cors"), ip_allowlist: lines("setting-ips"), auth: null};
+    var type = document.getElementById("auth-type").value;
+    if (type) {
+      body.auth = {type: type};
+      [["header", "auth-header"], ["username", "auth-username"], ["secret", "auth-secret"], ["prefix", "auth-prefix"]].forEach(function (pair) {
+        var label = document.getElementById(pair[1]).closest("label");
+        var value = document.getElementById(pair[1]).value.trim();
+        if (label.getAttribute("data-auth").split(" ").indexOf(type) !== -1 && value) { body.auth[pair[0]] = value; }
+      });
     }
     return body;
   }
   function showSettings() {
-    var has = SETTINGS.some(offers);
-    document.getElementById("settings-missing").hidden = has;
-    document.getElementById("settings-fields").hidden = !has;
-    document.getElementById("setting-cors").closest("label").hidden = !offers("cors_origins");
-    document.getElementById("setting-ips").closest("label").hidden = !offers("ip_allowlist");
-    document.getElementById("auth-type").closest("fieldset").hidden = !offers("auth");
-    if (!has) { return; }
     document.getElementById("setting-cors").value = (automation.cors_origins || []).join("\n");
     document.getElementById("setting-ips").value = (automation.ip_allowlist || []).join("\n");
     var auth = automation.auth || {};
@@ -633,7 +613,7 @@
         problems = {errors: [].concat(answer.data.flow || []), warnings: answer.data.warnings || []};
         showProblems();
         document.getElementById("name-error").textContent = [].concat(answer.data.name || []).join(" ");
-        document.getElementById("settings-error").textContent = SETTINGS.filter(function (key) { return key in answer.data; })
+        document.getElementById("settings-error").textContent = ["cors_origins", "ip_allowlist", "auth"].filter(function (key) { return key in answer.data; })
           .map(function (key) { return key + ": " + [].concat(answer.data[key]).map(pretty).join(" "); }).join("; ");
         setSaveState("Not saved: see the problems shown", "error");
       } else {
@@ -751,7 +731,7 @@
     }).then(function () { setTimeout(poll, config.poll_ms); });
   }
 
-  // "Send a test call" through the API; where the server has no test_call yet, to the development URL.
+  // "Send a test call": a development run made for the signed-in member (inbound auth skipped).
   function parseHeaders(text) {
     var headers = {};
     text.split("\n").forEach(function (line) {
@@ -759,15 +739,6 @@
       if (at > 0) { headers[line.slice(0, at).trim()] = line.slice(at + 1).trim(); }
     });
     return headers;
-  }
-  function callDevelopmentUrl(method, query, headers, bodyText) {
-    var merged = {"content-type": "application/json"};
-    Object.keys(headers).forEach(function (name) { merged[name.toLowerCase()] = headers[name]; });
-    var init = {method: method, credentials: "omit", headers: merged};
-    if (method !== "GET" && method !== "HEAD") { init.body = bodyText; }
-    return fetch(automation.development_url + (query || ""), init).then(function (response) {
-      return response.text().then(function (text) { return {status: response.status, ok: response.ok, data: text}; });
-    });
   }
   function sendTestCall(event) {
     event.preventDefault();
@@ -784,29 +755,22 @@
     state.className = "";
     state.textContent = "Sending…";
     api("POST", config.automation + "test_call/", {method: method, headers: headers, body: body}).then(function (answer) {
-      if (missing(answer)) { return callDevelopmentUrl(method, "", headers, bodyText); }
-      return answer;
-    }).then(function (answer) {
-      state.className = answer.ok ? "ok" : "error";
-      var detail = answer.data && answer.data.response ? answer.data.response : answer.data;
-      state.textContent = "Answered " + answer.status + (detail ? ": " + pretty(detail).slice(0, 300) : "");
+      if (answer.ok) {
+        var run = answer.data;
+        state.className = run.status === "succeeded" ? "ok" : "error";
+        state.textContent = "Run " + run.id + " " + run.status + (run.response ? " · the flow answered " + run.response.status : "");
+      } else {
+        state.className = "error";
+        state.textContent = "Not sent (" + answer.status + "): " + pretty(answer.data).slice(0, 300);
+      }
     }).catch(function () { state.className = "error"; state.textContent = "The server could not be reached."; });
   }
   function replay(run) {
     var state = document.getElementById("poll-state");
     api("POST", config.automation + "runs/" + encodeURIComponent(run.id) + "/replay/", {mode: "development"}).then(function (answer) {
-      if (missing(answer)) {
-        var headers = {};
-        Object.keys(run.headers || {}).forEach(function (name) {
-          if (run.headers[name] !== "[redacted]" && ["host", "content-length", "connection", "cookie"].indexOf(name.toLowerCase()) === -1) { headers[name] = run.headers[name]; }
-        });
-        var query = Object.keys(run.query || {}).length ? "?" + new URLSearchParams(run.query).toString() : "";
-        return callDevelopmentUrl(run.method, query, headers, run.body);
-      }
-      return answer;
-    }).then(function (answer) {
-      state.textContent = answer.ok ? "Replayed run " + run.id + "." : "The replay answered " + answer.status + ": " + pretty(answer.data).slice(0, 300);
-    });
+      state.textContent = answer.ok ? "Replayed run " + run.id + " as run " + answer.data.id + "."
+        : "The replay answered " + answer.status + ": " + pretty(answer.data).slice(0, 300);
+    }).catch(function () { state.textContent = "The server could not be reached."; });
   }
 
   // ---- wiring --------------------------------------------------------------------------------------
