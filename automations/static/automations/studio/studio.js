@@ -305,8 +305,11 @@
     if (!neighbour) { var add = document.querySelector(".add-step"); if (add) { add.focus(); } }
   }
   var dragged = null;
+  // Only the grip starts a drag: a draggable card would take the mouse from its text fields.
   function draggable(card, handle, steps, index) {
-    card.setAttribute("draggable", "true");
+    var grip = handle.querySelector(".grip");
+    grip.addEventListener("mousedown", function () { card.setAttribute("draggable", "true"); });
+    grip.addEventListener("mouseup", function () { card.removeAttribute("draggable"); });
     card.addEventListener("dragstart", function (event) {
       event.stopPropagation();
       dragged = {steps: steps, index: index};
@@ -314,7 +317,7 @@
       event.dataTransfer.setData("text/plain", String(index));
       card.classList.add("dragging");
     });
-    card.addEventListener("dragend", function () { card.classList.remove("dragging"); dragged = null; });
+    card.addEventListener("dragend", function () { card.classList.remove("dragging"); card.removeAttribute("draggable"); dragged = null; });
     card.addEventListener("dragover", function (event) {
       if (dragged && dragged.steps === steps) { event.preventDefault(); event.stopPropagation(); card.classList.add("drop-target"); }
     });
