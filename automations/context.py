@@ -68,6 +68,8 @@ class Context:
     executed: int = 0
     stopped: bool = False
     responded: bool = False
+    # Set when the flow responds: whether no step can run after that response.
+    nothing_after: bool = False
     on_step: Callable[[], None] | None = None
     sizes: dict = field(default_factory=dict)
     weights: dict = field(default_factory=dict)

@@ -32,9 +32,11 @@ logger = logging.getLogger(__name__)
 TRACE_MAX_ENTRIES = 1000
 
 
-def run_steps(ctx: Context, steps: list) -> Iterator[dict]:
-    """Execute `steps`, yielding the response when the first `response` step runs."""
-    for step in steps:
+def run_steps(ctx: Context, steps: list, last: bool = True) -> Iterator[dict]:
+    """Execute `steps`, yielding the response when the first `response` step runs. `last`: no step
+    can follow these (so a response that is their last step leaves nothing to do after it)."""
+    for index, step in enumerate(steps):
+        final = last and index == len(steps) - 1
         if ctx.stopped:
             return
         if ctx.remaining() <= 0:
@@ -72,12 +74,13 @@ def run_steps(ctx: Context, steps: list) -> Iterator[dict]:
         _close(entry, ctx, started, output=result.output)
         if result.response is not None:
             ctx.responded = True
+            ctx.nothing_after = result.end or final
             yield result.response
         if result.end or action == "stop":
             ctx.stopped = True
             return
         if result.branch is not None:
-            yield from run_steps(ctx, step.get(result.branch) or [])
+            yield from run_steps(ctx, step.get(result.branch) or [], last=final)
         elif result.items is not None:
             yield from _each(ctx, step, result.items)
             if ctx.stopped:
@@ -91,7 +94,7 @@ def _each(ctx: Context, step: dict, items: list) -> Iterator[dict]:
         ctx.assign(step["as"], item)
         ctx.iterations.append(index)
         try:
-            yield from run_steps(ctx, step["steps"])
+            yield from run_steps(ctx, step["steps"], last=False)
         finally:
             ctx.iterations.pop()
         if ctx.stopped:

@@ -3,8 +3,9 @@
 Not wrapped in ATOMIC_REQUESTS: a run is recorded even when the flow fails, and each domain action
 commits on its own (so the events it publishes go out as soon as it is done). A flow with a
 reachable `response` step runs here until it responds; the caller gets that answer and the rest of
-the flow runs after the response is sent (in the response's `close()`, which WSGI servers call once
-the body is out). A flow without one is queued for the django-q2 worker and the caller is told so
+the flow runs after the response is sent (automations/after_answer.py: handed to a thread once the
+body is out, in the response's `close()`, so the caller's connection is free at once). A flow
+without one is queued for the django-q2 worker and the caller is told so
 at once: the call is kept in a RunRequest row and the task carries only the run's id.
 
 Every answer's headers are the flow's that answer_headers allows, then the server's for this
@@ -17,6 +18,7 @@ import json
 import logging
 import math
 import time
+from functools import partial
 
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -27,6 +29,7 @@ from django_q.tasks import async_task
 from core.text import storable
 
 from . import answer_headers
+from .after_answer import finish_later
 from .engine import Execution
 from .flow import has_response
 from .inbound import InboundRefused, headers_of, parse, query_of, read_body, recorded_call, stored_body
@@ -119,7 +122,8 @@ def _answer(request: HttpRequest, automation: Automation, dev: bool, started: fl
     if answer is None:
         return ended_without_response(run)
     run.response = recorded(answer)
-    return _flow_response(answer, request.method, then=execution.run_to_end)
+    then = execution.run_to_end if execution.ctx.nothing_after else partial(finish_later, execution)
+    return _flow_response(answer, request.method, then=then)
 
 
 def _flow_response(answer: dict, method: str, then) -> ContinuingResponse:

@@ -216,6 +216,8 @@ AUTOMATION_MAX_BODY_BYTES = int(os.environ.get("AUTOMATION_MAX_BODY_BYTES", 1048
 # `http_request` step (always capped by what is left of the runtime).
 AUTOMATION_MAX_STEPS = int(os.environ.get("AUTOMATION_MAX_STEPS", 5000))
 AUTOMATION_MAX_ITEMS = int(os.environ.get("AUTOMATION_MAX_ITEMS", 1000))
+# Threads per web process running the steps after a flow's response (automations/after_answer.py).
+AUTOMATION_AFTER_ANSWER_THREADS = int(os.environ.get("AUTOMATION_AFTER_ANSWER_THREADS", 4))
 AUTOMATION_HTTP_TIMEOUT_S = env_float("AUTOMATION_HTTP_TIMEOUT_S", 10)
 # Inbound calls per automation (DRF rate syntax: "<n>/<sec|min|hour|day>"); past it, 429.
 AUTOMATION_THROTTLE_RATE = os.environ.get("AUTOMATION_THROTTLE_RATE", "600/min")
