@@ -170,6 +170,11 @@ def test_a_step_is_added_and_saved_with_the_keyboard_alone(live_server, admin, e
         assert outline != "none"
         page.keyboard.press("Enter")
         expect(page.locator("#palette")).to_be_visible()
+        page.keyboard.press("Escape")
+        expect(page.locator("#palette")).to_be_hidden()
+        assert page.evaluate("document.activeElement.matches('button.add-step')")
+        page.keyboard.press("Enter")
+        expect(page.locator("#palette")).to_be_visible()
         page.keyboard.press("Tab")  # from "Condition" to "Set variable"
         page.keyboard.press("Enter")
         expect(card(page, "set_1")).to_be_visible()
