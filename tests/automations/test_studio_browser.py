@@ -123,7 +123,9 @@ def test_admin_creates_builds_tests_fixes_and_replays_the_inbound_lead_flow(live
         expect(failed).to_have_count(1)
         expect(failed.locator(".run-step.step-failed")).to_contain_text("create_request_1")
         expect(failed.locator(".run-step").first).to_contain_text("→ then")
-        expect(failed.locator(".run-step").first).to_contain_text('"op": "exists"')
+        expect(failed.locator(".run-step").first.locator(".compared")).to_have_text(
+            f'"{LEAD["email"]}" exists → true (then)'
+        )
         expect(card(page, "create_request_1").locator(".run-failure")).to_contain_text("department")
         assert nothing_overflows(page)
         shot(page, "studio-with-runs")

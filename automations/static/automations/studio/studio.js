@@ -665,6 +665,14 @@
   function labelled(label, value) { return el("div", {"class": "labelled"}, [el("div", {"class": "label", text: label}), valueBlock(value)]); }
   function bodyOf(run) { try { return JSON.parse(run.body); } catch (e) { return run.body; } }
 
+  // A condition's line: what it compared and what came out ("ann@example.com" exists → true).
+  function compared(step) {
+    if (step.action !== "condition" || !step.input || typeof step.input !== "object" || step.error) { return null; }
+    var left = JSON.stringify(step.input.left), right = step.input.op === "exists" ? "" : " " + JSON.stringify(step.input.right);
+    var text = left + " " + step.input.op + right + " → " + JSON.stringify(step.output) + (step.branch ? " (" + step.branch + ")" : "");
+    return el("p", {"class": "compared", text: text.length > 300 ? text.slice(0, 300) + "…" : text});
+  }
+
   var shown = {};                  // run id -> version key
   var expanded = new Set();        // runs unfolded by the member
   function renderRun(run) {
@@ -697,6 +705,7 @@
             (Array.isArray(step.iteration) ? " · item " + step.iteration.map(function (i) { return i + 1; }).join(".") : "") +
             (step.duration_ms !== undefined ? " · " + step.duration_ms + " ms" : "")})
         ]),
+        compared(step),
         el("div", {"class": "cols two"}, [labelled("Input", step.input), outcome]),
         el("details", {"class": "variables"}, [el("summary", {text: "Variables after this step"}), valueBlock(step.variables)])
       ]));
