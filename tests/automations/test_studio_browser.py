@@ -442,3 +442,21 @@ def test_a_for_each_shows_its_body_and_each_iteration_of_a_run(live_server, admi
 
     automation.refresh_from_db()
     assert [step["id"] for step in automation.flow["steps"][1]["steps"]] == ["add", "log_1"]
+
+
+def test_a_json_field_takes_json_or_a_lone_template_and_says_when_it_is_neither(live_server, admin, make_automation):
+    from playwright.sync_api import expect
+
+    automation = make_automation([{"id": "echo", "action": "response", "status": 200, "body": {"ok": True}}])
+    with studio_as(admin, live_server, f"/automations/{automation.pk}/studio/", "studio-json-field") as page:
+        card(page, "echo").locator(".card-title").click()
+        body = card(page, "echo").locator('.field[data-key="body"]')
+        body.locator("textarea").fill('{"ok": ')
+        expect(body.locator(".field-error")).to_contain_text("Not JSON yet")
+        body.locator("textarea").fill("{{ payload }}")
+        expect(body.locator(".field-error")).to_have_text("")
+        page.locator("#save").click()
+        expect(page.locator("#save-state")).to_contain_text("Saved at")
+
+    automation.refresh_from_db()
+    assert automation.flow["steps"][0]["body"] == "{{ payload }}"

@@ -426,7 +426,10 @@
         error.textContent = "";
         if (raw.trim() === "") { store(f.required ? "" : undefined); return; }
         try { store(JSON.parse(raw)); } catch (e) {
-          if (f.type === "value") { store(raw); } else { error.textContent = "Not JSON yet: " + e.message; }
+          // A value field takes text as text; a JSON field takes a lone template ("{{ payload }}").
+          if (f.type === "value" || /^\s*\{\{[^]*\}\}\s*$/.test(raw)) { store(f.type === "value" ? raw : raw.trim()); } else {
+            error.textContent = "Not JSON yet: " + e.message;
+          }
         }
       });
     } else if (f.type === "pairs") {
