@@ -24,6 +24,7 @@ from support import serializers as api
 from support.conversation_serializers import RequestSerializer
 from support.routing import RoutingQuestion, SelectorAnswer
 
+from . import sequences
 from .delivery import Exchange, envelope_bytes, post, record_attempt, request_headers
 from .events import OPERATOR_SELECT
 from .models import Attempt, Delivery, EventPayload, Subscription
@@ -97,6 +98,7 @@ def call(subscription: Subscription, question: RoutingQuestion) -> SelectorAnswe
         next_attempt_at=None,
         created_at=now,
     )
+    sequences.assign([delivery])
     body = envelope_bytes(delivery)
     headers = request_headers(delivery, body, int(time.time()))
     timeout_s = settings.HOOKS_OPERATOR_SELECT_TIMEOUT_S

@@ -88,11 +88,16 @@ class SubscriptionViewSet(TiledeskAnswers, subscriptions.SubscriptionViewSet):
         serializer.is_valid(raise_exception=True)
         # One create at a time per project, so that a client's retry finds the first one.
         Project.objects.select_for_update(no_key=True).filter(pk=self.project.pk).exists()
-        existing = (
-            self.get_queryset()
-            .filter(event=serializer.validated_data.get("event"), target=serializer.validated_data.get("target"))
-            .order_by("created_at")
-            .first()
+        wanted = serializer.validated_data
+        existing = next(
+            (
+                subscription
+                for subscription in self.get_queryset()
+                .filter(event=wanted.get("event"), target=wanted.get("target"))
+                .order_by("created_at")
+                if subscription.events == wanted.get("events")
+            ),
+            None,
         )
         if existing is not None:
             return Response(self.get_serializer(existing).data)
