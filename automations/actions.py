@@ -22,11 +22,11 @@ from django.db import transaction
 from django.db.models import Q
 from rest_framework.renderers import JSONRenderer
 
-from subscriptions.delivery import http_session
-from subscriptions.targets import TargetRefused, check_at_send_time, url_problem
+from subscriptions import outbound
+from subscriptions.targets import url_problem
+from support.conversation_serializers import EventSerializer, MessageSerializer, RequestSerializer
 from support.models import Request
 from support.routing import create_routed
-from support.serializers import EventSerializer, MessageSerializer, RequestSerializer
 from support.services import close_request
 
 from . import answer_headers
@@ -124,20 +124,17 @@ def do_http_request(step: dict, ctx: Context) -> Result:
     if timeout <= 0:
         raise RunTimedOut("the run reached AUTOMATION_MAX_RUNTIME_S")
     sent = {"method": method, "url": url, "headers": headers, "body": fields.get("body"), "timeout_s": timeout}
-    kwargs: dict[str, Any] = {}
+    body = None
     if "body" in fields:
         if isinstance(fields["body"], str):
-            kwargs["data"] = fields["body"].encode()
+            body = fields["body"].encode()
         else:
-            kwargs["json"] = fields["body"]
+            body = json.dumps(fields["body"]).encode()
+            if not any(name.lower() == "content-type" for name in headers):
+                headers["Content-Type"] = "application/json"
     try:
-        check_at_send_time(url)
-        with http_session().request(
-            method, url, headers=headers, timeout=timeout, allow_redirects=False, stream=True, **kwargs
-        ) as response:
-            raw = _read_limited(response, HTTP_READ_LIMIT)
-            answer = {"status": response.status_code, "headers": Headers(response.headers), "body": _decode(raw)}
-    except TargetRefused as exc:
+        fetched = outbound.fetch(method, url, headers=headers, body=body, timeout_s=timeout, read_limit=HTTP_READ_LIMIT)
+    except outbound.TargetRefused as exc:
         raise StepFailed(str(exc)) from None
     except requests.Timeout:
         if ctx.remaining() <= 0:
@@ -145,18 +142,9 @@ def do_http_request(step: dict, ctx: Context) -> Result:
         raise StepFailed(f"no answer from {url} within {timeout:g} s") from None
     except requests.RequestException as exc:
         raise StepFailed(f"{type(exc).__name__}: {exc}"[:500]) from None
+    answer = {"status": fetched.status_code, "headers": Headers(fetched.headers), "body": _decode(fetched.body)}
     ctx.assign(step["save_as"], answer)
     return Result(input=sent, output=answer)
-
-
-def _read_limited(response: requests.Response, limit: int) -> bytes:
-    chunks, size = [], 0
-    for chunk in response.iter_content(16384):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= limit:
-            break
-    return b"".join(chunks)[:limit]
 
 
 def _decode(raw: bytes) -> Any:

@@ -10,8 +10,9 @@ from django.utils.html import format_html
 
 from console.admin_actions import replay_failed_since, send_test_event
 
-from . import signing, tasks
+from . import operational, signing, tasks
 from .models import Attempt, Delivery, Subscription
+from .serializers import OPERATOR_DISABLED
 
 
 def pretty_json(value) -> str:
@@ -72,20 +73,54 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Enable selected subscriptions")
     def enable(self, request, queryset):
+        turning = list(queryset.filter(enabled=False))
         # updated_at starts a fresh failing period for the auto-disable.
         changed = queryset.update(enabled=True, disabled_reason="", updated_at=timezone.now())
+        for subscription in turning:
+            operational.announce_enabled(subscription)
         self.message_user(request, f"{changed} subscription(s) enabled.", messages.SUCCESS)
 
     @admin.action(description="Disable selected subscriptions")
     def disable(self, request, queryset):
+        turning = list(queryset.filter(enabled=True))
         changed = queryset.update(enabled=False, disabled_reason="disabled by an operator", updated_at=timezone.now())
+        for subscription in turning:
+            operational.announce_disabled(subscription, OPERATOR_DISABLED)
         self.message_user(request, f"{changed} subscription(s) disabled.", messages.SUCCESS)
 
     def save_model(self, request, obj, form, change):
         if not change:
             obj.secret = signing.new_secret()
             obj.created_by = request.user
+        turned = change and "enabled" in form.changed_data
+        if turned and obj.enabled:
+            obj.disabled_reason = ""
         super().save_model(request, obj, form, change)
+        if turned:
+            if obj.enabled:
+                operational.announce_enabled(obj)
+            else:
+                operational.announce_disabled(obj, OPERATOR_DISABLED)
+
+    def changelist_view(self, request, extra_context=None):
+        self._warn_of_disabled(request, Subscription.objects.filter(enabled=False).exclude(disabled_reason=""))
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method == "GET":
+            self._warn_of_disabled(request, Subscription.objects.filter(pk=object_id, enabled=False))
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _warn_of_disabled(self, request, disabled) -> None:
+        """The banner: what stopped, and why, above the page."""
+        rows = list(disabled.order_by("-updated_at").values_list("pk", "target", "disabled_reason")[:5])
+        for pk, target, reason in rows:
+            self.message_user(
+                request,
+                f"Subscription {pk} to {target} is disabled: {reason or OPERATOR_DISABLED} "
+                "Nothing is sent to it until it is enabled again.",
+                messages.WARNING,
+            )
 
 
 class AttemptInline(admin.TabularInline):

@@ -5,6 +5,7 @@ matching subscription, in the transaction of the domain change; every HTTP try i
 The worker task receives only a delivery id and claims the row before sending."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -12,6 +13,7 @@ from django.utils import timezone
 from support.ids import new_object_id
 from support.models import Project
 
+from . import matching, targets
 from .events import OPERATOR_SELECT
 
 
@@ -22,14 +24,28 @@ def _object_id() -> models.CharField:
 class Subscription(models.Model):
     id = _object_id()
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="subscriptions")
+    # The first of `events`: Tiledesk's one name, read by its clients and by the unique
+    # operator.select constraint and the publishing index.
     event = models.CharField(max_length=200, db_index=True)
+    events = models.JSONField(default=list, blank=True)
+    # True when `events` takes more than `event` (several names, or a wildcard): publishing then
+    # reads the row whatever the published names are, and matches its patterns in Python.
+    matches_many = models.BooleanField(default=False, editable=False)
+    # Conditions on the payload (subscriptions/payload_filter.py); null takes every event.
+    filter = models.JSONField(null=True, blank=True)
     target = models.URLField(max_length=2000)
     secret = models.CharField(max_length=100)
+    # Custom headers and target auth, encrypted (subscriptions/target_credentials.py); not editable,
+    # so that no form, the admin's included, ever shows them.
+    headers_sealed = models.TextField(blank=True, default="", editable=False)
+    auth_sealed = models.TextField(blank=True, default="", editable=False)
     # After a rotation the old secret keeps signing beside the new one until it expires, so that
     # receivers can switch over without dropping deliveries.
     previous_secret = models.CharField(max_length=100, blank=True, default="")
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     enabled = models.BooleanField(default=True)
+    # The `sequence` of its latest delivery (subscriptions/sequences.py).
+    last_sequence = models.BigIntegerField(default=0, editable=False)
     disabled_reason = models.CharField(max_length=300, blank=True, default="")
     # Until when this target counts as slow (subscriptions/isolation.py). In the database, not in a
     # worker's memory, so that every worker process knows it, including one started a moment ago.
@@ -49,7 +65,20 @@ class Subscription(models.Model):
         indexes = [models.Index(fields=["project", "event", "enabled"], name="sub_match_idx")]
 
     def __str__(self) -> str:
-        return f"{self.event} -> {self.target}"
+        return f"{', '.join(self.events or [self.event])} -> {self.target}"
+
+    def clean(self) -> None:
+        if problem := targets.credentials_problem(self.target):
+            raise ValidationError({"target": problem})
+
+    def save(self, *args, **kwargs):
+        self.events = list(self.events or [self.event])
+        self.event = self.events[0]
+        self.matches_many = len(self.events) > 1 or matching.is_wildcard(self.event)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and {"event", "events"} & set(update_fields):
+            kwargs["update_fields"] = {*update_fields, "event", "events", "matches_many"}
+        super().save(*args, **kwargs)
 
     def signing_secrets(self, now=None) -> list[str]:
         now = now or timezone.now()
@@ -90,6 +119,8 @@ class Delivery(models.Model):
     event = models.CharField(max_length=200)
     event_payload = models.ForeignKey(EventPayload, on_delete=models.CASCADE, related_name="deliveries")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    # Increasing per subscription, given when the row is made, the same on every retry.
+    sequence = models.BigIntegerField(null=True, blank=True, editable=False)
     attempt_count = models.PositiveIntegerField(default=0)
     # Attempts counted from here belong to the current round; a redelivery starts a new round with
     # the full retry schedule while attempt numbers keep counting.

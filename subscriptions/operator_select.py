@@ -21,8 +21,10 @@ from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
 from support import serializers as api
+from support.conversation_serializers import RequestSerializer
 from support.routing import RoutingQuestion, SelectorAnswer
 
+from . import sequences
 from .delivery import Exchange, envelope_bytes, post, record_attempt, request_headers
 from .events import OPERATOR_SELECT
 from .models import Attempt, Delivery, EventPayload, Subscription
@@ -71,7 +73,7 @@ def build_payload(question: RoutingQuestion) -> dict:
         "id_project": project.pk,
         "project": {"_id": project.pk, "id": project.pk, "name": project.name},
         "context": {
-            "request": payload_of(api.RequestSerializer, question.request),
+            "request": payload_of(RequestSerializer, question.request),
             "previous_operator_id": question.previous_operator_id,
         },
     }
@@ -96,6 +98,7 @@ def call(subscription: Subscription, question: RoutingQuestion) -> SelectorAnswe
         next_attempt_at=None,
         created_at=now,
     )
+    sequences.assign([delivery])
     body = envelope_bytes(delivery)
     headers = request_headers(delivery, body, int(time.time()))
     timeout_s = settings.HOOKS_OPERATOR_SELECT_TIMEOUT_S

@@ -36,6 +36,9 @@ class AcceptedDeliverySerializer(serializers.Serializer):
     id = serializers.CharField(help_text="The delivery id (also the `x-hook-id` and `webhook-id` the target gets).")
     status = serializers.ChoiceField(choices=["pending"])
     event = serializers.CharField(required=False)
+    filter_matches = serializers.BooleanField(
+        required=False, help_text="A test event: whether the example meets the subscription's filter (sent either way)."
+    )
 
 
 class RecoverSerializer(serializers.Serializer):

@@ -37,7 +37,3 @@ def sign(secret: str, message_id: str, timestamp_s: int, body: bytes) -> str:
 
 def signature_header(signing_secrets: list[str], message_id: str, timestamp_s: int, body: bytes) -> str:
     return " ".join(sign(secret, message_id, timestamp_s, body) for secret in signing_secrets)
-
-
-def secrets_equal(given: str, expected: str) -> bool:
-    return hmac.compare_digest(given.encode(), expected.encode())

@@ -70,9 +70,14 @@ class SubscriptionViewSet(ManagersOnly, viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def test(self, request, project_id=None, pk=None):
         subscription = self.get_object()
-        delivery_id = publishing.publish_to_subscription(subscription, events.example_payload(subscription.event))
+        sent = publishing.publish_test_event(subscription)
         return Response(
-            {"id": delivery_id, "status": Delivery.Status.PENDING, "event": subscription.event},
+            {
+                "id": sent.delivery_id,
+                "status": Delivery.Status.PENDING,
+                "event": sent.event,
+                "filter_matches": sent.filter_matches,
+            },
             status=status.HTTP_202_ACCEPTED,
         )
 

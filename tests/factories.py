@@ -1,11 +1,34 @@
-"""Outbox rows as the worker leaves them, for tests that start from a history (the console, the
+"""What tests start from: subscriptions made through the API (as a client makes them, with the
+full secret in the answer) or written directly (when the API is not what is under test), and
+outbox rows as the worker leaves them, for tests that start from a history (the console, the
 commands, the logs API) rather than from a live exchange."""
 
 from datetime import timedelta
 
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from subscriptions.models import Attempt, Delivery, EventPayload, Subscription
+from subscriptions.signing import new_secret
+from support.models import Project
+
+
+def subscribed(api: APIClient, project_id: str, target: str, event: str = "request.create", **fields) -> dict:
+    """A subscription created through `/api/` by the client's user; the answer, with its secret."""
+    response = api.post(
+        f"/api/projects/{project_id}/subscriptions/", {"event": event, "target": target, **fields}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def subscription(
+    project: Project, target: str = "https://hooks.example.com/", event: str = "request.create", **fields
+) -> Subscription:
+    """A subscription row written directly, with a fresh secret unless `fields` gives one."""
+    return Subscription.objects.create(
+        project=project, event=event, target=target, **{"secret": new_secret(), **fields}
+    )
 
 
 def failed_delivery(subscription: Subscription, age: timedelta, attempts: int = 4) -> Delivery:
@@ -39,3 +62,11 @@ def logged_attempt(delivery: Delivery, **fields) -> Attempt:
         "outcome": Attempt.Outcome.FAILED,
     }
     return Attempt.objects.create(**{**row, **fields})
+
+
+def pending_delivery(subscription: Subscription, payload: dict | None = None) -> Delivery:
+    """A delivery in the outbox, due now and not handed to the queue (a test then plays the worker)."""
+    stored = EventPayload.objects.create(project=subscription.project, payload=payload or {"n": 1})
+    return Delivery.objects.create(
+        project=subscription.project, subscription=subscription, event=subscription.event, event_payload=stored
+    )

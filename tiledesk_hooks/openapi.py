@@ -278,7 +278,7 @@ class BasicScheme(OpenApiAuthenticationExtension):
 
 
 class ChannelFieldExtension(OpenApiSerializerFieldExtension):
-    target_class = "support.serializers.ChannelField"
+    target_class = "support.conversation_serializers.ChannelField"
 
     def map_serializer_field(self, auto_schema, direction):
         return {
@@ -289,7 +289,7 @@ class ChannelFieldExtension(OpenApiSerializerFieldExtension):
 
 
 class LeadReferenceFieldExtension(OpenApiSerializerFieldExtension):
-    target_class = "support.serializers.LeadReferenceField"
+    target_class = "support.conversation_serializers.LeadReferenceField"
 
     def map_serializer_field(self, auto_schema, direction):
         from support.serializers import LeadSerializer
@@ -301,7 +301,7 @@ class LeadReferenceFieldExtension(OpenApiSerializerFieldExtension):
 
 
 class DepartmentReferenceFieldExtension(OpenApiSerializerFieldExtension):
-    target_class = "support.serializers.DepartmentReferenceField"
+    target_class = "support.conversation_serializers.DepartmentReferenceField"
 
     def map_serializer_field(self, auto_schema, direction):
         from support.serializers import DepartmentSerializer
@@ -323,10 +323,11 @@ class DepartmentReferenceFieldExtension(OpenApiSerializerFieldExtension):
 
 
 class ParticipatingFieldExtension(OpenApiSerializerFieldExtension):
-    target_class = "support.serializers.ParticipatingField"
+    target_class = "support.conversation_serializers.ParticipatingField"
 
     def map_serializer_field(self, auto_schema, direction):
-        from support.serializers import FaqKbSerializer, ParticipatingAgentSerializer
+        from support.conversation_serializers import ParticipatingAgentSerializer
+        from support.serializers import FaqKbSerializer
 
         serializer = ParticipatingAgentSerializer if self.target.kind == "agents" else FaqKbSerializer
         return {"type": "array", "items": auto_schema.resolve_serializer(serializer, "response").ref, "readOnly": True}

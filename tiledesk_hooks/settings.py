@@ -52,13 +52,22 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "django_q",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "corsheaders",
     "support",
     "subscriptions",
     "automations",
+    "console",
+    "accounts",
+    "tiledesk",
 ]
 
 MIDDLEWARE = [
-    # Outermost: every answer under /webhook/ (a tenant's flow writes them) gets nosniff and a
+    # Browser dashboards on other origins may call the API (CORS_URLS_REGEX below); never /webhook/...,
+    # where each automation's own `cors_origins` decides.
+    "corsheaders.middleware.CorsMiddleware",
+    # Then: every answer under /webhook/ (a tenant's flow writes them) gets nosniff and a
     # sandboxing Content-Security-Policy, whoever made it.
     "automations.answer_headers.WebhookAnswerHeaders",
     "django.middleware.security.SecurityMiddleware",
@@ -191,7 +200,7 @@ HOOKS_BATCH_SIZE = max(1, int(os.environ.get("HOOKS_BATCH_SIZE", "50")))
 # "" makes routing purely built-in.
 SUPPORT_OPERATOR_SELECTOR = "subscriptions.operator_select.OperatorSelectWebhook"
 
-# --- reliability (issue 8) ------------------------------------------------------------------
+# --- auto-disable and the sweep of overdue deliveries ----------------------------------------
 # A subscription whose deliveries have all failed for this long, with at least this many failed
 # attempts, is disabled (with a visible reason) until someone enables it again.
 HOOKS_DISABLE_AFTER_S = env_float("HOOKS_DISABLE_AFTER_S", 5 * 24 * 3600)
@@ -270,10 +279,9 @@ LOGGING = {
     },
 }
 
-# --- console: API docs (issue 7) ----------------------------------------------------------------
+# --- API docs --------------------------------------------------------------------------------------
 # drf-spectacular builds the OpenAPI 3 schema from the views; the sidecar package ships Swagger UI
 # and ReDoc as static files so the docs work without a CDN.
-INSTALLED_APPS += ["drf_spectacular", "drf_spectacular_sidecar"]
 REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "drf_spectacular.openapi.AutoSchema"
 SPECTACULAR_SETTINGS = {
     "TITLE": "tiledesk-hooks API",
@@ -298,8 +306,7 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
-# --- console: operations (issue 7) ---------------------------------------------------------------
-INSTALLED_APPS += ["console"]
+# --- operations: health, metrics, the worker heartbeat ----------------------------------------------
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     # django-q2 keeps each cluster's status (the worker heartbeat of /healthz, /metrics and the admin
@@ -319,7 +326,6 @@ HOOKS_WORKER_HEARTBEAT_MAX_AGE_S = env_float("HOOKS_WORKER_HEARTBEAT_MAX_AGE_S",
 # --- sign-in, Tiledesk's own paths, CORS ----------------------------------------------------------
 # Tiledesk's clients sign in with an e-mail and a password (`POST /auth/signin` answers a JWT) or send
 # HTTP basic auth with the e-mail; both work on every API path beside DRF tokens (accounts/).
-INSTALLED_APPS += ["accounts", "tiledesk", "corsheaders"]
 AUTHENTICATION_BACKENDS = ["accounts.backends.UsernameOrEmailBackend"]
 REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
     "rest_framework.authentication.TokenAuthentication",
@@ -346,8 +352,7 @@ CACHES["signin"] = (
 )
 
 # Browser dashboards on other origins may call /api/, /auth/ and Tiledesk's paths (/{project_id}/...,
-# /v3/...); never /webhook/..., where each automation's own `cors_origins` decides.
-MIDDLEWARE.insert(0, "corsheaders.middleware.CorsMiddleware")
+# /v3/...).
 _cors_origins = env_list("CORS_ALLOWED_ORIGINS", "")
 CORS_ALLOW_ALL_ORIGINS = "*" in _cors_origins
 CORS_ALLOWED_ORIGINS = [origin for origin in _cors_origins if origin != "*"]

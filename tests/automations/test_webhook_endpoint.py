@@ -162,7 +162,7 @@ def test_every_call_is_a_run_with_header_values_redacted_except_harmless_ones(ma
     assert run.response == {"status": 200, "headers": {}, "body": {"hello": "Ann", "n": 3}}
     assert [(s["id"], s["action"]) for s in run.trace] == [("set_1", "set"), ("response_1", "response")]
     assert run.trace[0]["output"] == "Ann" and run.trace[0]["variables"] == {"who": "Ann"}
-    assert run.trace[0]["error"] is None and run.trace[0]["duration_ms"] >= 0
+    assert run.trace[0]["error"] is None and 0 <= run.trace[0]["duration_ms"] < 5000
 
 
 def test_flow_can_use_the_authorization_header_even_though_runs_redact_it(make_automation, hook):

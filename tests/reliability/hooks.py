@@ -11,13 +11,6 @@ import pytest
 from rest_framework.test import APIClient
 
 
-def subscribe(api: APIClient, project_id: str, target: str, event: str = "event.emit") -> dict:
-    """Create a subscription through the API; the answer carries the full secret."""
-    response = api.post(f"/api/projects/{project_id}/subscriptions/", {"event": event, "target": target}, format="json")
-    assert response.status_code == 201, response.content
-    return response.json()
-
-
 def emit(api: APIClient, project_id: str, name: str = "ping", **attributes) -> dict:
     """Emit a custom event through the API (publishes `event.emit` and `event.emit.<name>`)."""
     response = api.post(f"/api/projects/{project_id}/events/", {"name": name, "attributes": attributes}, format="json")

@@ -15,9 +15,10 @@ from werkzeug import Response
 
 from subscriptions import tasks
 from subscriptions.models import Delivery
+from tests.factories import subscribed
 
 from ..conftest import REPO
-from .hooks import emit, subscribe
+from .hooks import emit
 
 # A path of this module's own: the receiver is shared by the whole session, and a late request
 # from another test must not be counted here.
@@ -41,7 +42,7 @@ def failed_once_then_slow_ok(httpserver) -> None:
 
 
 def pending_retry(api, project, httpserver, on_commit) -> Delivery:
-    subscribe(api, project.pk, httpserver.url_for(HOOK_PATH))
+    subscribed(api, project.pk, httpserver.url_for(HOOK_PATH), "event.emit")
     with on_commit():
         emit(api, project.pk)
     delivery = Delivery.objects.get()

@@ -1,4 +1,4 @@
-"""Fault scenarios (issue 8): real qcluster processes on PostgreSQL and the Redis broker deliver
+"""Fault scenarios: real qcluster processes on PostgreSQL and the Redis broker deliver
 to a real HTTP receiver while workers are killed, the receiver goes away, two clusters compete,
 and PostgreSQL restarts. Each prints its counts; none may lose a delivery or send one twice
 without a reason (a recorded failure, or a sender killed before it could record its success).
@@ -16,8 +16,9 @@ from django_q.tasks import async_task
 
 from subscriptions.models import Attempt, Delivery
 from support.models import Event
+from tests.factories import subscribed
 
-from .hooks import subscribe, wait_until
+from .hooks import wait_until
 from .tally import tally
 
 pytestmark = [pytest.mark.reliability, pytest.mark.django_db(transaction=True)]
@@ -36,7 +37,7 @@ def delivered(receiver, at_least: int):
 
 def test_a_worker_killed_mid_run_loses_nothing(fault_queue, start_worker, receiver, api, project, owner):
     env = fault_queue("kill")
-    subscribe(api, project.pk, receiver.url)
+    subscribed(api, project.pk, receiver.url, "event.emit")
     began = time.monotonic()
     publish(project, owner, 1000)  # a backlog, so that the kill comes mid-run
     first = start_worker(**env)
@@ -60,7 +61,7 @@ def test_a_receiver_down_for_a_while_gets_everything_when_back(
     fault_queue, start_worker, receiver, api, project, owner
 ):
     env = fault_queue("down", HOOKS_RETRY_DELAYS_S="1,2,4,8,15,30,60,60")
-    subscribe(api, project.pk, receiver.url)
+    subscribed(api, project.pk, receiver.url, "event.emit")
     began = time.monotonic()
     start_worker(**env)
     receiver.down()
@@ -80,7 +81,7 @@ def test_a_receiver_down_for_a_while_gets_everything_when_back(
 
 def test_two_clusters_at_once_never_send_twice(fault_queue, start_worker, receiver, api, project, owner):
     env = fault_queue("two", Q_WORKERS=2)
-    subscribe(api, project.pk, receiver.url)
+    subscribed(api, project.pk, receiver.url, "event.emit")
     receiver.delay_s = 0.02  # a receiver taking a little time widens the window for a double send
     publish(project, owner, 500)
     # Every delivery is handed out twice, side by side in the queue (as a sweep or a redelivery
@@ -112,7 +113,7 @@ def test_postgresql_restarting_during_delivery_recovers_by_itself(
     fault_queue, start_worker, receiver, api, project, owner
 ):
     env = fault_queue("pg")
-    subscribe(api, project.pk, receiver.url)
+    subscribed(api, project.pk, receiver.url, "event.emit")
     began = time.monotonic()
     publish(project, owner, 600)
     start_worker(**env)

@@ -12,8 +12,9 @@ from django_q.models import Schedule
 from subscriptions import delivery as sending
 from subscriptions import tasks
 from subscriptions.models import Delivery
+from tests.factories import subscribed
 
-from .hooks import emit, subscribe
+from .hooks import emit
 
 
 def first_attempt_answered(api, project, httpserver, on_commit, status: int, retry_after: str) -> Delivery:
@@ -21,7 +22,7 @@ def first_attempt_answered(api, project, httpserver, on_commit, status: int, ret
         "busy", status=status, headers={"Retry-After": retry_after}
     )
     httpserver.expect_request("/hook").respond_with_json({})
-    subscribe(api, project.pk, httpserver.url_for("/hook"))
+    subscribed(api, project.pk, httpserver.url_for("/hook"), "event.emit")
     with on_commit():
         emit(api, project.pk)
     return Delivery.objects.get()

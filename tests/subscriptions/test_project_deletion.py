@@ -8,8 +8,9 @@ from subscriptions.deleted_projects import erase_deleted_projects
 from subscriptions.models import Attempt, Delivery, EventPayload, Subscription
 from support.models import Department, Project
 from tests.conftest import received
+from tests.factories import subscribed
 
-from .test_delivery import base, create_request, run_due_retries, subscribe
+from .test_delivery import base, create_request, run_due_retries
 
 
 def delete(api, project, on_commit):
@@ -35,7 +36,7 @@ def test_project_delete_is_delivered_then_the_project_is_erased(api, project, ht
     services/subscriptionNotifier.js:510-515): the project's subscriptions still exist then. Here it
     is published in the deleting transaction, sent, and only then is anything erased."""
     httpserver.expect_request("/gone").respond_with_data("ok")
-    subscription = subscribe(api, project, httpserver.url_for("/gone"), event="project.delete")
+    subscription = subscribed(api, project.pk, httpserver.url_for("/gone"), event="project.delete")
     shown = api.get(f"/api/projects/{project.pk}/").json()
 
     delete(api, project, on_commit)
@@ -52,8 +53,8 @@ def test_deliveries_still_pending_at_deletion_go_out_before_the_project_is_erase
     answers = [Response("down", status=503), Response("ok")]
     httpserver.expect_request("/requests").respond_with_handler(lambda request: answers.pop(0))
     httpserver.expect_request("/gone").respond_with_data("ok")
-    subscribe(api, project, httpserver.url_for("/requests"), event="request.create")
-    subscribe(api, project, httpserver.url_for("/gone"), event="project.delete")
+    subscribed(api, project.pk, httpserver.url_for("/requests"), event="request.create")
+    subscribed(api, project.pk, httpserver.url_for("/gone"), event="project.delete")
     create_request(api, project, on_commit)  # its delivery fails once: pending, to be retried
 
     delete(api, project, on_commit)
@@ -69,7 +70,7 @@ def test_deliveries_still_pending_at_deletion_go_out_before_the_project_is_erase
 
 def test_a_deleted_project_is_gone_for_everyone_at_once(api, client, owner, project, httpserver, on_commit):
     httpserver.expect_request("/slow").respond_with_data("down", status=503)
-    subscribe(api, project, httpserver.url_for("/slow"), event="project.delete")  # keeps the rows a while
+    subscribed(api, project.pk, httpserver.url_for("/slow"), event="project.delete")  # keeps the rows a while
 
     delete(api, project, on_commit)
 
@@ -84,7 +85,7 @@ def test_a_deleted_project_is_gone_for_everyone_at_once(api, client, owner, proj
 
 def test_a_deleted_projects_webhook_urls_stop_at_once(api, client, project, owner, httpserver, on_commit):
     httpserver.expect_request("/slow").respond_with_data("down", status=503)
-    subscribe(api, project, httpserver.url_for("/slow"), event="project.delete")
+    subscribed(api, project.pk, httpserver.url_for("/slow"), event="project.delete")
     automation = Automation.objects.create(project=project, name="Echo", flow={"steps": []}, created_by=owner)
     assert client.post(f"/webhook/{automation.webhook_id}", {}, content_type="application/json").status_code == 200
 
@@ -97,7 +98,7 @@ def test_erasing_sends_nothing_for_what_it_erases(api, project, httpserver, on_c
     """The project's departments, teammates, bots... go with it without a department.delete (and so
     on) for each: Tiledesk sends none either (it never erases a project's contents)."""
     httpserver.expect_request("/hook").respond_with_data("ok")
-    subscribe(api, project, httpserver.url_for("/hook"), event="department.delete")
+    subscribed(api, project.pk, httpserver.url_for("/hook"), event="department.delete")
     with on_commit():
         api.post(f"{base(project)}/departments/", {"name": "Sales"}, format="json")
 
@@ -109,7 +110,7 @@ def test_erasing_sends_nothing_for_what_it_erases(api, project, httpserver, on_c
 
 def test_the_admin_deletes_a_project_the_same_way(admin_client, project, api, httpserver, on_commit):
     httpserver.expect_request("/gone").respond_with_data("ok")
-    subscribe(api, project, httpserver.url_for("/gone"), event="project.delete")
+    subscribed(api, project.pk, httpserver.url_for("/gone"), event="project.delete")
 
     with on_commit():
         response = admin_client.post(f"/admin/support/project/{project.pk}/delete/", {"post": "yes"})

@@ -2,17 +2,16 @@
 least `HOOKS_DISABLE_AFTER_FAILURES` failed attempts disables it too. Either way the reason is
 visible (field, API, admin, delivery and log row) and nothing more is sent until re-enabled."""
 
-import time
-
 import pytest
 
 from subscriptions.models import Attempt, Delivery, Subscription
-from tests.reliability.hooks import emit, subscribe
+from tests.factories import subscribed
+from tests.reliability.hooks import emit
 
 
 @pytest.fixture
 def hook(api, project, httpserver):
-    return subscribe(api, project.pk, httpserver.url_for("/hook"))
+    return subscribed(api, project.pk, httpserver.url_for("/hook"), "event.emit")
 
 
 def answers(httpserver, *statuses: int) -> None:
@@ -58,14 +57,16 @@ def test_a_disabled_subscription_gets_nothing_until_re_enabled(api, project, hoo
     assert len(httpserver.log) == 2 and httpserver.log[1][1].status_code == 200
 
 
-def test_failing_for_the_period_with_enough_failures_disables(api, project, hook, httpserver, on_commit, settings):
+def test_failing_for_the_period_with_enough_failures_disables(
+    api, project, hook, httpserver, on_commit, settings, clock
+):
     settings.HOOKS_DISABLE_AFTER_S = 1
     settings.HOOKS_DISABLE_AFTER_FAILURES = 3
     answers(httpserver, 500, 500, 500)
     with on_commit():
         emit(api, project.pk)
     delivery = Delivery.objects.get()
-    time.sleep(1.1)
+    clock.shift(1.1)
     redeliver(api, project, delivery)
     assert get_hook(api, project, hook)["enabled"] is True  # long enough, but only 2 failures
     redeliver(api, project, delivery)
@@ -88,13 +89,13 @@ def test_many_failures_in_a_short_time_do_not_disable(api, project, hook, httpse
     assert Subscription.objects.get().enabled is True
 
 
-def test_a_success_within_the_period_restarts_it(api, project, hook, httpserver, on_commit, settings):
+def test_a_success_within_the_period_restarts_it(api, project, hook, httpserver, on_commit, settings, clock):
     settings.HOOKS_DISABLE_AFTER_S = 1
     settings.HOOKS_DISABLE_AFTER_FAILURES = 2
     answers(httpserver, 500, 200, 500, 500)
     with on_commit():
         emit(api, project.pk)
-    time.sleep(1.1)
+    clock.shift(1.1)
     with on_commit():
         emit(api, project.pk)  # 200: the subscription works again
     with on_commit():
@@ -104,13 +105,13 @@ def test_a_success_within_the_period_restarts_it(api, project, hook, httpserver,
     assert Subscription.objects.get().enabled is True
 
 
-def test_re_enabling_gives_a_fresh_period(api, project, hook, httpserver, on_commit, settings):
+def test_re_enabling_gives_a_fresh_period(api, project, hook, httpserver, on_commit, settings, clock):
     settings.HOOKS_DISABLE_AFTER_S = 1
     settings.HOOKS_DISABLE_AFTER_FAILURES = 2
     answers(httpserver, 500, 500, 500)
     with on_commit():
         emit(api, project.pk)
-    time.sleep(1.1)
+    clock.shift(1.1)
     redeliver(api, project, Delivery.objects.get())
     assert Subscription.objects.get().enabled is False
     api.patch(f"/api/projects/{project.pk}/subscriptions/{hook['id']}/", {"enabled": True}, format="json")

@@ -11,7 +11,8 @@ from rest_framework.authtoken.models import Token, TokenProxy
 from werkzeug import Response
 
 from subscriptions.models import Attempt, Delivery, Subscription
-from tests.reliability.hooks import emit, subscribe
+from tests.factories import subscribed
+from tests.reliability.hooks import emit
 from tests.support.test_access import ROUTES, UNKNOWN_ID, url_for
 
 
@@ -32,9 +33,9 @@ def secrets_in_play(api, project, httpserver, on_commit, caplog) -> list[str]:
     whose secret was rotated; returns the secrets and API tokens that exist."""
     caplog.set_level(logging.DEBUG)
     httpserver.expect_request("/hook").respond_with_handler(echo_everything)
-    hook = subscribe(api, project.pk, httpserver.url_for("/hook"))
-    failing = subscribe(api, project.pk, httpserver.url_for("/hook") + "?fail=1")
-    refused = subscribe(api, project.pk, "http://127.0.0.1:9/nothing-listens")
+    hook = subscribed(api, project.pk, httpserver.url_for("/hook"), "event.emit")
+    failing = subscribed(api, project.pk, httpserver.url_for("/hook") + "?fail=1", "event.emit")
+    refused = subscribed(api, project.pk, "http://127.0.0.1:9/nothing-listens", "event.emit")
     rotated = api.post(f"/api/projects/{project.pk}/subscriptions/{hook['id']}/rotate_secret/").json()["secret"]
     for _ in range(2):
         with on_commit():

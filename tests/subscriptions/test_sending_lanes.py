@@ -10,8 +10,8 @@ from werkzeug import Response
 
 from subscriptions import delivery, tasks
 from subscriptions.models import Attempt, Delivery, EventPayload, Subscription
-from subscriptions.signing import new_secret
 from tests.conftest import deliver_batch_in_another_worker, wait_for
+from tests.factories import subscription
 
 
 def pending_delivery(subscription: Subscription) -> Delivery:
@@ -19,10 +19,6 @@ def pending_delivery(subscription: Subscription) -> Delivery:
     return Delivery.objects.create(
         project_id=subscription.project_id, subscription=subscription, event=subscription.event, event_payload=payload
     )
-
-
-def subscribe(project, url: str) -> Subscription:
-    return Subscription.objects.create(project=project, event="request.create", target=url, secret=new_secret())
 
 
 @pytest.fixture
@@ -55,7 +51,7 @@ def test_a_batch_whose_targets_answer_within_the_stagger_is_sent_on_one_thread(
 ):
     monkeypatch.setattr(delivery, "LANE_STAGGER_S", 5.0)  # every answer comes sooner than this
     httpserver.expect_request("/fast").respond_with_data("ok")
-    deliveries = [pending_delivery(subscribe(project, httpserver.url_for("/fast"))) for _ in range(20)]
+    deliveries = [pending_delivery(subscription(project, httpserver.url_for("/fast"))) for _ in range(20)]
 
     outcome = tasks.deliver_batch([d.pk for d in deliveries])
 
@@ -73,7 +69,7 @@ def test_deliveries_to_slow_targets_in_one_batch_are_in_flight_side_by_side(proj
         return Response("ok")
 
     httpserver.expect_request("/slow").respond_with_handler(slow)
-    deliveries = [pending_delivery(subscribe(project, httpserver.url_for("/slow"))) for _ in range(4)]
+    deliveries = [pending_delivery(subscription(project, httpserver.url_for("/slow"))) for _ in range(4)]
 
     started = time.monotonic()
     outcome = tasks.deliver_batch([d.pk for d in deliveries])
@@ -92,8 +88,8 @@ def test_the_fast_results_of_a_batch_are_logged_while_a_slow_target_is_still_ans
 
     httpserver.expect_request("/hang").respond_with_handler(hang)
     httpserver.expect_request("/fast").respond_with_data("ok")
-    hanging = pending_delivery(subscribe(project, httpserver.url_for("/hang")))  # first in the batch
-    fast = [pending_delivery(subscribe(project, httpserver.url_for("/fast"))) for _ in range(3)]
+    hanging = pending_delivery(subscription(project, httpserver.url_for("/hang")))  # first in the batch
+    fast = [pending_delivery(subscription(project, httpserver.url_for("/fast"))) for _ in range(3)]
     thread, outcome = deliver_batch_in_another_worker([hanging.pk, *(d.pk for d in fast)])
     try:
         wait_for(lambda: Attempt.objects.filter(delivery__in=fast).count() == 3, timeout=5)

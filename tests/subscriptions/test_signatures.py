@@ -9,14 +9,15 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from subscriptions.models import Delivery
 from tests.conftest import received
-from tests.reliability.hooks import emit, subscribe
+from tests.factories import subscribed
+from tests.reliability.hooks import emit
 
 
 @pytest.fixture
 def hook(api, project, httpserver, on_commit):
     """A subscription to event.emit aimed at the test receiver, which answers 200."""
     httpserver.expect_request("/hook", method="POST").respond_with_json({})
-    return subscribe(api, project.pk, httpserver.url_for("/hook"))
+    return subscribed(api, project.pk, httpserver.url_for("/hook"), "event.emit")
 
 
 def deliver_one(api, project, on_commit) -> None:
@@ -55,10 +56,10 @@ def test_during_rotation_both_secrets_verify_with_two_signatures(api, project, h
     assert got["headers"]["x-hook-secret"] == new_secret
 
 
-def test_old_secret_stops_verifying_after_the_grace_period(api, project, hook, httpserver, on_commit, settings):
+def test_old_secret_stops_verifying_after_the_grace_period(api, project, hook, httpserver, on_commit, settings, clock):
     settings.HOOKS_SECRET_ROTATION_GRACE_S = 1
     new_secret = api.post(f"/api/projects/{project.pk}/subscriptions/{hook['id']}/rotate_secret/").json()["secret"]
-    time.sleep(1.2)
+    clock.shift(1.2)
     deliver_one(api, project, on_commit)
     [got] = received(httpserver)
     assert len(got["headers"]["webhook-signature"].split(" ")) == 1
@@ -67,13 +68,13 @@ def test_old_secret_stops_verifying_after_the_grace_period(api, project, hook, h
         Webhook(hook["secret"]).verify(got["raw"], got["headers"])
 
 
-def test_retries_keep_the_id_and_are_signed_afresh(api, project, httpserver, on_commit):
+def test_retries_keep_the_id_and_are_signed_afresh(api, project, httpserver, on_commit, clock):
     httpserver.expect_ordered_request("/hook", method="POST").respond_with_data("down", status=500)
     httpserver.expect_ordered_request("/hook", method="POST").respond_with_json({})
-    hook = subscribe(api, project.pk, httpserver.url_for("/hook"))
+    hook = subscribed(api, project.pk, httpserver.url_for("/hook"), "event.emit")
     deliver_one(api, project, on_commit)
     delivery = Delivery.objects.get()
-    time.sleep(1.1)  # the next attempt is in another second: a new timestamp, so a new signature
+    clock.shift(1.1)  # the next attempt is in another second: a new timestamp, so a new signature
     assert api.post(f"/api/projects/{project.pk}/deliveries/{delivery.pk}/redeliver/").status_code == 202
     first, second = received(httpserver)
     assert first["headers"]["webhook-id"] == second["headers"]["webhook-id"] == delivery.pk
@@ -100,7 +101,7 @@ def test_send_secret_header_off_sends_signatures_only(api, project, hook, httpse
 
 
 def test_secrets_are_whsec_and_base64_of_32_random_bytes(api, project, hook):
-    other = subscribe(api, project.pk, "https://example.com/other")
+    other = subscribed(api, project.pk, "https://example.com/other", "event.emit")
     rotated = api.post(f"/api/projects/{project.pk}/subscriptions/{hook['id']}/rotate_secret/").json()["secret"]
     secrets_ = [hook["secret"], other["secret"], rotated]
     for secret in secrets_:

@@ -10,15 +10,13 @@ from subscriptions import events
 from subscriptions.models import Attempt, Delivery, Subscription
 from support.models import Role
 from tests.conftest import client_for, received
-from tests.factories import failed_delivery
+from tests.factories import failed_delivery, subscription
 
 
 @pytest.fixture
 def subscribe(project, owner):
     def make(target: str, event: str = "request.create", **extra) -> Subscription:
-        return Subscription.objects.create(
-            project=project, event=event, target=target, secret="whsec_dGVzdHNlY3JldHRlc3RzZWNyZXQ=", **extra
-        )
+        return subscription(project, target, event, secret="whsec_dGVzdHNlY3JldHRlc3RzZWNyZXQ=", **extra)
 
     return make
 
@@ -35,7 +33,12 @@ def test_test_event_delivers_the_example_payload_to_that_subscription_only(
         response = api.post(f"/api/projects/{project.pk}/subscriptions/{tested.pk}/test/")
 
     assert response.status_code == 202
-    assert response.json() == {"id": response.json()["id"], "status": "pending", "event": "request.create"}
+    assert response.json() == {
+        "id": response.json()["id"],
+        "status": "pending",
+        "event": "request.create",
+        "filter_matches": True,
+    }
     [got] = received(httpserver)
     assert got["path"] == "/a"
     assert got["headers"]["x-hook-id"] == response.json()["id"]

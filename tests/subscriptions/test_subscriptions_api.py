@@ -16,12 +16,12 @@ def url(project, suffix="") -> str:
     return f"/api/projects/{project.pk}/subscriptions/{suffix}"
 
 
-def subscribe(api, project, event="request.create", target=TARGET, **extra):
+def post_subscription(api, project, event="request.create", target=TARGET, **extra):
     return api.post(url(project), {"event": event, "target": target, **extra}, format="json")
 
 
 def test_create_answers_201_with_the_full_secret_once(api, project, owner):
-    response = subscribe(api, project)
+    response = post_subscription(api, project)
     assert response.status_code == 201
     body = response.json()
     assert re.fullmatch(r"whsec_[A-Za-z0-9+/]{43}=", body["secret"])
@@ -43,7 +43,7 @@ def test_a_form_encoded_create_is_read_like_json_and_makes_an_enabled_subscripti
 
 
 def test_a_form_encoded_patch_leaves_enabled_alone_and_false_still_disables(api, project):
-    created = subscribe(api, project).json()
+    created = post_subscription(api, project).json()
     kept = api.patch(url(project, f"{created['id']}/"), **form({"target": TARGET + "2"}))
     assert kept.status_code == 200 and kept.json()["enabled"] is True
     disabled = api.patch(url(project, f"{created['id']}/"), **form({"enabled": "false"}))
@@ -51,20 +51,20 @@ def test_a_form_encoded_patch_leaves_enabled_alone_and_false_still_disables(api,
 
 
 def test_later_reads_show_the_secret_masked(api, project):
-    secret = subscribe(api, project).json()["secret"]
+    secret = post_subscription(api, project).json()["secret"]
     listed = api.get(url(project)).json()["results"][0]
     assert listed["secret"] == f"whsec_••••{secret[-4:]}"
     assert api.get(url(project, f"{listed['id']}/")).json()["secret"] == listed["secret"]
 
 
 def test_secrets_are_random(api, project):
-    first = subscribe(api, project).json()["secret"]
-    second = subscribe(api, project, event="request.update").json()["secret"]
+    first = post_subscription(api, project).json()["secret"]
+    second = post_subscription(api, project, event="request.update").json()["secret"]
     assert first != second
 
 
 def test_rotate_secret_returns_a_new_secret_and_keeps_the_old_one_in_grace(api, project):
-    created = subscribe(api, project).json()
+    created = post_subscription(api, project).json()
     response = api.post(url(project, f"{created['id']}/rotate_secret/"))
     assert response.status_code == 200
     new = response.json()["secret"]
@@ -74,7 +74,7 @@ def test_rotate_secret_returns_a_new_secret_and_keeps_the_old_one_in_grace(api, 
 
 
 def test_update_event_target_and_enabled(api, project):
-    created = subscribe(api, project).json()
+    created = post_subscription(api, project).json()
     response = api.patch(
         url(project, f"{created['id']}/"),
         {"event": "request.close", "target": "https://other.example.com/x", "enabled": False},
@@ -87,7 +87,7 @@ def test_update_event_target_and_enabled(api, project):
 
 
 def test_delete_answers_204(api, project):
-    created = subscribe(api, project).json()
+    created = post_subscription(api, project).json()
     assert api.delete(url(project, f"{created['id']}/")).status_code == 204
     assert not Subscription.objects.filter(pk=created["id"]).exists()
 
@@ -104,14 +104,14 @@ def test_delete_answers_204(api, project):
     ],
 )
 def test_catalog_events_and_their_open_families_are_accepted(api, project, event):
-    assert subscribe(api, project, event=event).status_code == 201
+    assert post_subscription(api, project, event=event).status_code == 201
 
 
 @pytest.mark.parametrize(
     "event", ["request.explode", "", "message.create.request.channel.", "event.emit.", "event.emit.has space", 7]
 )
 def test_an_unknown_event_is_a_400_on_event(api, project, event):
-    response = subscribe(api, project, event=event)
+    response = post_subscription(api, project, event=event)
     assert response.status_code == 400 and "event" in response.json()
 
 
@@ -119,7 +119,7 @@ def test_an_unknown_event_is_a_400_on_event(api, project, event):
     "target", ["not a url", "ftp://example.com/x", "/relative/path", "http://", "javascript:alert(1)", ""]
 )
 def test_a_bad_target_is_a_400_on_target(api, project, target):
-    response = subscribe(api, project, target=target)
+    response = post_subscription(api, project, target=target)
     assert response.status_code == 400 and "target" in response.json()
 
 
@@ -137,15 +137,15 @@ def test_a_bad_target_is_a_400_on_target(api, project, target):
 )
 def test_private_targets_are_refused_unless_allowed(api, project, settings, target):
     settings.HOOKS_ALLOW_PRIVATE_TARGETS = False
-    response = subscribe(api, project, target=target)
+    response = post_subscription(api, project, target=target)
     assert response.status_code == 400 and "target" in response.json()
     settings.HOOKS_ALLOW_PRIVATE_TARGETS = True
-    assert subscribe(api, project, target=target).status_code == 201
+    assert post_subscription(api, project, target=target).status_code == 201
 
 
 def test_a_second_operator_select_subscription_is_a_400(api, project):
-    assert subscribe(api, project, event="operator.select", enabled=False).status_code == 201
-    response = subscribe(api, project, event="operator.select", target="https://b.example.com/")
+    assert post_subscription(api, project, event="operator.select", enabled=False).status_code == 201
+    response = post_subscription(api, project, event="operator.select", target="https://b.example.com/")
     assert response.status_code == 400
     assert "operator.select" in response.json()["event"][0]
 
@@ -159,7 +159,7 @@ def test_another_projects_subscription_is_404(api, project, make_user):
     stranger = make_user("zed")
     other = Project.objects.create(name="Other", created_by=stranger)
     ProjectUser.objects.create(project=other, user=stranger, email=stranger.email, role=Role.OWNER)
-    theirs = subscribe(client_for(stranger), other).json()
+    theirs = post_subscription(client_for(stranger), other).json()
     assert api.get(url(project, f"{theirs['id']}/")).status_code == 404
     assert api.delete(url(project, f"{theirs['id']}/")).status_code == 404
     assert api.get(url(other)).status_code == 404
@@ -168,13 +168,13 @@ def test_another_projects_subscription_is_404(api, project, make_user):
 
 def test_agents_cannot_manage_or_read_subscriptions(agent_api, project):
     assert agent_api.get(url(project)).status_code == 403
-    assert subscribe(agent_api, project).status_code == 403
+    assert post_subscription(agent_api, project).status_code == 403
     assert agent_api.get(url(project, "logs/")).status_code == 403
 
 
 def test_admins_manage_subscriptions(project, add_member):
     admin_api = client_for(add_member("adam", Role.ADMIN))
-    assert subscribe(admin_api, project).status_code == 201
+    assert post_subscription(admin_api, project).status_code == 201
 
 
 def test_non_members_get_404_for_subscriptions_and_logs(stranger_api, project):

@@ -5,8 +5,9 @@ import pytest
 
 from subscriptions import events
 from tests.conftest import received
+from tests.factories import subscribed
 
-from .test_delivery import base, create_request, subscribe
+from .test_delivery import base, create_request
 
 # services/subscriptionNotifier.js:228 (message.create.**.channel.*), :494 (project.update), :510
 # (project.delete); services/subscriptionNotifierQueued.js:116-118 (project_user.update.agent).
@@ -69,8 +70,8 @@ def test_a_message_reaches_the_subscribers_of_its_channel_only(api, project, htt
     """event/messageEvent.js:141: `message.create.channel.` + the message's channel."""
     httpserver.expect_request("/tg").respond_with_data("ok")
     httpserver.expect_request("/wa").respond_with_data("ok")
-    subscribe(api, project, httpserver.url_for("/tg"), event="message.create.channel.telegram")
-    subscribe(api, project, httpserver.url_for("/wa"), event="message.create.channel.whatsapp")
+    subscribed(api, project.pk, httpserver.url_for("/tg"), event="message.create.channel.telegram")
+    subscribed(api, project.pk, httpserver.url_for("/wa"), event="message.create.channel.whatsapp")
     request = create_request(api, project, on_commit, channel={"name": "telegram"})
     with on_commit():
         sent = api.post(f"{base(project)}/requests/{request['id']}/messages/", {"text": "hi"}, format="json").json()
@@ -84,8 +85,8 @@ def test_a_teammate_update_reaches_both_update_subscriptions_once_each(api, proj
     """event/authEvent.js:18-26: a teammate's project_user.update is followed by project_user.update.agent."""
     httpserver.expect_request("/update").respond_with_data("ok")
     httpserver.expect_request("/agent").respond_with_data("ok")
-    subscribe(api, project, httpserver.url_for("/update"), event="project_user.update")
-    subscribe(api, project, httpserver.url_for("/agent"), event="project_user.update.agent")
+    subscribed(api, project.pk, httpserver.url_for("/update"), event="project_user.update")
+    subscribed(api, project.pk, httpserver.url_for("/agent"), event="project_user.update.agent")
     add_member("carol")
     membership = api.get(f"{base(project)}/project_users/?role=agent").json()["results"][0]
     with on_commit():
@@ -101,7 +102,7 @@ def test_a_teammate_update_reaches_both_update_subscriptions_once_each(api, proj
 def test_a_project_rename_publishes_project_update_with_its_id_as_id_project(api, project, httpserver, on_commit):
     """services/subscriptionNotifier.js:494-499: the project as JSON, with `id_project` = its `_id`."""
     httpserver.expect_request("/project").respond_with_data("ok")
-    subscribe(api, project, httpserver.url_for("/project"), event="project.update")
+    subscribed(api, project.pk, httpserver.url_for("/project"), event="project.update")
     with on_commit():
         renamed = api.patch(f"/api/projects/{project.pk}/", {"name": "Acme 2"}, format="json").json()
 

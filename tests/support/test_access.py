@@ -13,7 +13,8 @@ from rest_framework.test import APIClient
 
 from support.models import Message, Project, ProjectUser, Request, Role
 from tests.conftest import client_for
-from tests.reliability.hooks import emit, subscribe
+from tests.factories import subscribed
+from tests.reliability.hooks import emit
 
 PUBLIC = {"/api/events/"}  # the event catalog needs no credentials
 # The API documentation (OpenAPI schema, Swagger UI, ReDoc) is public too: it shows no data.
@@ -103,7 +104,7 @@ def world(api, project, add_member, make_user, on_commit):
     made("faqs/", {"id_faq_kb": bot, "question": "q?", "answer": "a"})
     made("departments/", {"name": "Sales", "routing": "pooled"})
     made("leads/", {"fullname": "Lea"})
-    subscribe(api, pid, "http://127.0.0.1:9/hook", event="message.create")  # port 9: refused at once
+    subscribed(api, pid, "http://127.0.0.1:9/hook", event="message.create")  # port 9: refused at once
     with on_commit():
         conversation = made("requests/", {"first_text": "hi", "lead": {"fullname": "Ann"}})
         made(f"requests/{conversation}/messages/", {"text": "hello"})

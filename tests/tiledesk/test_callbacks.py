@@ -12,7 +12,7 @@ import pytest
 from subscriptions.models import Subscription
 from support.models import Event, FaqKb, Lead, Message, Project, ProjectUser, Request, Role
 from tests.conftest import client_for, received
-from tests.reliability.hooks import subscribe
+from tests.factories import subscribed
 
 from .conftest import basic
 
@@ -26,7 +26,7 @@ def listening(api, project, httpserver):
     `events()`: [(event name, payload)] received so far."""
     httpserver.expect_request("/events").respond_with_json({"ok": True})
     for event in EVENTS:
-        subscribe(api, project.pk, httpserver.url_for("/events"), event=event)
+        subscribed(api, project.pk, httpserver.url_for("/events"), event=event)
 
     def events() -> list[tuple[str, dict]]:
         return [(got["json"]["hook"]["event"], got["json"]["payload"]) for got in received(httpserver, "/events")]

@@ -14,7 +14,8 @@ from subscriptions import signing
 from subscriptions.models import Attempt, Subscription
 from support.models import Project, ProjectUser, Role
 from tests.conftest import received
-from tests.reliability.hooks import emit, subscribe
+from tests.factories import subscribed
+from tests.reliability.hooks import emit
 
 from .conftest import envelope_token
 
@@ -29,7 +30,7 @@ def audience(subscription_id: str) -> str:
 def delivered(api, project, httpserver, on_commit):
     """A real delivery of `event.emit` to a receiver: (the subscription as created, what it got)."""
     httpserver.expect_request("/hook").respond_with_json({"ok": True})
-    created = subscribe(api, project.pk, httpserver.url_for("/hook"))
+    created = subscribed(api, project.pk, httpserver.url_for("/hook"), "event.emit")
     with on_commit():
         emit(api, project.pk)
     [got] = received(httpserver, "/hook")
