@@ -11,6 +11,8 @@ urlpatterns = [
     path("webhook/<str:webhook_id>/", webhook.webhook),
     path("webhook/<str:webhook_id>/dev", webhook.webhook, {"dev": True}, name="webhook-dev"),
     path("webhook/<str:webhook_id>/dev/", webhook.webhook, {"dev": True}),
+    path("webhook/<str:webhook_id>/dev/<path:rest>", webhook.webhook, {"dev": True}),
+    path("webhook/<str:webhook_id>/<path:rest>", webhook.webhook),
     path("automations/<str:automation_id>/debug/", debug.debug_page, name="debug"),
     path("automations/<str:automation_id>/debug/runs.json", debug.debug_runs, name="debug-runs"),
     path("automations/<str:automation_id>/studio/", studio.studio_page, name="studio"),
