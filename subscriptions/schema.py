@@ -28,7 +28,7 @@ def catalog_rows() -> list[dict]:
     ]
 
 
-class SecretSerializer(serializers.Serializer):
+class SubscriptionSecretSerializer(serializers.Serializer):
     secret = serializers.CharField(help_text="The new full secret (`whsec_` + base64). Shown only here.")
 
 
