@@ -136,6 +136,7 @@ class RunSerializer(ProjectScopedSerializer):
             "query",
             "headers",
             "content_type",
+            "path",
             "body",
             "body_truncated",
             "error",
