@@ -5,16 +5,14 @@ a step; an agent only looks; a caller's markup never runs. Screenshots go to tes
 Playwright's sync API runs an event loop in this thread while a page is open, so the ORM is used
 only before opening the page and after closing it."""
 
-import os
 from contextlib import contextmanager
 
 import pytest
 import requests
-from django.test import Client
 
 from automations.models import Automation, Run
 from support.models import Request, Role
-from tests.console.test_browser_console import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.browser import chromium, screenshot, session_of, signed_in_context
 
 pytestmark = pytest.mark.browser
 
@@ -24,33 +22,16 @@ LEAD = {"name": "Ann Lee", "email": "ann@example.com", "message": "Do you ship t
 @contextmanager
 def studio_as(user, live_server, path: str, shot_name: str):
     """A 1280 px wide page signed in as `user`, at `path`; JavaScript errors fail the test."""
-    from playwright.sync_api import sync_playwright
-
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
-    ARTIFACTS.mkdir(exist_ok=True)
-    client = Client()
-    client.force_login(user)
-    session = client.cookies["sessionid"].value
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
-            page = context.new_page()
-            page.set_default_timeout(10000)
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(f"{live_server.url}{path}")
-            yield page
-            page.screenshot(path=str(ARTIFACTS / f"{shot_name}-final.png"), full_page=True)
-            assert errors == []
-        finally:
-            browser.close()
-
-
-def shot(page, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    session = session_of(user)
+    with chromium() as browser:
+        page = signed_in_context(browser, live_server.url, session).new_page()
+        page.set_default_timeout(10000)
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{live_server.url}{path}")
+        yield page
+        screenshot(page, f"{shot_name}-final")
+        assert errors == []
 
 
 def nothing_overflows(page) -> bool:
@@ -85,14 +66,14 @@ def test_admin_creates_builds_tests_fixes_and_replays_the_inbound_lead_flow(live
 
     with studio_as(admin, live_server, f"/projects/{project.pk}/automations/", "studio-inbound-lead") as page:
         expect(page.locator("table.automations")).to_contain_text("No automations yet.")
-        shot(page, "automations-list-empty")
+        screenshot(page, "automations-list-empty")
         page.locator("#new-name").fill("Inbound lead")
         page.get_by_role("button", name="Create and open the studio").click()
         page.wait_for_url("**/studio/")
         expect(page.locator("#automation-name")).to_have_value("Inbound lead")
         expect(page.locator("#flow .lane-empty")).to_be_visible()
         expect(page.locator("#poll-state")).to_contain_text("Live")
-        shot(page, "studio-empty")
+        screenshot(page, "studio-empty")
 
         add_step(page, "Add a step to The flow", "condition")
         field(page, "condition_1", "if.left").fill("{{ payload.email }}")
@@ -110,7 +91,7 @@ def test_admin_creates_builds_tests_fixes_and_replays_the_inbound_lead_flow(live
         expect(card(page, "response_1").locator(".card-form .hint").first).to_contain_text("{{ request }}")
         expect(card(page, "condition_1").locator(".card-form .hint").first).not_to_contain_text("{{ request }}")
         expect(card(page, "response_2").locator(".card-form .hint")).not_to_contain_text("{{ request }}")
-        shot(page, "studio-editing")
+        screenshot(page, "studio-editing")
 
         page.locator("#save").click()
         expect(page.locator("#save-state")).to_contain_text("Saved at")
@@ -128,7 +109,7 @@ def test_admin_creates_builds_tests_fixes_and_replays_the_inbound_lead_flow(live
         )
         expect(card(page, "create_request_1").locator(".run-failure")).to_contain_text("department")
         assert nothing_overflows(page)
-        shot(page, "studio-with-runs")
+        screenshot(page, "studio-with-runs")
 
         field(page, "create_request_1", "department").fill("")
         page.locator("#save").click()
@@ -141,7 +122,7 @@ def test_admin_creates_builds_tests_fixes_and_replays_the_inbound_lead_flow(live
         expect(card(page, "create_request_1").locator(".run-failure")).to_have_count(0)
         expect(succeeded).to_contain_text('"status": 201')
         assert nothing_overflows(page)
-        shot(page, "studio-replayed")
+        screenshot(page, "studio-replayed")
 
     automation = Automation.objects.get(project=project, name="Inbound lead")
     condition = automation.flow["steps"][0]
@@ -301,7 +282,7 @@ def test_errors_show_on_their_card_while_typing_and_a_save_is_refused(live_serve
         page.locator("#save").click()
         expect(page.locator("#save-state")).to_contain_text("Not saved")
         expect(card(page, "remember").locator(".note.error")).to_contain_text("variable name")
-        shot(page, "studio-problems")
+        screenshot(page, "studio-problems")
         field(page, "remember", "name").fill("who2")
         expect(card(page, "remember").locator(".note")).to_have_count(0)
 
@@ -353,7 +334,7 @@ def test_settings_save_cors_origins_inbound_auth_by_secret_name_and_the_ip_allow
         page.locator("#auth-secret").fill("FORM_KEY")
         page.locator("#save").click()
         expect(page.locator("#save-state")).to_contain_text("Saved at")
-        shot(page, "studio-settings")
+        screenshot(page, "studio-settings")
 
     automation.refresh_from_db()
     assert automation.cors_origins == ["https://site.example", "https://shop.example"]
