@@ -6,6 +6,8 @@ from datetime import timedelta
 
 import pytest
 
+from automations.failures import failed_run_payload
+from automations.models import Automation, Run
 from subscriptions import events, operational
 from subscriptions.operator_select import build_payload
 from subscriptions.signals import payload_of, project_payload
@@ -74,7 +76,18 @@ def real_payloads(api, project, owner, add_member) -> dict[str, dict]:
             )
         },
     )
+    automation = Automation.objects.create(project=project, name="Inbound lead", flow={"steps": []})
+    failed = Run.objects.create(
+        automation=automation,
+        project=project,
+        method="POST",
+        status=Run.Status.FAILED,
+        error="step 'create' (create_request) failed: cannot create the request",
+        trace=[{"id": "create", "action": "create_request", "error": "cannot create the request"}],
+        finished_at=closed.updated_at,
+    )
     return {
+        "automation_run": json.loads(json.dumps(failed_run_payload(failed, automation))),
         "subscription_disabled": operational.disabled_payload(stopped, stopped.disabled_reason, last_attempt),
         "subscription_enabled": operational.enabled_payload(stopped),
         "request": payload_of(conversation_serializers.RequestSerializer, conversation),
