@@ -50,3 +50,18 @@ class RecoverResultSerializer(serializers.Serializer):
     since = serializers.DateTimeField()
     count = serializers.IntegerField(help_text="How many failed deliveries were started again.")
     deliveries = serializers.ListField(child=serializers.CharField())
+
+
+class ReplayMissingSerializer(serializers.Serializer):
+    since = serializers.DateTimeField(help_text="Queue the skipped deliveries created at or after this moment.")
+    until = serializers.DateTimeField(required=False, help_text="... and at or before this one (default: now).")
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs.get("until") and attrs["until"] < attrs["since"]:
+            raise serializers.ValidationError({"until": ["Must not be before `since`."]})
+        return attrs
+
+
+class ReplayMissingResultSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="How many skipped deliveries were queued.")
+    deliveries = serializers.ListField(child=serializers.CharField())

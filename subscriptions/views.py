@@ -104,6 +104,22 @@ class SubscriptionViewSet(ManagersOnly, viewsets.ModelViewSet):
             status=status.HTTP_202_ACCEPTED,
         )
 
+    @extend_schema(
+        request=schema.ReplayMissingSerializer,
+        responses={202: schema.ReplayMissingResultSerializer},
+        description="Queue the deliveries made while this subscription was disabled (`skipped`) in the window, "
+        "oldest first, with their delivery ids and sequence numbers. The subscription must be enabled.",
+    )
+    @action(detail=True, methods=["post"])
+    def replay_missing(self, request, project_id=None, pk=None):
+        subscription = self.get_object()
+        body = schema.ReplayMissingSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        if not subscription.enabled:
+            raise ValidationError({"enabled": ["Enable the subscription first: a disabled one is sent nothing."]})
+        queued = replay.replay_missing(subscription, body.validated_data["since"], body.validated_data.get("until"))
+        return Response({"count": len(queued), "deliveries": queued}, status=status.HTTP_202_ACCEPTED)
+
 
 class AttemptLogView(ManagersOnly, generics.ListAPIView):
     """Every delivery attempt of the project, newest first (Tiledesk's "subscriptions history")."""
