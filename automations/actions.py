@@ -22,8 +22,8 @@ from django.db import transaction
 from django.db.models import Q
 from rest_framework.renderers import JSONRenderer
 
-from subscriptions.delivery import http_session
-from subscriptions.targets import TargetRefused, check_at_send_time, url_problem
+from subscriptions import outbound
+from subscriptions.targets import url_problem
 from support.conversation_serializers import EventSerializer, MessageSerializer, RequestSerializer
 from support.models import Request
 from support.routing import create_routed
@@ -36,7 +36,7 @@ from .recording import Headers, recorded
 HTTP_READ_LIMIT = 256 * 1024
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 OPS = ("==", "!=", "<", ">", "contains", "exists", "matches")
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
 
 
 def as_json(data: Any) -> Any:
@@ -124,20 +124,17 @@ def do_http_request(step: dict, ctx: Context) -> Result:
     if timeout <= 0:
         raise RunTimedOut("the run reached AUTOMATION_MAX_RUNTIME_S")
     sent = {"method": method, "url": url, "headers": headers, "body": fields.get("body"), "timeout_s": timeout}
-    kwargs: dict[str, Any] = {}
+    body = None
     if "body" in fields:
         if isinstance(fields["body"], str):
-            kwargs["data"] = fields["body"].encode()
+            body = fields["body"].encode()
         else:
-            kwargs["json"] = fields["body"]
+            body = json.dumps(fields["body"]).encode()
+            if not any(name.lower() == "content-type" for name in headers):
+                headers["Content-Type"] = "application/json"
     try:
-        check_at_send_time(url)
-        with http_session().request(
-            method, url, headers=headers, timeout=timeout, allow_redirects=False, stream=True, **kwargs
-        ) as response:
-            raw = _read_limited(response, HTTP_READ_LIMIT)
-            answer = {"status": response.status_code, "headers": Headers(response.headers), "body": _decode(raw)}
-    except TargetRefused as exc:
+        fetched = outbound.fetch(method, url, headers=headers, body=body, timeout_s=timeout, read_limit=HTTP_READ_LIMIT)
+    except outbound.TargetRefused as exc:
         raise StepFailed(str(exc)) from None
     except requests.Timeout:
         if ctx.remaining() <= 0:
@@ -145,18 +142,9 @@ def do_http_request(step: dict, ctx: Context) -> Result:
         raise StepFailed(f"no answer from {url} within {timeout:g} s") from None
     except requests.RequestException as exc:
         raise StepFailed(f"{type(exc).__name__}: {exc}"[:500]) from None
+    answer = {"status": fetched.status_code, "headers": Headers(fetched.headers), "body": _decode(fetched.body)}
     ctx.assign(step["save_as"], answer)
     return Result(input=sent, output=answer)
-
-
-def _read_limited(response: requests.Response, limit: int) -> bytes:
-    chunks, size = [], 0
-    for chunk in response.iter_content(16384):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= limit:
-            break
-    return b"".join(chunks)[:limit]
 
 
 def _decode(raw: bytes) -> Any:
@@ -252,7 +240,7 @@ def do_response(step: dict, ctx: Context) -> Result:
     clean = {}
     for name, value in headers.items():
         value = value if isinstance(value, str) else json.dumps(value)
-        if not _HEADER_NAME.match(name) or "\r" in value or "\n" in value:
+        if not HEADER_NAME.match(name) or "\r" in value or "\n" in value:
             raise StepFailed(f"invalid response header {name!r}")
         clean[name] = value
     # Saved flows cannot name these headers, but a value is known only now (a Location template).
@@ -261,7 +249,18 @@ def do_response(step: dict, ctx: Context) -> Result:
     shown = {**fields, "headers": Headers(clean)} if "headers" in fields else fields
     if dropped:
         shown["dropped_headers"] = dropped
-    return Result(input=shown, output=response, response=response)
+    return Result(input=shown, output=response, response=response, end=step.get("end") is True)
+
+
+def do_for_each(step: dict, ctx: Context) -> Result:
+    items = ctx.render(step["items"])
+    if items is None:
+        items = []
+    if not isinstance(items, list):
+        raise StepFailed(f"'items' must be a list, not {type(items).__name__}")
+    if len(items) > settings.AUTOMATION_MAX_ITEMS:
+        raise StepFailed(f"'items' has {len(items)} items; AUTOMATION_MAX_ITEMS is {settings.AUTOMATION_MAX_ITEMS}")
+    return Result(input={"as": step["as"], "count": len(items)}, output=len(items), items=items)
 
 
 def do_stop(step: dict, ctx: Context) -> Result:
@@ -293,7 +292,8 @@ ACTIONS: dict[str, Action] = {
     "send_message": Action(do_send_message, required=("request", "text"), optional=("sender", "attributes", "save_as")),
     "close_request": Action(do_close_request, required=("request",), optional=("save_as",)),
     "emit_event": Action(do_emit_event, required=("name",), optional=("attributes", "save_as")),
-    "response": Action(do_response, required=("status",), optional=("body", "headers")),
+    "response": Action(do_response, required=("status",), optional=("body", "headers", "end")),
+    "for_each": Action(do_for_each, required=("items", "as", "steps")),
     "log": Action(do_log, required=("message",)),
     "stop": Action(do_stop),
 }

@@ -71,8 +71,14 @@ def _signed(subscription_id: str, secret: str, hook: tuple[tuple[str, object], .
 
 
 # The token as an envelope's JSON text carries it (no spaces: see delivery.envelope_bytes).
-_TOKEN_IN_ENVELOPE = re.compile(r'"token":"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"')
+_TOKEN_IN_ENVELOPE = re.compile(r'"token":"([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)"')
 REDACTED_TOKEN = '"token":"[redacted]"'
+
+
+def token_in(envelope_text: str) -> str | None:
+    """The token an envelope's text carries, if any (to scrub it from what a receiver echoes)."""
+    found = _TOKEN_IN_ENVELOPE.search(envelope_text)
+    return found.group(1) if found else None
 
 
 def redact(envelope_text: str) -> str:

@@ -158,6 +158,16 @@ _OPERATOR_SELECT = {
     },
 }
 
+AUTOMATION_RUN_FAILED = "automation.run.failed"
+_FAILED_RUN = _obj(
+    "6553a1f0eeee000011112222",
+    run_id="6553a1f0eeee000011112222",
+    automation={"_id": "6553a1f0eeee000033334444", "id": "6553a1f0eeee000033334444", "name": "Inbound lead"},
+    mode="production",
+    status="failed",
+    step={"id": "create", "action": "create_request"},
+    error="step 'create' (create_request) failed: cannot create the request: first_text: This field is required.",
+)
 _SUBSCRIPTION = _obj(
     "6553a1f0abcd000011112222",
     event="request.create",
@@ -267,6 +277,13 @@ CATALOG: tuple[EventType, ...] = (
     EventType("event.emit", "An event was emitted (POST .../events/).", "event", _EVENT),
     EventType(
         EMIT_PREFIX + "<name>", "An event of that name was emitted (e.g. event.emit.typing.start).", "event", _EVENT
+    ),
+    EventType(
+        AUTOMATION_RUN_FAILED,
+        "An automation run failed or timed out (also after the caller was answered): the step and the error, "
+        "never the call's body. `mode` says whether it was the production or the development URL.",
+        "automation_run",
+        _FAILED_RUN,
     ),
     EventType(
         "subscription.disabled",

@@ -7,9 +7,6 @@ import socket
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 # Cloud metadata endpoints, named as such in refusals (169.254.169.254 is also link-local).
 _METADATA = {
@@ -82,7 +79,9 @@ def address_problem(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> s
 
 
 def check_at_send_time(url: str) -> None:
-    """Raise TargetRefused if the target's host resolves to a forbidden address now."""
+    """Raise TargetRefused if the target's host resolves to a forbidden address now. The refusal
+    names the host only: what it resolves to is the deployment's internal network, which a tenant
+    probing host names must not learn from the logs."""
     if settings.HOOKS_ALLOW_PRIVATE_TARGETS:
         return
     parts = urlsplit(url)
@@ -92,51 +91,12 @@ def check_at_send_time(url: str) -> None:
             host, parts.port or (443 if parts.scheme == "https" else 80), proto=socket.IPPROTO_TCP
         )
     except socket.gaierror as exc:
-        raise TargetRefused(f"cannot resolve {host}: {exc}") from exc
+        raise TargetRefused(f"cannot resolve {host}") from exc
     for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if reason := address_problem(address):
-            raise TargetRefused(f"refused: {host} resolves to {reason} address {address}")
+        if address_problem(ipaddress.ip_address(info[4][0].split("%")[0])):
+            raise TargetRefused(refusal(host))
 
 
-# The check above resolves the host name, then the HTTP client resolves it again to connect: a DNS
-# server answering a public address first and a private one next (DNS rebinding) would slip through.
-# So the connection itself also refuses to stay connected to a forbidden peer address.
-
-
-class _PeerCheck:
-    def _new_conn(self):
-        sock = super()._new_conn()
-        if not settings.HOOKS_ALLOW_PRIVATE_TARGETS:
-            peer = ipaddress.ip_address(sock.getpeername()[0].split("%")[0])
-            if reason := address_problem(peer):
-                sock.close()
-                raise TargetRefused(f"refused: {self.host} connected to {reason} address {peer}")
-        return sock
-
-
-class GuardedHTTPConnection(_PeerCheck, HTTPConnection):
-    pass
-
-
-class GuardedHTTPSConnection(_PeerCheck, HTTPSConnection):
-    pass
-
-
-class GuardedHTTPConnectionPool(HTTPConnectionPool):
-    ConnectionCls = GuardedHTTPConnection
-
-
-class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
-    ConnectionCls = GuardedHTTPSConnection
-
-
-class GuardedAdapter(HTTPAdapter):
-    """A requests adapter whose connections refuse forbidden peer addresses (raises TargetRefused)."""
-
-    def init_poolmanager(self, *args, **kwargs) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": GuardedHTTPConnectionPool,
-            "https": GuardedHTTPSConnectionPool,
-        }
+def refusal(host: str) -> str:
+    """The one message for a host that leads to a forbidden address (at resolution or connect)."""
+    return f"refused: {host} resolves to a private address, which targets may not use"

@@ -4,6 +4,7 @@ and a real django-q2 worker process for end-to-end tests."""
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -138,6 +139,72 @@ def received(httpserver, path: str | None = None) -> list[dict]:
             }
         )
     return out
+
+
+class RawReceiver:
+    """A receiver on 127.0.0.1 that answers with exactly the bytes a test writes to the socket,
+    for answers no well-behaved HTTP server would give (a trickle, a NUL in a header). `answer`
+    gets each connection after its request (head and body) has been read."""
+
+    def __init__(self, answer) -> None:
+        self.answer = answer
+        self.requests = 0
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server.settimeout(0.2)
+        self._stopped = threading.Event()
+        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}/hook"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            except OSError:  # stopped
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                if not (chunk := conn.recv(65536)):
+                    return
+                data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = next(
+                (
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length")
+                ),
+                0,
+            )
+            while len(body) < length:
+                body += conn.recv(65536)
+            self.requests += 1
+            try:
+                self.answer(conn)
+            except OSError:  # the client hung up: what a cut-off request looks like from here
+                pass
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._server.close()
+
+
+@pytest.fixture
+def raw_receiver():
+    started: list[RawReceiver] = []
+
+    def start(answer) -> RawReceiver:
+        started.append(RawReceiver(answer))
+        return started[-1]
+
+    yield start
+    for receiver in started:
+        receiver.stop()
 
 
 def database_url_for_subprocess() -> str:

@@ -62,3 +62,11 @@ def logged_attempt(delivery: Delivery, **fields) -> Attempt:
         "outcome": Attempt.Outcome.FAILED,
     }
     return Attempt.objects.create(**{**row, **fields})
+
+
+def pending_delivery(subscription: Subscription, payload: dict | None = None) -> Delivery:
+    """A delivery in the outbox, due now and not handed to the queue (a test then plays the worker)."""
+    stored = EventPayload.objects.create(project=subscription.project, payload=payload or {"n": 1})
+    return Delivery.objects.create(
+        project=subscription.project, subscription=subscription, event=subscription.event, event_payload=stored
+    )

@@ -381,3 +381,13 @@ def test_large_values_are_previewed_in_the_trace(make_automation, hook):
     step = last_run(automation).trace[0]
     assert step["output"]["truncated"] is True and len(step["output"]["preview"]) == 16 * 1024
     assert step["variables"]["preview"].startswith('{"big": "yyy')
+
+
+def test_http_request_refusal_does_not_say_what_the_host_resolves_to(make_automation, hook, settings):
+    automation = make_automation(
+        [{"id": "fetch", "action": "http_request", "url": "http://127.1:9/", "save_as": "r"}, respond(1)]
+    )
+    settings.HOOKS_ALLOW_PRIVATE_TARGETS = False
+    assert call(hook, automation).status_code == 502
+    error = last_run(automation).trace[0]["error"]
+    assert error == "refused: 127.1 resolves to a private address, which targets may not use"
