@@ -6,6 +6,8 @@ from datetime import timedelta
 
 import pytest
 
+from automations.failures import failed_run_payload
+from automations.models import Automation, Run
 from subscriptions import events, operational
 from subscriptions.operator_select import build_payload
 from subscriptions.signals import payload_of, project_payload
@@ -74,7 +76,18 @@ def real_payloads(api, project, owner, add_member) -> dict[str, dict]:
             )
         },
     )
+    automation = Automation.objects.create(project=project, name="Order sync")
+    run = Run.objects.create(
+        automation=automation,
+        project=project,
+        method="POST",
+        status=Run.Status.FAILED,
+        error="http_request: 502 from https://erp.example.com/orders",
+        trace=[{"id": "push", "action": "http_request", "error": "502"}],
+        finished_at=automation.created_at,
+    )
     return {
+        "automation_run": json.loads(json.dumps(failed_run_payload(run, automation))),  # as stored
         "subscription_disabled": operational.disabled_payload(stopped, stopped.disabled_reason, last_attempt),
         "subscription_enabled": operational.enabled_payload(stopped),
         "request": payload_of(conversation_serializers.RequestSerializer, conversation),
