@@ -12,9 +12,10 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from console import charts
 from console.admin_actions import replay_failed_since, send_test_event
 
-from . import operational, replay, signing, tasks
+from . import operational, replay, signing, stats, tasks
 from .models import Attempt, Delivery, Subscription
 from .serializers import OPERATOR_DISABLED
 
@@ -28,6 +29,7 @@ def pretty_json(value) -> str:
     return format_html('<pre style="white-space: pre-wrap">{}</pre>', json.dumps(value, indent=2, ensure_ascii=False))
 
 
+STATUS_COLOURS = {"success": "#3a8f3a", "failed": "#c0392b", "pending": "#9aa5b1", "skipped": "#d4a017"}
 _MOMENT_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]
 
 
@@ -156,8 +158,16 @@ class SubscriptionAdmin(admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        if request.method == "GET":
+        subscription = Subscription.objects.filter(pk=object_id).first()
+        if request.method == "GET" and subscription is not None:
             self._warn_of_disabled(request, Subscription.objects.filter(pk=object_id, enabled=False))
+            hours, by_hour = stats.deliveries_by_hour(subscription)
+            series = [(status, STATUS_COLOURS[status], by_hour[status]) for status in STATUS_COLOURS]
+            extra_context = {
+                **(extra_context or {}),
+                "stats": stats.subscription_stats(subscription),
+                "stats_chart": charts.stacked_bars(hours, series, "deliveries, last 24 h"),
+            }
         return super().change_view(request, object_id, form_url, extra_context)
 
     def _warn_of_disabled(self, request, disabled) -> None:

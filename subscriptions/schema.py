@@ -65,3 +65,49 @@ class ReplayMissingSerializer(serializers.Serializer):
 class ReplayMissingResultSerializer(serializers.Serializer):
     count = serializers.IntegerField(help_text="How many skipped deliveries were queued.")
     deliveries = serializers.ListField(child=serializers.CharField())
+
+
+class DeliveriesByStatusSerializer(serializers.Serializer):
+    pending = serializers.IntegerField()
+    success = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    skipped = serializers.IntegerField()
+
+
+class AttemptsByOutcomeSerializer(serializers.Serializer):
+    success = serializers.IntegerField()
+    failed = serializers.IntegerField()
+
+
+class LatencySerializer(serializers.Serializer):
+    p50 = serializers.IntegerField(allow_null=True, help_text="Attempt duration (one HTTP exchange), ms.")
+    p95 = serializers.IntegerField(allow_null=True)
+
+
+class WindowStatsSerializer(serializers.Serializer):
+    deliveries = DeliveriesByStatusSerializer(help_text="Deliveries made in the window, by status.")
+    attempts = AttemptsByOutcomeSerializer(help_text="Attempts made in the window, by outcome.")
+    latency_ms = LatencySerializer()
+
+
+class WindowsSerializer(serializers.Serializer):
+    hour = WindowStatsSerializer()
+    day = WindowStatsSerializer()
+    week = WindowStatsSerializer()
+
+
+class LastAttemptSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    status_code = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField(allow_blank=True)
+    duration_ms = serializers.IntegerField()
+    delivery = serializers.CharField()
+
+
+class SubscriptionStatsSerializer(serializers.Serializer):
+    subscription = serializers.CharField()
+    enabled = serializers.BooleanField()
+    at = serializers.DateTimeField(help_text="When the figures were computed.")
+    windows = WindowsSerializer(help_text="The last hour, day and week.")
+    last_success = LastAttemptSerializer(allow_null=True)
+    last_failure = LastAttemptSerializer(allow_null=True)
