@@ -3,7 +3,7 @@ bodies), so that every endpoint documents what it takes and answers."""
 
 from rest_framework import serializers
 
-from . import events
+from . import events, payload_schemas
 
 
 class EventTypeSerializer(serializers.Serializer):
@@ -11,10 +11,16 @@ class EventTypeSerializer(serializers.Serializer):
     description = serializers.CharField()
     payload = serializers.CharField(help_text="The API resource the payload is, exactly as its API serializes it.")
     example = serializers.JSONField(help_text="An example payload (what `payload` of the envelope looks like).")
+    schema = serializers.JSONField(
+        required=False,
+        help_text="The payload's JSON Schema (draft 2020-12, standalone), generated from the serializers.",
+    )
 
 
-def catalog_rows() -> list[dict]:
-    """The catalog as `GET /api/events/` answers it; placeholders get an example value."""
+def catalog_rows(with_schemas: bool = True) -> list[dict]:
+    """The catalog as `GET /api/events/` answers it; placeholders get an example value. The OpenAPI
+    document's example of it leaves the schemas out: they are generated from that document."""
+    schemas = payload_schemas.payload_schemas() if with_schemas else {}
     return [
         {
             "name": event.name,
@@ -23,6 +29,7 @@ def catalog_rows() -> list[dict]:
             "example": events.example_payload(
                 event.name.replace("<channel>", "chat21").replace("<name>", "typing.start")
             ),
+            **({"schema": schemas[event.name]} if with_schemas else {}),
         }
         for event in events.CATALOG
     ]

@@ -277,7 +277,7 @@ def add_examples(result, generator, request, public):
     if catalog:
         from subscriptions.schema import catalog_rows
 
-        catalog["responses"]["200"]["content"]["application/json"]["example"] = catalog_rows()
+        catalog["responses"]["200"]["content"]["application/json"]["example"] = catalog_rows(with_schemas=False)
     return result
 
 

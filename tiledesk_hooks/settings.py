@@ -298,6 +298,9 @@ SPECTACULAR_SETTINGS = {
     # No validator badge: Swagger UI would fetch it from validator.swagger.io.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None, "persistAuthorization": True},
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every catalog event as an OpenAPI 3.1 webhook: the envelope a subscriber receives.
+    "OAS_VERSION": "3.1.0",
+    "WEBHOOKS": "subscriptions.payload_schemas.WEBHOOKS",
     "PREPROCESSING_HOOKS": ["tiledesk_hooks.openapi.only_api_paths"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
