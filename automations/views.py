@@ -1,6 +1,7 @@
 """The automations API under /api/projects/{project_id}/automations/: owners and admins write,
 every member reads (runs included); other projects' automations do not exist (404)."""
 
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
@@ -59,6 +60,9 @@ class AutomationViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
         page = self.paginate_queryset(filterset.qs)
         return self.get_paginated_response(RunSerializer(page, many=True, context=self.get_serializer_context()).data)
 
+    @extend_schema(
+        parameters=[OpenApiParameter("run_id", str, OpenApiParameter.PATH, description="The run to replay.")]
+    )
     @action(detail=True, methods=["post"], url_path=r"runs/(?P<run_id>[^/.]+)/replay")
     def replay(self, request, project_id=None, pk=None, run_id=None):
         """The recorded call again, against the flow as it is now; the new run says `replay_of`."""

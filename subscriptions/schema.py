@@ -35,7 +35,7 @@ def catalog_rows(with_schemas: bool = True) -> list[dict]:
     ]
 
 
-class SecretSerializer(serializers.Serializer):
+class SubscriptionSecretSerializer(serializers.Serializer):
     secret = serializers.CharField(help_text="The new full secret (`whsec_` + base64). Shown only here.")
 
 

@@ -49,7 +49,7 @@ class SubscriptionViewSet(ManagersOnly, viewsets.ModelViewSet):
         data = self.get_serializer(subscription, context={**self.get_serializer_context(), "reveal_secret": True}).data
         return Response(data, status=status_code, headers={"x-hook-secret": subscription.secret})
 
-    @extend_schema(request=None, responses={200: schema.SecretSerializer})
+    @extend_schema(request=None, responses={200: schema.SubscriptionSecretSerializer})
     @action(detail=True, methods=["post"])
     def rotate_secret(self, request, project_id=None, pk=None):
         subscription = self.get_object()

@@ -141,7 +141,16 @@ def _examples() -> dict[str, object]:
             "payload": "request",
             "example": _catalog("request.create"),
         },
-        "Secret": {"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw7wQ0xz1HfXU="},
+        "SubscriptionSecret": {"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw7wQ0xz1HfXU="},
+        "Secret": {
+            "_id": "6553a1f0abcd0000aaaa0001",
+            "id": "6553a1f0abcd0000aaaa0001",
+            "createdAt": "2026-11-23T10:00:00.000000Z",
+            "updatedAt": "2026-11-23T10:00:00.000000Z",
+            "id_project": "6553a1f0abcd000000000001",
+            "name": "CRM_TOKEN",
+        },
+        "SecretRequest": {"name": "CRM_TOKEN", "value": "crm-api-token-value"},
         "AcceptedDelivery": {
             "id": _DELIVERY_ID,
             "status": "pending",
