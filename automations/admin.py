@@ -39,10 +39,10 @@ class AutomationForm(forms.ModelForm):
 @admin.register(Automation)
 class AutomationAdmin(admin.ModelAdmin):
     form = AutomationForm
-    list_display = ("name", "project", "enabled", "webhook_links", "last_run_status", "updated_at")
+    list_display = ("name", "project", "enabled", "webhook_links", "studio_link", "last_run_status", "updated_at")
     list_filter = ("enabled",)
     search_fields = ("name", "id", "webhook_id", "project__name")
-    readonly_fields = ("id", "webhook_id", "webhook_links", "debug_link", "created_at", "updated_at")
+    readonly_fields = ("id", "webhook_id", "webhook_links", "studio_link", "debug_link", "created_at", "updated_at")
     raw_id_fields = ("project", "created_by")
     actions = ("enable", "disable", "regenerate")
 
@@ -65,6 +65,12 @@ class AutomationAdmin(admin.ModelAdmin):
         if not obj.pk:
             return "-"
         return format_html('<a href="{}">live debug</a>', reverse("automations:debug", args=[obj.pk]))
+
+    @admin.display(description="Studio")
+    def studio_link(self, obj: Automation) -> str:
+        if not obj.pk:
+            return "-"
+        return format_html('<a href="{}">open the studio</a>', reverse("automations:studio", args=[obj.pk]))
 
     def get_queryset(self, request):
         latest = Run.objects.filter(automation=OuterRef("pk")).order_by("-created_at")

@@ -12,7 +12,7 @@ from typing import Any
 
 from jinja2.sandbox import SecurityError
 
-from . import limits, templating
+from . import limits, reads, templating
 from .models import Automation
 from .recording import Headers
 
@@ -54,6 +54,10 @@ class Inbound:
     payload: Any = field(default_factory=dict)
     query: dict = field(default_factory=dict)
     headers: Headers = field(default_factory=Headers)
+    # The body as text (invalid UTF-8 replaced), e.g. for checking a provider's signature.
+    raw_body: str = ""
+    # What followed the webhook id in the URL (`orders/42` of /webhook/{id}/orders/42).
+    path: str = ""
 
 
 @dataclass
@@ -75,6 +79,8 @@ class Context:
     weights: dict = field(default_factory=dict)
     # The project's secrets the flow may read (`secrets.NAME`); loaded only for a flow naming them.
     secrets: dict = field(default_factory=dict)
+    # Paths under payload, query and headers the current step read and did not find.
+    missing: list = field(default_factory=list)
     # Indexes of the for_each items being run (outermost first), recorded in the trace.
     iterations: list = field(default_factory=list)
     # Steps executed past TRACE_MAX_ENTRIES, counted rather than traced.
@@ -91,14 +97,19 @@ class Context:
             "query": self.inbound.query,
             "method": self.inbound.method,
             "headers": self.inbound.headers,
+            "raw_body": self.inbound.raw_body,
+            "path": self.inbound.path,
             "steps": self.outputs,
             "secrets": self.secrets,
         }
 
     def render(self, value: Any) -> Any:
         """Render a step's field within what is left of the run's time."""
+        inbound = self.inbound
+        roots = {"payload": inbound.payload, "query": inbound.query, "headers": inbound.headers}
         try:
-            return templating.render(value, self.scope(), deadline=self.deadline)
+            with reads.tracking(roots, self.missing):
+                return templating.render(value, self.scope(), deadline=self.deadline)
         except limits.RenderTimedOut as exc:
             raise RunTimedOut(str(exc)) from None
 

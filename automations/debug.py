@@ -8,8 +8,10 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
 
 from support.filters import MomentField
+from support.models import MANAGER_ROLES
 from support.permissions import membership_of
 
 from .models import Automation, Run
@@ -28,11 +30,16 @@ def _visible_automation(request: HttpRequest, automation_id: str) -> Automation:
 @login_required
 def debug_page(request: HttpRequest, automation_id: str) -> HttpResponse:
     automation = _visible_automation(request, automation_id)
-    return render(
-        request,
-        "automations/debug.html",
-        {"automation": automation, **webhook_urls(automation, request), "poll_ms": 700},
-    )
+    membership = membership_of(request.user, automation.project_id)
+    replay_base = reverse("automation-runs", kwargs={"project_id": automation.project_id, "pk": automation.pk})
+    context = {
+        "automation": automation,
+        **webhook_urls(automation, request),
+        "poll_ms": 700,
+        "can_replay": membership.role in MANAGER_ROLES,
+        "replay_base": replay_base,
+    }
+    return render(request, "automations/debug.html", context)
 
 
 @login_required

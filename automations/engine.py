@@ -53,6 +53,7 @@ def run_steps(ctx: Context, steps: list, last: bool = True) -> Iterator[dict]:
         else:
             ctx.untraced += 1
         started = time.monotonic()
+        ctx.missing = []
         try:
             if action == "response" and ctx.responded:
                 result = Result(output="ignored: the caller already has its response", end=step.get("end") is True)
@@ -102,6 +103,8 @@ def _each(ctx: Context, step: dict, items: list) -> Iterator[dict]:
 
 
 def _close(entry: dict, ctx: Context, started: float, output: Any = None, error: str | None = None) -> None:
+    if ctx.missing:
+        entry["missing"] = sorted(set(ctx.missing))[:50]
     entry["output"] = snapshot(output)
     entry["error"] = error
     entry["variables"] = snapshot(ctx.variables)

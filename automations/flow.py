@@ -83,10 +83,51 @@ def validate_flow(document: Any) -> Checked:
 
 
 def flow_warnings(flow: dict) -> list[dict]:
-    """What a flow allows but its author most likely did not mean (see _after_error_answer)."""
+    """What a flow allows but its author most likely did not mean: side effects after an error
+    answer (_after_error_answer), names no step sets (_undefined_names)."""
     found: dict[str, dict] = {}
     _after_error_answer(flow.get("steps", []), "steps", False, found)
-    return list(found.values())
+    warnings = list(found.values())
+    variables, ids = set(), set()
+    _defined(flow.get("steps", []), variables, ids)
+    _undefined_names(flow.get("steps", []), "steps", variables, ids, warnings)
+    return warnings
+
+
+# Names every template may read besides the flow's variables.
+TEMPLATE_NAMES = frozenset(
+    {"payload", "query", "method", "headers", "raw_body", "path", "secrets", "steps", "range", "dict", "now", "uuid4"}
+)
+
+
+def _defined(steps: list, variables: set, ids: set) -> None:
+    for step in steps:
+        ids.add(step.get("id"))
+        for name in ("name", "save_as", "as") if step.get("action") in ("set", "for_each") else ("save_as",):
+            if isinstance(step.get(name), str):
+                variables.add(step[name])
+        for branch in NESTED.get(step.get("action"), ()):
+            _defined(step.get(branch) or [], variables, ids)
+
+
+def _undefined_names(steps: list, path: str, variables: set, ids: set, warnings: list) -> None:
+    """A template reading a variable, or a step's output, that no step of the flow sets (a typo,
+    or a step removed): it would render as null."""
+    known = TEMPLATE_NAMES | variables
+    for i, step in enumerate(steps):
+        here = f"{path}[{i}]"
+        unknown: list[str] = []
+        for name, value in step.items():
+            if name in ("id", "action") or name in NESTED.get(step["action"], ()):
+                continue
+            for text in templating.walk_strings(value):
+                if templating.has_template(text):
+                    unknown += templating.unknown_names(text, known, ids)
+        for name in dict.fromkeys(unknown):
+            message = f"reads {name!r}, which no step of the flow sets: it renders as null."
+            warnings.append(problem(here, step["id"], message))
+        for branch in NESTED.get(step["action"], ()):
+            _undefined_names(step.get(branch) or [], f"{here}.{branch}", variables, ids, warnings)
 
 
 def _after_error_answer(steps: list, path: str, answered_error: bool, found: dict) -> tuple[bool, bool]:
@@ -233,8 +274,8 @@ def _field_problems(action: str, step: dict) -> list[str]:
             problems.append("'url' must be a string")
         elif _is_literal(url) and (problem := url_problem(url)):
             problems.append(f"'url': {problem}")
-        if "headers" in step and not isinstance(step["headers"], dict):
-            problems.append("'headers' must be an object")
+        if "headers" in step and not (isinstance(step["headers"], dict) or not _is_literal(step["headers"])):
+            problems.append("'headers' must be an object, or a template giving one")
         timeout = step.get("timeout_s", 1)
         if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not 0 < timeout <= 300:
             problems.append("'timeout_s' must be a number of seconds between 0 and 300")
@@ -244,9 +285,9 @@ def _field_problems(action: str, step: dict) -> list[str]:
             isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599
         ):
             problems.append("'status' must be an HTTP status code (100-599)")
-        if "headers" in step and not isinstance(step["headers"], dict):
-            problems.append("'headers' must be an object")
-        elif "headers" in step:
+        if "headers" in step and not (isinstance(step["headers"], dict) or not _is_literal(step["headers"])):
+            problems.append("'headers' must be an object, or a template giving one")
+        elif isinstance(step.get("headers"), dict):
             problems += _response_header_problems(step["headers"])
         if "end" in step and not isinstance(step["end"], bool):
             problems.append("'end' must be true or false")

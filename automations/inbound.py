@@ -75,10 +75,10 @@ def recorded_call(run, request: HttpRequest, headers: dict, body: bytes) -> RunR
     )
 
 
-def replayed(call: RunRequest) -> Inbound:
+def replayed(call: RunRequest, path: str = "") -> Inbound:
     """What the flow sees of a recorded call (InboundRefused as for the call itself)."""
     query = _flatten(QueryDict(call.query_string, encoding="utf-8"))
-    return parse(call.method, call.content_type, query, Headers(call.headers), bytes(call.body))
+    return parse(call.method, call.content_type, query, Headers(call.headers), bytes(call.body), path)
 
 
 def _flatten(data: QueryDict) -> dict:
@@ -86,10 +86,11 @@ def _flatten(data: QueryDict) -> dict:
     return {key: values[0] if len(values) == 1 else values for key, values in data.lists()}
 
 
-def parse(method: str, content_type_header: str, query: dict, headers: Headers, body: bytes) -> Inbound:
+def parse(method: str, content_type_header: str, query: dict, headers: Headers, body: bytes, path: str = "") -> Inbound:
     """`content_type_header` is the whole header (with its parameters: a multipart boundary)."""
     content_type = parse_header_parameters(content_type_header)[0] if content_type_header else ""
-    inbound = Inbound(method=method or "GET", query=query, headers=headers)
+    raw_body = body.decode("utf-8", errors="replace") if body else ""
+    inbound = Inbound(method=method or "GET", query=query, headers=headers, raw_body=raw_body, path=path)
     if not body:
         inbound.payload = {}
     elif content_type == "application/json" or content_type.endswith("+json"):

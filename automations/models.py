@@ -79,6 +79,8 @@ class Run(Timestamped):
     trace = models.JSONField(default=list, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    # What followed the webhook id in the URL (/webhook/{id}/orders/42: "orders/42").
+    path = models.CharField(max_length=1000, blank=True, default="")
     # The recorded run this one replays (its call, against the flow as it is now).
     replay_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
 

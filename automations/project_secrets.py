@@ -36,7 +36,9 @@ def values_of(project_id: str, names: list[str] | None = None) -> dict[str, str]
 
 
 def mentions_secrets(flow: Any) -> bool:
-    return "secrets" in json.dumps(flow)
+    """Whether the flow may read a secret (`secrets.NAME`, or a key for `hmac_sha256`)."""
+    text = json.dumps(flow)
+    return "secrets" in text or "hmac_sha256" in text
 
 
 class Scrubber:

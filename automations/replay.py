@@ -32,9 +32,11 @@ def replay(original: Run, automation: Automation, mode: str) -> Run:
         headers=redacted_headers(headers),
         content_type=original.content_type,
         body=original.body,
+        path=original.path,
         replay_of=original,
     )
-    inbound = parse(original.method, original.content_type, original.query or {}, headers, original.body.encode())
+    body = original.body.encode()
+    inbound = parse(original.method, original.content_type, original.query or {}, headers, body, original.path)
     return execute(run, automation, inbound)
 
 

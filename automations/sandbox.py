@@ -18,11 +18,11 @@ from jinja2.filters import do_join, do_tojson
 from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
-from jinja2.utils import pass_environment, pass_eval_context
+from jinja2.utils import pass_context, pass_environment, pass_eval_context
 
 from core.nesting import depth
 
-from . import limits
+from . import encoding, limits, reads
 from .limits import MAX_ITEMS, MAX_VALUE
 
 MAX_OUTPUT = 200_000  # characters of one rendered string
@@ -40,7 +40,7 @@ SAFE_ATTRIBUTES: dict[type, frozenset[str]] = {
 SAFE_FILTERS = frozenset(
     "abs capitalize count d default dictsort e escape first float int items join last length list lower "
     "map max min reject rejectattr reverse round select selectattr sort string sum title tojson trim "
-    "truncate unique upper urlencode wordcount".split()
+    "truncate unique upper urlencode wordcount b64encode b64decode sha256 hmac_sha256 date".split()
 )
 # Filters that go through their first argument item by item (a string: character by character).
 _ITERATING = frozenset(
@@ -57,7 +57,8 @@ _PER_ITEM = frozenset("dictsort sort unique".split())
 # Bytes a text filter or method can allocate per character of its input: (ASCII, other). Escaping
 # makes `&#34;` of `"`; urlencode makes `%E2%82%AC` of `€`, through a list of one item per byte; a
 # case change of non-ASCII text works in a buffer of three 4-byte characters per character.
-_GROWTH = {"e": (6, 24), "escape": (6, 24), "urlencode": (12, 36), "string": (10, 40), "tojson": (6, 12),
+_GROWTH = {"b64encode": (2, 8), "b64decode": (1, 4), "date": (40, 40),
+           "e": (6, 24), "escape": (6, 24), "urlencode": (12, 36), "string": (10, 40), "tojson": (6, 12),
            "upper": (1, 12), "lower": (1, 12), "title": (1, 12), "capitalize": (1, 12)}  # fmt: skip
 
 
@@ -236,9 +237,12 @@ class FlowSandbox(SandboxedEnvironment):
         filters["join"] = pass_eval_context(_guard_filter("join", _bounded_join))
         filters["tojson"] = pass_eval_context(_guard_filter("tojson", _bounded_tojson))
         filters["sum"] = pass_environment(_guard_filter("sum", _bounded_sum))
+        for name, function in encoding.FILTERS.items():
+            filters[name] = _guard_filter(name, function)
+        filters["hmac_sha256"] = pass_context(_guard_filter("hmac_sha256", encoding.hmac_sha256))
         self.filters = filters
         self.tests = {name: _guard_test(test) for name, test in self.tests.items()}
-        self.globals = {"range": _bounded_range, "dict": _bounded_dict}
+        self.globals = {"range": _bounded_range, "dict": _bounded_dict, **encoding.GLOBALS}
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if attr.startswith("_") or not super().is_safe_attribute(obj, attr, value):
@@ -247,14 +251,18 @@ class FlowSandbox(SandboxedEnvironment):
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         limits.current().tick()
-        # `payload.items` means the key "items" of a JSON object, not the dict method.
-        if isinstance(obj, dict) and attribute in obj:
-            return obj[attribute]
+        if isinstance(obj, dict):
+            # `payload.items` means the key "items" of a JSON object, not the dict method.
+            value = obj[attribute] if attribute in obj else super().getattr(obj, attribute)
+            reads.note(obj, attribute, value)
+            return value
         return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
         limits.current().tick()
         value = super().getitem(obj, argument)
+        if isinstance(obj, dict):
+            reads.note(obj, argument, value)
         return limits.built(value) if isinstance(argument, slice) else value
 
     def call(__self, __context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805

@@ -122,6 +122,17 @@ class FlowCheckSerializer(serializers.Serializer):
     flow = serializers.JSONField()
 
 
+class FlowProblemSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text='Where, e.g. "steps[1].then[0]" ("" for the flow itself).')
+    step_id = serializers.CharField(allow_null=True)
+    message = serializers.CharField()
+
+
+class FlowCheckResultSerializer(serializers.Serializer):
+    errors = FlowProblemSerializer(many=True, help_text="The flow would be refused (400) for these.")
+    warnings = FlowProblemSerializer(many=True, help_text="Saved despite these, but most likely not meant.")
+
+
 class RunSerializer(ProjectScopedSerializer):
     automation = serializers.CharField(source="automation_id", read_only=True)
     replay_of = serializers.CharField(source="replay_of_id", read_only=True, allow_null=True)
@@ -136,6 +147,7 @@ class RunSerializer(ProjectScopedSerializer):
             "query",
             "headers",
             "content_type",
+            "path",
             "body",
             "body_truncated",
             "error",
@@ -148,7 +160,7 @@ class RunSerializer(ProjectScopedSerializer):
         read_only_fields = fields
 
 
-class SecretSerializer(ProjectScopedSerializer):
+class ProjectSecretSerializer(ProjectScopedSerializer):
     """A project secret: `value` is write-only (encrypted at rest, never answered)."""
 
     value = serializers.CharField(write_only=True, trim_whitespace=False, max_length=MAX_SECRET_LENGTH)

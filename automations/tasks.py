@@ -29,7 +29,7 @@ def execute_run(run_id: str) -> str:
             _fail(run, "the call of this run is no longer kept; it cannot be executed")
         else:
             try:
-                inbound = replayed(call)
+                inbound = replayed(call, run.path)
             except InboundRefused as refused:
                 _fail(run, refused.detail)
             else:

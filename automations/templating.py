@@ -91,6 +91,24 @@ def _compile_checked(text: str) -> Callable[[dict], Any]:
     return ENV.from_string(tree).render
 
 
+def unknown_names(text: str, known: frozenset | set, step_ids: set) -> list[str]:
+    """Names a template reads that are neither `known` nor set inside it, and `steps.<id>` of ids
+    not in `step_ids` (for the warnings of a save; the template is valid)."""
+    tree = ENV.parse(text)
+    stored = {node.name for node in tree.find_all(nodes.Name) if node.ctx == "store"}
+    found = [
+        node.name
+        for node in tree.find_all(nodes.Name)
+        if node.ctx == "load" and node.name not in known and node.name not in stored
+    ]
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        if isinstance(node.node, nodes.Name) and node.node.name == "steps":
+            step_id = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
+            if isinstance(step_id, str) and step_id not in step_ids:
+                found.append(f"steps.{step_id}")
+    return found
+
+
 def _single_expression(tree: nodes.Template) -> nodes.Expr | None:
     """The expression if the whole template is exactly one `{{ expr }}`."""
     if len(tree.body) != 1 or not isinstance(tree.body[0], nodes.Output):

@@ -18,10 +18,11 @@ from .inbound import InboundRefused
 from .models import Automation, Run, Secret
 from .serializers import (
     AutomationSerializer,
+    FlowCheckResultSerializer,
     FlowCheckSerializer,
+    ProjectSecretSerializer,
     ReplaySerializer,
     RunSerializer,
-    SecretSerializer,
     TestCallSerializer,
 )
 
@@ -35,6 +36,7 @@ class AutomationViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
     def perform_create(self, serializer) -> None:
         serializer.save(project=self.project, created_by=self.request.user)
 
+    @extend_schema(request=FlowCheckSerializer, responses=FlowCheckResultSerializer)
     @action(detail=False, methods=["post"])
     def validate(self, request, project_id=None):
         """The checks of a save, without saving: errors (the flow would be refused) and warnings."""
@@ -61,7 +63,9 @@ class AutomationViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
         return self.get_paginated_response(RunSerializer(page, many=True, context=self.get_serializer_context()).data)
 
     @extend_schema(
-        parameters=[OpenApiParameter("run_id", str, OpenApiParameter.PATH, description="The run to replay.")]
+        parameters=[OpenApiParameter("run_id", str, OpenApiParameter.PATH)],
+        request=ReplaySerializer,
+        responses=RunSerializer,
     )
     @action(detail=True, methods=["post"], url_path=r"runs/(?P<run_id>[^/.]+)/replay")
     def replay(self, request, project_id=None, pk=None, run_id=None):
@@ -78,6 +82,7 @@ class AutomationViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
             raise ValidationError({"detail": [refused.detail]}) from None
         return Response(RunSerializer(run, context=self.get_serializer_context()).data)
 
+    @extend_schema(request=TestCallSerializer, responses=RunSerializer)
     @action(detail=True, methods=["post"])
     def test_call(self, request, project_id=None, pk=None):
         """A development run of the call described, made for the signed-in member (no inbound auth)."""
@@ -96,7 +101,7 @@ class SecretViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
     """A project's secrets by name: owners and admins only (agents 403), values never answered."""
 
     queryset = Secret.objects.order_by("name")
-    serializer_class = SecretSerializer
+    serializer_class = ProjectSecretSerializer
     permission_classes = PROJECT_PERMISSIONS
     read_roles = MANAGER_ROLES
     write_roles = MANAGER_ROLES

@@ -65,7 +65,7 @@ def detail(status: int, message: str, **extra) -> JsonResponse:
 
 @csrf_exempt
 @transaction.non_atomic_requests
-def webhook(request: HttpRequest, webhook_id: str, dev: bool = False) -> HttpResponse:
+def webhook(request: HttpRequest, webhook_id: str, dev: bool = False, rest: str = "") -> HttpResponse:
     started = time.monotonic()
     # One plain indexed lookup (the project is loaded only if a domain action needs it), written
     # as SQL: building it through the query builder cost 0.32 ms of CPU per call, this 0.18 ms.
@@ -78,13 +78,13 @@ def webhook(request: HttpRequest, webhook_id: str, dev: bool = False) -> HttpRes
         response = HttpResponse(status=204)
         response["Allow"] = answer_headers.PREFLIGHT_METHODS
     else:
-        response = _answer(request, automation, dev, started)
+        response = _answer(request, automation, dev, started, rest)
     for name, value in answer_headers.server_headers(automation, request).items():
         response[name] = value
     return response
 
 
-def _answer(request: HttpRequest, automation: Automation, dev: bool, started: float) -> HttpResponse:
+def _answer(request: HttpRequest, automation: Automation, dev: bool, started: float, path: str) -> HttpResponse:
     if (wait := throttled(request, automation.pk)) is not None:
         response = detail(429, "Too many calls to this automation; slow down and try again.")
         response["Retry-After"] = str(math.ceil(wait))
@@ -98,6 +98,7 @@ def _answer(request: HttpRequest, automation: Automation, dev: bool, started: fl
         query=query_of(request),
         headers=redacted_headers(headers),
         content_type=(request.content_type or "")[:200],
+        path=path[:1000],
     )
     try:
         body = read_body(request)
@@ -105,7 +106,7 @@ def _answer(request: HttpRequest, automation: Automation, dev: bool, started: fl
         if not automation.enabled:
             raise InboundRefused(422, "This automation is disabled; enable it to accept calls.")
         check_caller(automation, request, headers, body)
-        inbound = parse(run.method, request.META.get("CONTENT_TYPE", ""), run.query, headers, body)
+        inbound = parse(run.method, request.META.get("CONTENT_TYPE", ""), run.query, headers, body, run.path)
     except InboundRefused as refused:
         if refused.status in (401, 403):
             # An unauthenticated caller's body is not kept.

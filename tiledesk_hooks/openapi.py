@@ -204,6 +204,22 @@ def _examples() -> dict[str, object]:
         "TiledeskError": {"success": False, "msg": "Authentication failed: wrong e-mail or password."},
         "Automation": automation,
         "Run": run,
+        "ProjectSecret": {
+            "_id": "6553a1f0aaaa777788889999",
+            "id": "6553a1f0aaaa777788889999",
+            "id_project": _PID,
+            "name": "CRM_TOKEN",
+            "createdAt": "2026-11-23T10:00:00.000000Z",
+            "updatedAt": "2026-11-23T10:00:00.000000Z",
+        },
+        "ProjectSecretRequest": {"name": "CRM_TOKEN", "value": "crm-token-5f2a9c7e (write-only)"},
+        "Replay": {"mode": "development"},
+        "TestCall": {"method": "POST", "headers": {"X-Api-Key": "demo"}, "body": {"name": "Ann", "n": 3}},
+        "FlowCheck": {"flow": {"steps": [{"id": "greet", "action": "log"}]}},
+        "FlowCheckResult": {
+            "errors": [{"path": "steps[0]", "step_id": "greet", "message": "missing field 'message'."}],
+            "warnings": [],
+        },
     }
 
 

@@ -1,21 +1,18 @@
 """An automation's answer cannot act with the app's authority: every answer under /webhook/ is
 sandboxed, and the headers that would let a tenant touch the origin are refused or dropped."""
 
-import os
-
 import pytest
 import requests
 from django.core.signals import request_started
-from django.test import Client
 
 from automations.models import Automation, Run
 from subscriptions.models import Subscription
 from support.models import ProjectUser, Role
+from tests.browser import chromium, session_of, signed_in_context
 
 from .conftest import finished_run
 
 FORCED = {"x-content-type-options": "nosniff", "content-security-policy": "sandbox; default-src 'none'"}
-CHROMIUM = "/usr/bin/chromium"
 
 
 def saved_without_validation(project, owner, steps: list) -> Automation:
@@ -154,10 +151,6 @@ def test_other_paths_keep_their_own_headers(client, db):
 def test_a_members_browser_runs_no_script_of_an_automation_answer(project, make_user, live_server, hook):
     """A logged-in admin opens an automation URL whose answer is an HTML page with a script that
     uses their session against the API (list projects, create a subscription) and plants a cookie."""
-    from playwright.sync_api import sync_playwright
-
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
     admin = make_user("admin", is_staff=True, is_superuser=True)
     ProjectUser.objects.create(project=project, user=admin, email=admin.email, role=Role.ADMIN)
     page_html = (
@@ -181,9 +174,7 @@ def test_a_members_browser_runs_no_script_of_an_automation_answer(project, make_
             )
         ],
     )
-    client = Client()
-    client.force_login(admin)
-    session = client.cookies["sessionid"].value
+    session = session_of(admin)
     reached_api: list[str] = []
 
     def record(sender, environ, **kwargs):
@@ -192,21 +183,14 @@ def test_a_members_browser_runs_no_script_of_an_automation_answer(project, make_
 
     request_started.connect(record)
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
-            )
-            try:
-                context = browser.new_context()
-                context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
-                page = context.new_page()
-                shown = page.goto(hook(automation))
-                page.wait_for_timeout(2000)  # what the script would have needed to do its work
-                headers = shown.all_headers()
-                title, heading = page.title(), page.text_content("#t")
-                cookies = {cookie["name"]: cookie["value"] for cookie in context.cookies()}
-            finally:
-                browser.close()
+        with chromium() as browser:
+            context = signed_in_context(browser, live_server.url, session)
+            page = context.new_page()
+            shown = page.goto(hook(automation))
+            page.wait_for_timeout(2000)  # what the script would have needed to do its work
+            headers = shown.all_headers()
+            title, heading = page.title(), page.text_content("#t")
+            cookies = {cookie["name"]: cookie["value"] for cookie in context.cookies()}
     finally:
         request_started.disconnect(record)
     assert headers["content-security-policy"] == "sandbox; default-src 'none'" and "set-cookie" not in headers

@@ -1,6 +1,5 @@
 """The debug page: members only, and development runs shown live (a real headless Chromium)."""
 
-import os
 from pathlib import Path
 
 import pytest
@@ -9,19 +8,9 @@ from django.test import Client
 
 from automations.models import Run
 from support.models import Role
+from tests.browser import chromium, screenshot, session_of, signed_in_context
 
 REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 FLOW = [
     {"id": "greet", "action": "set", "name": "greeting", "value": "Hello {{ payload.name }}"},
     {"id": "check", "action": "condition", "if": {"left": "{{ payload.n }}", "op": ">", "right": 2}, "then": [
@@ -59,6 +48,7 @@ def test_debug_page_shows_urls_to_any_member(make_automation, add_member):
     html = page.content.decode()
     assert f"http://testserver/webhook/{automation.webhook_id}/dev" in html
     assert "<script src=" not in html and "https://" not in html  # nothing from elsewhere
+    assert f'href="/automations/{automation.pk}/studio/"' in html
 
 
 def test_runs_json_lists_development_runs_newest_first(make_automation, owner, project):
@@ -84,45 +74,36 @@ def test_development_run_trace_is_written_step_by_step(make_automation, hook, ow
 
 @pytest.mark.browser
 def test_debug_page_shows_a_development_run_live_in_chromium(make_automation, hook, owner, live_server):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
-    ARTIFACTS.mkdir(exist_ok=True)
     automation = make_automation(FLOW, name="Greeter")
-    session = logged_in(owner).cookies["sessionid"].value
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
-            page = context.new_page()
-            page.goto(f"{live_server.url}/automations/{automation.pk}/debug/")
-            expect(page.locator("h1")).to_contain_text("Greeter")
-            expect(page.locator("#status")).to_contain_text("Live", timeout=5000)
-            page.evaluate("window.__notReloaded = true")
+    session = session_of(owner)
+    with chromium() as browser:
+        page = signed_in_context(browser, live_server.url, session).new_page()
+        page.goto(f"{live_server.url}/automations/{automation.pk}/debug/")
+        expect(page.locator("h1")).to_contain_text("Greeter")
+        expect(page.locator("#status")).to_contain_text("Live", timeout=5000)
+        page.evaluate("window.__notReloaded = true")
 
-            # (No ORM calls in here: Playwright's sync API runs an event loop in this thread.)
-            answer = requests.post(hook(automation, dev=True), json={"name": "Ann", "n": 3}, timeout=10)
-            assert answer.json() == {"greeting": "Hello Ann"}
-            card = page.locator("section.run")
-            expect(card).to_be_visible(timeout=2000)  # within 2 s, without a reload
-            shown_id = card.get_attribute("id")
-            expect(card).to_have_attribute("data-status", "succeeded", timeout=2000)
-            expect(card.locator("tr.step")).to_have_count(3)
-            expect(card.locator("tr.step").nth(0)).to_contain_text("Hello Ann")
-            expect(card.locator("tr.step").nth(1)).to_contain_text("condition → then")
-            expect(card).to_contain_text('"name": "Ann"')
-            page.screenshot(path=str(ARTIFACTS / "automations-debug-success.png"), full_page=True)
+        # (No ORM calls in here: Playwright's sync API runs an event loop in this thread.)
+        answer = requests.post(hook(automation, dev=True), json={"name": "Ann", "n": 3}, timeout=10)
+        assert answer.json() == {"greeting": "Hello Ann"}
+        card = page.locator("section.run")
+        expect(card).to_be_visible(timeout=2000)  # within 2 s, without a reload
+        shown_id = card.get_attribute("id")
+        expect(card).to_have_attribute("data-status", "succeeded", timeout=2000)
+        expect(card.locator("tr.step")).to_have_count(3)
+        expect(card.locator("tr.step").nth(0)).to_contain_text("Hello Ann")
+        expect(card.locator("tr.step").nth(1)).to_contain_text("condition → then")
+        expect(card).to_contain_text('"name": "Ann"')
+        screenshot(page, "automations-debug-success")
 
-            requests.post(hook(automation, dev=True), json={"name": "Bo", "n": 1}, timeout=10)
-            failed = page.locator("section.run[data-status=failed]")
-            expect(failed).to_have_count(1, timeout=2000)
-            expect(failed.locator("td.error")).to_contain_text("ZeroDivisionError")
-            assert page.evaluate("window.__notReloaded") is True
-            assert page.locator("section.run").count() == 2
-            page.screenshot(path=str(ARTIFACTS / "automations-debug-failure.png"), full_page=True)
-        finally:
-            browser.close()
+        requests.post(hook(automation, dev=True), json={"name": "Bo", "n": 1}, timeout=10)
+        failed = page.locator("section.run[data-status=failed]")
+        expect(failed).to_have_count(1, timeout=2000)
+        expect(failed.locator("td.error")).to_contain_text("ZeroDivisionError")
+        assert page.evaluate("window.__notReloaded") is True
+        assert page.locator("section.run").count() == 2
+        screenshot(page, "automations-debug-failure")
     runs = list(Run.objects.filter(automation=automation).order_by("created_at").values_list("pk", "status"))
     assert shown_id == f"run-{runs[0][0]}" and [status for _, status in runs] == ["succeeded", "failed"]

@@ -1,7 +1,10 @@
 """Runs a signed-in member makes: replaying a recorded run against the current flow, and the
 studio's test call. Both skip the automation's inbound authentication."""
 
+import re
+
 import requests
+from django.test import Client
 
 from automations.models import Run, Secret
 from support.models import Event
@@ -145,3 +148,32 @@ def test_the_admin_replays_selected_runs(admin_client, project, make_automation,
     replayed = Run.objects.get(replay_of=original)
     assert f"replayed as run {replayed.pk}: succeeded" in response.content.decode()
     assert replayed.mode == "development" and replayed.response["body"] == {"n": 5}
+
+
+def test_the_debug_page_replays_a_run_with_the_members_session(owner, project, make_automation, hook):
+    automation = make_automation(
+        [{"id": "answer", "action": "response", "status": 200, "body": {"n": "{{ payload.n }}"}}]
+    )
+    requests.post(hook(automation, dev=True), json={"n": 9}, timeout=10)
+    original = finished_run(automation)
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(owner)
+    page = browser.get(f"/automations/{automation.pk}/debug/").content.decode()
+    replay_base = f"/api/projects/{project.pk}/automations/{automation.pk}/runs/"
+    assert f'var replayBase = "{replay_base}"' in page
+    token = re.search(r'var csrfToken = "([^"]+)"', page).group(1)
+    response = browser.post(
+        f"{replay_base}{original.pk}/replay/",
+        {"mode": "development"},
+        content_type="application/json",
+        headers={"X-CSRFToken": token},
+    )
+    assert response.status_code == 200 and response.json()["replay_of"] == original.pk
+
+
+def test_the_debug_page_offers_no_replay_to_agents(add_member, project, make_automation):
+    automation = make_automation([{"action": "log", "message": "x"}])
+    browser = Client()
+    browser.force_login(add_member("agent-ann"))
+    page = browser.get(f"/automations/{automation.pk}/debug/").content.decode()
+    assert "var replayBase = null" in page

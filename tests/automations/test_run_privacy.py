@@ -79,6 +79,7 @@ def test_http_request_headers_sent_and_received_are_redacted_in_the_trace(make_a
     automation, _ = call_http_flow(make_automation, hook, httpserver)
     run = finished_run(automation)
     call, copy, log, answer = run.trace
+    # What was sent: the flow's headers, and the Content-Type of its JSON body.
     assert call["input"]["headers"] == {
         "Authorization": "[redacted]",
         "X-Api-Key": "[redacted]",

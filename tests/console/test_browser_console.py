@@ -2,57 +2,31 @@
 pytest-django's live server. Screenshots of each page go to test-artifacts/ (git-ignored) so a
 person can look at them. Run with `pytest -m browser`."""
 
-import os
 import re
 from contextlib import contextmanager
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from subscriptions.models import Delivery, Subscription
-from tests.conftest import REPO, received
+from tests.browser import VIEWPORT, chromium, screenshot
+from tests.conftest import received
 from tests.factories import failed_delivery, logged_attempt
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
 
 @contextmanager
 def browser_page(name: str):
-    """A fresh headless Chromium page; a screenshot of where it ended goes to test-artifacts/.
-
-    Playwright's sync API runs an event loop in this thread while it is open, and Django's ORM must
-    not be used meanwhile (it would open connections that are never closed): tests arrange their
-    data before opening the page and check the database after closing it."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+    """A fresh 1280 px page; a screenshot of where it ended goes to test-artifacts/ (no ORM while it
+    is open: tests/browser.py)."""
+    with chromium() as browser:
+        page = browser.new_page(viewport=VIEWPORT)
         page.set_default_timeout(15000)
         try:
             yield page
         finally:
-            page.screenshot(path=str(ARTIFACTS / f"{name}-final.png"))
-            browser.close()
-
-
-def shot(page, name: str, full_page: bool = True) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
+            screenshot(page, f"{name}-final", full_page=False)
 
 
 @pytest.fixture
@@ -87,7 +61,7 @@ def test_operator_logs_in_and_sees_the_dashboard_with_a_chart(live_server, opera
         assert chart.bounding_box()["height"] > 50
         assert page.locator("svg.console-chart rect.bar-failed").count() == 1
         assert "Connection refused" in page.locator(".console-failing").inner_text()
-        shot(page, "dashboard")
+        screenshot(page, "dashboard")
 
 
 def test_operator_disables_a_subscription_from_its_list(live_server, operator, hook):
@@ -97,11 +71,11 @@ def test_operator_disables_a_subscription_from_its_list(live_server, operator, h
         checkbox = page.locator("input[name='form-0-enabled']")
         assert checkbox.is_checked()
         checkbox.uncheck()
-        shot(page, "subscription-list-before-save")
+        screenshot(page, "subscription-list-before-save")
         page.click("input[name='_save']")
         page.locator(".messagelist").wait_for()
         assert not page.locator("input[name='form-0-enabled']").is_checked()
-        shot(page, "subscription-list-disabled")
+        screenshot(page, "subscription-list-disabled")
 
     hook.refresh_from_db()
     assert hook.enabled is False
@@ -124,11 +98,11 @@ def test_operator_opens_a_failed_delivery_and_redelivers_it(live_server, operato
         page.click(f"a[href*='{failed.pk}']")
         page.locator(".console-exchange").first.wait_for()
         assert "boom" in page.locator(".console-response").first.inner_text()
-        shot(page, "failed-delivery")
+        screenshot(page, "failed-delivery")
         page.click("#redeliver-button")
         page.locator(".messagelist").wait_for()
         assert re.search(r"1 delivery\(ies\) queued again", page.locator(".messagelist").inner_text())
-        shot(page, "redelivered")
+        screenshot(page, "redelivered")
 
     assert [got["headers"]["x-hook-id"] for got in received(httpserver)] == [failed.pk]
     assert Delivery.objects.get(pk=failed.pk).status == Delivery.Status.SUCCESS
@@ -166,7 +140,7 @@ def check_swagger_ui(page, live_server) -> None:
     assert any("/api/projects/{project_id}/subscriptions/{id}/test/" in s.replace("\u200b", "") for s in summaries)
     page.wait_for_load_state("networkidle")
     assert outside == []
-    shot(page, "swagger-ui")
+    screenshot(page, "swagger-ui")
 
 
 def test_redoc_renders_the_api_from_local_assets(live_server, db):
@@ -183,4 +157,4 @@ def check_redoc(page, live_server) -> None:
     assert page.locator("[data-section-id^='operation/']").count() > 40
     assert page.locator("[data-section-id='operation/projects_subscriptions_recover_create']").count() == 1
     assert outside == []
-    shot(page, "redoc", full_page=False)
+    screenshot(page, "redoc", full_page=False)

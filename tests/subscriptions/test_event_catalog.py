@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from automations.failures import failed_run_payload
-from automations.models import Automation
+from automations.models import Automation, Run
 from subscriptions import events, operational
 from subscriptions.operator_select import build_payload
 from subscriptions.signals import payload_of, project_payload
@@ -33,7 +33,7 @@ def json_shape(value):
 
 
 @pytest.fixture
-def real_payloads(api, client, project, owner, add_member) -> dict[str, dict]:
+def real_payloads(api, project, owner, add_member) -> dict[str, dict]:
     """One real object of each kind, in the situation its catalog example shows (a conversation of
     the Sales department assigned to an agent, a teammate with no chat limit...), serialized as
     each event publishes it, by catalog payload kind."""
@@ -76,16 +76,18 @@ def real_payloads(api, client, project, owner, add_member) -> dict[str, dict]:
             )
         },
     )
-    failing = Automation.objects.create(
+    automation = Automation.objects.create(project=project, name="Inbound lead", flow={"steps": []})
+    failed = Run.objects.create(
+        automation=automation,
         project=project,
-        name="Inbound lead",
-        flow={"steps": [{"id": "create", "action": "create_request", "lead": {"fullname": "Ann"}}]},
-        created_by=owner,
+        method="POST",
+        status=Run.Status.FAILED,
+        error="step 'create' (create_request) failed: cannot create the request",
+        trace=[{"id": "create", "action": "create_request", "error": "cannot create the request"}],
+        finished_at=closed.updated_at,
     )
-    assert client.post(f"/webhook/{failing.webhook_id}", {}, content_type="application/json").status_code == 200
-    failed_run = failing.runs.get(status="failed")  # fire-and-forget: it failed after the answer
     return {
-        "automation_run": failed_run_payload(failed_run, failing),
+        "automation_run": json.loads(json.dumps(failed_run_payload(failed, automation))),
         "subscription_disabled": operational.disabled_payload(stopped, stopped.disabled_reason, last_attempt),
         "subscription_enabled": operational.enabled_payload(stopped),
         "request": payload_of(conversation_serializers.RequestSerializer, conversation),
