@@ -1,16 +1,21 @@
 """The operator's console for REST Hooks: subscriptions, deliveries and their attempts."""
 
 import json
+from datetime import timedelta
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db import models
 from django.db.models import Count, Q
+from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from console import charts
 from console.admin_actions import replay_failed_since, send_test_event
 
-from . import operational, signing, tasks
+from . import operational, replay, signing, stats, tasks
 from .models import Attempt, Delivery, Subscription
 from .serializers import OPERATOR_DISABLED
 
@@ -22,6 +27,51 @@ def pretty_json(value) -> str:
         except ValueError:
             return format_html("<pre>{}</pre>", value)
     return format_html('<pre style="white-space: pre-wrap">{}</pre>', json.dumps(value, indent=2, ensure_ascii=False))
+
+
+STATUS_COLOURS = {"success": "#3a8f3a", "failed": "#c0392b", "pending": "#9aa5b1", "skipped": "#d4a017"}
+_MOMENT_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]
+
+
+class ReplayMissingForm(forms.Form):
+    since = forms.DateTimeField(
+        help_text="UTC. Skipped deliveries created at or after it are queued.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"}),
+        input_formats=_MOMENT_FORMATS,
+    )
+    until = forms.DateTimeField(
+        required=False,
+        help_text="UTC, optional: and at or before it.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"}),
+        input_formats=_MOMENT_FORMATS,
+    )
+
+
+@admin.action(description="Queue deliveries missed while disabled…")
+def replay_missing(modeladmin, request, queryset):
+    """Asks the window on an intermediate page, then queues each selected enabled subscription's
+    skipped deliveries of it (the API's replay_missing)."""
+    form = ReplayMissingForm(request.POST if "apply" in request.POST else None)
+    if form.is_valid():
+        since, until = form.cleaned_data["since"], form.cleaned_data["until"]
+        queued = [pk for s in queryset.filter(enabled=True) for pk in replay.replay_missing(s, since, until)]
+        modeladmin.message_user(request, f"{len(queued)} missed delivery(ies) queued.", messages.SUCCESS)
+        return None
+    if not form.is_bound:
+        form = ReplayMissingForm(initial={"since": (timezone.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")})
+    return TemplateResponse(
+        request,
+        "admin/subscriptions/subscription/replay_missing.html",
+        {
+            **modeladmin.admin_site.each_context(request),
+            "title": "Queue deliveries missed while disabled",
+            "opts": modeladmin.model._meta,
+            "subscriptions": queryset.select_related("project"),
+            "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "action": "replay_missing",
+        },
+    )
 
 
 @admin.register(Subscription)
@@ -43,7 +93,8 @@ class SubscriptionAdmin(admin.ModelAdmin):
     search_fields = ("target", "event", "project__name", "id")
     readonly_fields = ("id", "masked_secret", "created_by", "created_at", "updated_at", "disabled_reason")
     exclude = ("secret", "previous_secret", "previous_secret_expires_at")
-    actions = ("enable", "disable", send_test_event, replay_failed_since)  # the last two: the console's
+    # send_test_event and replay_failed_since: the console's.
+    actions = ("enable", "disable", send_test_event, replay_failed_since, replay_missing)
 
     def get_queryset(self, request):
         return (
@@ -107,8 +158,16 @@ class SubscriptionAdmin(admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        if request.method == "GET":
+        subscription = Subscription.objects.filter(pk=object_id).first()
+        if request.method == "GET" and subscription is not None:
             self._warn_of_disabled(request, Subscription.objects.filter(pk=object_id, enabled=False))
+            hours, by_hour = stats.deliveries_by_hour(subscription)
+            series = [(status, STATUS_COLOURS[status], by_hour[status]) for status in STATUS_COLOURS]
+            extra_context = {
+                **(extra_context or {}),
+                "stats": stats.subscription_stats(subscription),
+                "stats_chart": charts.stacked_bars(hours, series, "deliveries, last 24 h"),
+            }
         return super().change_view(request, object_id, form_url, extra_context)
 
     def _warn_of_disabled(self, request, disabled) -> None:

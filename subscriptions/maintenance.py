@@ -1,10 +1,12 @@
 """Housekeeping of the delivery log."""
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Exists, OuterRef
+from django.utils import timezone
 
 from .models import Attempt, Delivery, EventPayload
 
@@ -28,6 +30,28 @@ def purge_attempts(older_than: datetime, batch: int = BATCH, progress: Callable[
         if progress:
             progress(len(rows))
     _purge_finished(None, older_than, batch)  # finished deliveries that never had an attempt
+    return removed
+
+
+PURGE_SKIPPED_TASK = "subscriptions.maintenance.purge_expired_skipped"
+
+
+def purge_expired_skipped(batch: int = BATCH) -> int:
+    """Delete the deliveries skipped while their subscription was disabled once they are older than
+    HOOKS_EVENT_RETENTION_DAYS (too old to replay), and the payloads they leave without deliveries.
+    Scheduled daily; `purge_logs` takes them with the logs too."""
+    cutoff = timezone.now() - timedelta(days=settings.HOOKS_EVENT_RETENTION_DAYS)
+    expired = Delivery.objects.filter(status=Delivery.Status.SKIPPED, created_at__lt=cutoff)
+    removed, payloads = 0, set()
+    while rows := list(expired.values_list("pk", "event_payload_id")[:batch]):
+        _delete_unreferenced(Delivery, [pk for pk, _ in rows])
+        payloads.update(payload_id for _, payload_id in rows)
+        removed += len(rows)
+    orphans = EventPayload.objects.filter(pk__in=payloads).exclude(
+        Exists(Delivery.objects.filter(event_payload=OuterRef("pk")))
+    )
+    while ids := list(orphans.values_list("pk", flat=True)[:batch]):
+        _delete_unreferenced(EventPayload, ids)
     return removed
 
 

@@ -110,6 +110,8 @@ class Delivery(models.Model):
         PENDING = "pending"
         SUCCESS = "success"
         FAILED = "failed"
+        # Made while its subscription was disabled: never tried, kept for replay_missing.
+        SKIPPED = "skipped"
 
     id = _object_id()
     # No index of their own: delivery_project_idx and delivery_sub_idx start with these columns

@@ -57,7 +57,7 @@ def publish_to_subscription(
     """Publish one payload to one subscription only, whatever its events and state: the "send test
     event" of the API and the admin. It takes the same outbox and queue path as a real event, so
     it is delivered, retried and logged like any delivery. Returns the delivery id."""
-    subscribed = [(subscription.pk, event or matching.example_event(subscription.event))]
+    subscribed = [(subscription.pk, event or matching.example_event(subscription.event), True)]
     return _write_outbox(subscription.project_id, subscribed, payload, occurred_at or timezone.now())[0]
 
 
@@ -78,11 +78,13 @@ def publish_test_event(subscription: Subscription) -> TestEvent:
     return TestEvent(delivery_id, name, payload_filter.matches(subscription.filter, payload))
 
 
-def _matching_subscriptions(project_id: str, names: list[str], payload: dict) -> list[tuple[str, str]]:
-    """(id, delivery's event name) of the project's enabled subscriptions that take one of these
+def _matching_subscriptions(project_id: str, names: list[str], payload: dict) -> list[tuple[str, str, bool]]:
+    """(id, delivery's event name, enabled) of the project's subscriptions that take one of these
     names and whose filter the payload meets: those whose one `event` is among the names (the
     index), and those whose `events` take more (several names or a wildcard: `matches_many`),
-    matched here. One pair per subscription, named by the most specific name it takes."""
+    matched here. One per subscription, named by the most specific name it takes. Disabled ones
+    come in the same statement (their deliveries are made `skipped`, for replay_missing), so a
+    project without disabled subscriptions pays nothing for them."""
     if not names:
         return []
     quote = connection.ops.quote_name
@@ -92,18 +94,18 @@ def _matching_subscriptions(project_id: str, names: list[str], payload: dict) ->
     }
     sql = (
         f"SELECT {column['id']}, {column['event']}, {column['matches_many']}, {column['events']}, "
-        f"{column['filter']} FROM {quote(Subscription._meta.db_table)} "
-        f"WHERE {column['project']} = %s AND {column['enabled']} = %s "
+        f"{column['filter']}, {column['enabled']} FROM {quote(Subscription._meta.db_table)} "
+        f"WHERE {column['project']} = %s "
         f"AND ({column['event']} IN ({', '.join(['%s'] * len(names))}) OR {column['matches_many']} = %s)"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [project_id, True, *names, True])
+        cursor.execute(sql, [project_id, *names, True])
         rows = cursor.fetchall()
     matched = []
-    for subscription_id, event, many, patterns, conditions in rows:
+    for subscription_id, event, many, patterns, conditions, enabled in rows:
         name = matching.most_specific_match(_json(patterns), names) if many else event
         if name and (conditions is None or payload_filter.matches(_json(conditions), payload)):
-            matched.append((subscription_id, name))
+            matched.append((subscription_id, name, bool(enabled)))
     return matched
 
 
@@ -113,9 +115,10 @@ def _json(value):
 
 
 def _write_outbox(
-    project_id: str, subscriptions: list[tuple[str, str]], payload: dict, occurred_at: datetime
+    project_id: str, subscriptions: list[tuple[str, str, bool]], payload: dict, occurred_at: datetime
 ) -> list[str]:
-    """The payload once and one delivery per (subscription id, event), enqueued after commit."""
+    """The payload once and one delivery per (subscription id, event, enabled); the enabled
+    subscriptions' deliveries are queued after commit, the others are made `skipped`."""
     if not subscriptions:
         return []
     stored = EventPayload(project_id=project_id, payload=payload, occurred_at=occurred_at)
@@ -125,16 +128,18 @@ def _write_outbox(
             subscription_id=subscription_id,
             event=event,
             event_payload=stored,
-            next_attempt_at=occurred_at,
+            status=Delivery.Status.PENDING if enabled else Delivery.Status.SKIPPED,
+            next_attempt_at=occurred_at if enabled else None,
             created_at=occurred_at,
         )
-        for subscription_id, event in subscriptions
+        for subscription_id, event, enabled in subscriptions
     ]
     sequences.assign(deliveries)
     insert_all([stored])
     insert_all(deliveries)
-    delivery_ids = [d.pk for d in deliveries]
-    enqueue_after_commit(delivery_ids)
+    delivery_ids = [d.pk for d in deliveries if d.status == Delivery.Status.PENDING]
+    if delivery_ids:
+        enqueue_after_commit(delivery_ids)
     return delivery_ids
 
 

@@ -3,7 +3,7 @@ bodies), so that every endpoint documents what it takes and answers."""
 
 from rest_framework import serializers
 
-from . import events
+from . import events, payload_schemas
 
 
 class EventTypeSerializer(serializers.Serializer):
@@ -11,10 +11,16 @@ class EventTypeSerializer(serializers.Serializer):
     description = serializers.CharField()
     payload = serializers.CharField(help_text="The API resource the payload is, exactly as its API serializes it.")
     example = serializers.JSONField(help_text="An example payload (what `payload` of the envelope looks like).")
+    schema = serializers.JSONField(
+        required=False,
+        help_text="The payload's JSON Schema (draft 2020-12, standalone), generated from the serializers.",
+    )
 
 
-def catalog_rows() -> list[dict]:
-    """The catalog as `GET /api/events/` answers it; placeholders get an example value."""
+def catalog_rows(with_schemas: bool = True) -> list[dict]:
+    """The catalog as `GET /api/events/` answers it; placeholders get an example value. The OpenAPI
+    document's example of it leaves the schemas out: they are generated from that document."""
+    schemas = payload_schemas.payload_schemas() if with_schemas else {}
     return [
         {
             "name": event.name,
@@ -23,6 +29,7 @@ def catalog_rows() -> list[dict]:
             "example": events.example_payload(
                 event.name.replace("<channel>", "chat21").replace("<name>", "typing.start")
             ),
+            **({"schema": schemas[event.name]} if with_schemas else {}),
         }
         for event in events.CATALOG
     ]
@@ -50,3 +57,64 @@ class RecoverResultSerializer(serializers.Serializer):
     since = serializers.DateTimeField()
     count = serializers.IntegerField(help_text="How many failed deliveries were started again.")
     deliveries = serializers.ListField(child=serializers.CharField())
+
+
+class ReplayMissingSerializer(serializers.Serializer):
+    since = serializers.DateTimeField(help_text="Queue the skipped deliveries created at or after this moment.")
+    until = serializers.DateTimeField(required=False, help_text="... and at or before this one (default: now).")
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs.get("until") and attrs["until"] < attrs["since"]:
+            raise serializers.ValidationError({"until": ["Must not be before `since`."]})
+        return attrs
+
+
+class ReplayMissingResultSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="How many skipped deliveries were queued.")
+    deliveries = serializers.ListField(child=serializers.CharField())
+
+
+class DeliveriesByStatusSerializer(serializers.Serializer):
+    pending = serializers.IntegerField()
+    success = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    skipped = serializers.IntegerField()
+
+
+class AttemptsByOutcomeSerializer(serializers.Serializer):
+    success = serializers.IntegerField()
+    failed = serializers.IntegerField()
+
+
+class LatencySerializer(serializers.Serializer):
+    p50 = serializers.IntegerField(allow_null=True, help_text="Attempt duration (one HTTP exchange), ms.")
+    p95 = serializers.IntegerField(allow_null=True)
+
+
+class WindowStatsSerializer(serializers.Serializer):
+    deliveries = DeliveriesByStatusSerializer(help_text="Deliveries made in the window, by status.")
+    attempts = AttemptsByOutcomeSerializer(help_text="Attempts made in the window, by outcome.")
+    latency_ms = LatencySerializer()
+
+
+class WindowsSerializer(serializers.Serializer):
+    hour = WindowStatsSerializer()
+    day = WindowStatsSerializer()
+    week = WindowStatsSerializer()
+
+
+class LastAttemptSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    status_code = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField(allow_blank=True)
+    duration_ms = serializers.IntegerField()
+    delivery = serializers.CharField()
+
+
+class SubscriptionStatsSerializer(serializers.Serializer):
+    subscription = serializers.CharField()
+    enabled = serializers.BooleanField()
+    at = serializers.DateTimeField(help_text="When the figures were computed.")
+    windows = WindowsSerializer(help_text="The last hour, day and week.")
+    last_success = LastAttemptSerializer(allow_null=True)
+    last_failure = LastAttemptSerializer(allow_null=True)

@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from support.serializers import ProjectScopedSerializer, UserIdField
@@ -7,6 +8,41 @@ from .models import Attempt, Delivery, Subscription
 from .targets import credentials_problem, url_problem
 
 OPERATOR_DISABLED = "Disabled by an operator."
+
+
+@extend_schema_field(
+    {"type": "object", "additionalProperties": {"type": "string"}, "example": {"X-Api-Key": "••••••••"}}
+)
+class MaskedHeadersField(serializers.JSONField):
+    """`headers`: written as given, read from the encrypted column with every value masked."""
+
+    def get_attribute(self, instance):
+        return instance
+
+    def to_representation(self, instance):
+        return target_credentials.masked_headers(target_credentials.unseal(instance.headers_sealed))
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {
+            "type": {"enum": ["bearer", "basic"]},
+            "token": {"type": "string"},
+            "username": {"type": "string"},
+            "password": {"type": "string"},
+        },
+        "required": ["type"],
+    }
+)
+class MaskedAuthField(serializers.JSONField):
+    """`auth`: written as given, read from the encrypted column with every value masked."""
+
+    def get_attribute(self, instance):
+        return instance
+
+    def to_representation(self, instance):
+        return target_credentials.masked_auth(target_credentials.unseal(instance.auth_sealed))
 
 
 class SubscriptionSerializer(ProjectScopedSerializer):
@@ -26,17 +62,15 @@ class SubscriptionSerializer(ProjectScopedSerializer):
         help_text="Payload conditions: dotted path -> literal (equality) or "
         '{"$in"|"$nin"|"$ne"|"$exists"|"$gt"|"$gte"|"$lt"|"$lte"|"$regex": ...}; all must hold.',
     )
-    headers = serializers.JSONField(
+    headers = MaskedHeadersField(
         required=False,
         allow_null=True,
-        write_only=True,
         help_text="Sent with every delivery. Values are write-only: read back masked; a masked value sent back "
         "keeps the stored one. Protocol headers (content-type, host, webhook-*, x-hook-*...) are refused.",
     )
-    auth = serializers.JSONField(
+    auth = MaskedAuthField(
         required=False,
         allow_null=True,
-        write_only=True,
         help_text='{"type": "bearer", "token"} or {"type": "basic", "username", "password"}; values masked on read.',
     )
     target = serializers.CharField(max_length=2000)
@@ -148,12 +182,6 @@ class SubscriptionSerializer(ProjectScopedSerializer):
                 )
         except target_credentials.CredentialsProblem as problem:
             raise serializers.ValidationError({"headers": [str(problem)]}) from problem
-
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        data["headers"] = target_credentials.masked_headers(target_credentials.unseal(instance.headers_sealed))
-        data["auth"] = target_credentials.masked_auth(target_credentials.unseal(instance.auth_sealed))
-        return data
 
     def update(self, instance, validated_data):
         was_enabled = instance.enabled

@@ -146,3 +146,18 @@ def _schedule_erasure(sender, **kwargs):
         name=deleted_projects.ERASE_TASK,
         defaults={"func": deleted_projects.ERASE_TASK, "schedule_type": Schedule.MINUTES, "minutes": 10, "repeats": -1},
     )
+
+
+@receiver(post_migrate, dispatch_uid="schedule-skipped-purge")
+def _schedule_skipped_purge(sender, **kwargs):
+    """Skipped deliveries are kept for HOOKS_EVENT_RETENTION_DAYS, for replay_missing."""
+    if sender.name != "subscriptions":
+        return
+    from django_q.models import Schedule
+
+    from .maintenance import PURGE_SKIPPED_TASK
+
+    Schedule.objects.update_or_create(
+        name=PURGE_SKIPPED_TASK,
+        defaults={"func": PURGE_SKIPPED_TASK, "schedule_type": Schedule.DAILY, "repeats": -1},
+    )

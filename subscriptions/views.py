@@ -15,7 +15,7 @@ from support.models import MANAGER_ROLES
 from support.permissions import ProjectScopedMixin
 from support.views import PROJECT_PERMISSIONS
 
-from . import events, publishing, replay, schema, signing, tasks
+from . import events, publishing, replay, schema, signing, stats, tasks
 from .filters import AttemptFilter, DeliveryFilter
 from .models import Attempt, Delivery, Subscription
 from .serializers import AttemptSerializer, DeliverySerializer, SubscriptionSerializer
@@ -103,6 +103,31 @@ class SubscriptionViewSet(ManagersOnly, viewsets.ModelViewSet):
             },
             status=status.HTTP_202_ACCEPTED,
         )
+
+    @extend_schema(
+        request=schema.ReplayMissingSerializer,
+        responses={202: schema.ReplayMissingResultSerializer},
+        description="Queue the deliveries made while this subscription was disabled (`skipped`) in the window, "
+        "oldest first, with their delivery ids and sequence numbers. The subscription must be enabled.",
+    )
+    @action(detail=True, methods=["post"])
+    def replay_missing(self, request, project_id=None, pk=None):
+        subscription = self.get_object()
+        body = schema.ReplayMissingSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        if not subscription.enabled:
+            raise ValidationError({"enabled": ["Enable the subscription first: a disabled one is sent nothing."]})
+        queued = replay.replay_missing(subscription, body.validated_data["since"], body.validated_data.get("until"))
+        return Response({"count": len(queued), "deliveries": queued}, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        responses={200: schema.SubscriptionStatsSerializer},
+        description="The subscription's deliveries by status and attempts by outcome over the last hour, day and "
+        "week, the p50/p95 duration of its attempts, and its last success and last failure.",
+    )
+    @action(detail=True, methods=["get"])
+    def stats(self, request, project_id=None, pk=None):
+        return Response(schema.SubscriptionStatsSerializer(stats.subscription_stats(self.get_object())).data)
 
 
 class AttemptLogView(ManagersOnly, generics.ListAPIView):

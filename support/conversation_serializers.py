@@ -203,6 +203,8 @@ class RequestSerializer(ProjectScopedSerializer):
     hasBot = serializers.SerializerMethodField()
     duration = serializers.SerializerMethodField()
     sourcePage = serializers.CharField(source="source_page", required=False, allow_blank=True)
+    # Blank until the conversation is routed: said here so that its typed schema admits "".
+    routed_by = serializers.ChoiceField(choices=Request.RoutedBy.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = Request

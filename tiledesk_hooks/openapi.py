@@ -52,6 +52,10 @@ def _examples() -> dict[str, object]:
         "id": _SUB_ID,
         "id_project": _PID,
         "event": "request.create",
+        "events": ["request.create", "message.*"],
+        "filter": {"department.name": "Sales", "channel.name": {"$in": ["whatsapp", "telegram"]}},
+        "headers": {"X-Api-Key": "••••••••"},
+        "auth": {"type": "bearer", "token": "••••••••"},
         "target": "https://hooks.example.com/tiledesk",
         "enabled": True,
         "disabled_reason": "",
@@ -67,6 +71,7 @@ def _examples() -> dict[str, object]:
         "subscription": _SUB_ID,
         "event": "request.create",
         "status": "success",
+        "sequence": 42,
         "attempt_count": 1,
         "next_attempt_at": None,
         "last_error": "",
@@ -146,7 +151,41 @@ def _examples() -> dict[str, object]:
             "name": "CRM_TOKEN",
         },
         "SecretRequest": {"name": "CRM_TOKEN", "value": "crm-api-token-value"},
-        "AcceptedDelivery": {"id": _DELIVERY_ID, "status": "pending", "event": "request.create"},
+        "AcceptedDelivery": {
+            "id": _DELIVERY_ID,
+            "status": "pending",
+            "event": "request.create",
+            "filter_matches": True,
+        },
+        "SubscriptionStats": {
+            "subscription": _SUB_ID,
+            "enabled": True,
+            "at": "2026-11-23T10:00:00.000000Z",
+            "windows": {
+                name: {
+                    "deliveries": {"pending": 0, "success": n, "failed": f, "skipped": 0},
+                    "attempts": {"success": n, "failed": f * 9},
+                    "latency_ms": {"p50": 41, "p95": 180},
+                }
+                for name, n, f in (("hour", 12, 0), ("day", 310, 1), ("week", 2140, 3))
+            },
+            "last_success": {
+                "at": "2026-11-23T09:59:12.000000Z",
+                "status_code": 200,
+                "error": "",
+                "duration_ms": 38,
+                "delivery": _DELIVERY_ID,
+            },
+            "last_failure": {
+                "at": "2026-11-22T17:03:40.000000Z",
+                "status_code": 503,
+                "error": "",
+                "duration_ms": 212,
+                "delivery": "6553a1f0aaaa111100009999",
+            },
+        },
+        "ReplayMissing": {"since": "2026-11-23T00:00:00Z", "until": "2026-11-24T00:00:00Z"},
+        "ReplayMissingResult": {"count": 1, "deliveries": [_DELIVERY_ID]},
         "Recover": {"since": "2026-11-23T00:00:00Z"},
         "RecoverResult": {
             "subscription": _SUB_ID,
@@ -263,7 +302,7 @@ def add_examples(result, generator, request, public):
     if catalog:
         from subscriptions.schema import catalog_rows
 
-        catalog["responses"]["200"]["content"]["application/json"]["example"] = catalog_rows()
+        catalog["responses"]["200"]["content"]["application/json"]["example"] = catalog_rows(with_schemas=False)
     return result
 
 

@@ -184,6 +184,8 @@ HOOKS_SEND_SECRET_HEADER = env_bool("HOOKS_SEND_SECRET_HEADER", True)
 HOOKS_RESPONSE_BODY_LIMIT = 4096
 # Encrypts tenants' stored credentials (core/crypto.py); empty derives a key from SECRET_KEY.
 HOOKS_ENCRYPTION_KEY = os.environ.get("HOOKS_ENCRYPTION_KEY", "")
+# How long `skipped` deliveries (made while their subscription was disabled, for replay_missing) are kept.
+HOOKS_EVENT_RETENTION_DAYS = float(os.environ.get("HOOKS_EVENT_RETENTION_DAYS", 30))
 # Random extra delay added to each retry, as a fraction of the delay, so that many deliveries that
 # failed together do not come back together.
 HOOKS_RETRY_JITTER = env_float("HOOKS_RETRY_JITTER", 0.1)
@@ -296,6 +298,9 @@ SPECTACULAR_SETTINGS = {
     # No validator badge: Swagger UI would fetch it from validator.swagger.io.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None, "persistAuthorization": True},
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every catalog event as an OpenAPI 3.1 webhook: the envelope a subscriber receives.
+    "OAS_VERSION": "3.1.0",
+    "WEBHOOKS": "subscriptions.payload_schemas.WEBHOOKS",
     "PREPROCESSING_HOOKS": ["tiledesk_hooks.openapi.only_api_paths"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

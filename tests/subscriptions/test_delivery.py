@@ -202,11 +202,11 @@ def test_emitted_event_sub_event_reaches_its_subscriber(api, project, httpserver
     assert got["json"]["payload"]["name"] == "typing.start" and got["json"]["payload"]["attributes"] == {"n": 1}
 
 
-def test_a_disabled_subscription_gets_nothing(api, project, httpserver, on_commit):
+def test_a_disabled_subscription_is_sent_nothing_and_keeps_a_skipped_row(api, project, httpserver, on_commit):
     subscribed(api, project.pk, httpserver.url_for("/hook"), enabled=False)
     create_request(api, project, on_commit)
     assert received(httpserver) == []
-    assert Delivery.objects.count() == 0
+    assert list(Delivery.objects.values_list("status", "attempt_count")) == [("skipped", 0)]
 
 
 def test_a_failed_attempt_is_retried_until_a_2xx(api, project, httpserver, on_commit):

@@ -5,6 +5,7 @@ import pytest
 
 from subscriptions.models import Delivery, Subscription
 from tests.conftest import received
+from tests.factories import subscribed
 
 TARGET = "https://hooks.example.com/in"
 
@@ -14,9 +15,7 @@ def url(project, suffix="") -> str:
 
 
 def subscribe(api, project, target=TARGET, **body) -> dict:
-    response = api.post(url(project), {"target": target, **body}, format="json")
-    assert response.status_code == 201, response.content
-    return response.json()
+    return subscribed(api, project.pk, target, **body)
 
 
 def create_request(api, project, on_commit, channel="chat21") -> dict:

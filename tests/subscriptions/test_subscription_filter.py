@@ -6,6 +6,7 @@ import pytest
 from subscriptions import payload_filter
 from subscriptions.models import Delivery
 from tests.conftest import received
+from tests.factories import subscribed
 
 TARGET = "https://hooks.example.com/in"
 
@@ -15,9 +16,7 @@ def url(project, suffix="") -> str:
 
 
 def subscribe(api, project, target=TARGET, **body) -> dict:
-    response = api.post(url(project), {"event": "request.create", "target": target, **body}, format="json")
-    assert response.status_code == 201, response.content
-    return response.json()
+    return subscribed(api, project.pk, target, **body)
 
 
 def create_request(api, project, on_commit, channel="chat21", **extra) -> dict:

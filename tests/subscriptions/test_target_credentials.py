@@ -10,6 +10,7 @@ from werkzeug import Response
 from subscriptions.models import Attempt, Subscription
 from subscriptions.target_credentials import MASK
 from tests.conftest import received
+from tests.factories import subscribed
 
 TARGET = "https://hooks.example.com/in"
 TOKEN = "tok_live_9f8e7d6c5b4a"
@@ -21,9 +22,7 @@ def url(project, suffix="") -> str:
 
 
 def subscribe(api, project, target=TARGET, **body) -> dict:
-    response = api.post(url(project), {"event": "request.create", "target": target, **body}, format="json")
-    assert response.status_code == 201, response.content
-    return response.json()
+    return subscribed(api, project.pk, target, **body)
 
 
 def create_request(api, project, on_commit) -> None:

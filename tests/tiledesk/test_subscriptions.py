@@ -290,3 +290,27 @@ def test_a_filter_is_taken_and_a_bad_operator_is_a_tiledesk_error(tiledesk, proj
     )
     assert bad.status_code == 400
     assert bad.json()["success"] is False and "$like" in bad.json()["msg"]
+
+
+def test_headers_and_auth_are_taken_and_read_back_masked(tiledesk, project):
+    made = tiledesk(
+        "post",
+        f"/v3/{project.pk}/subscriptions",
+        {
+            "event": "request.create",
+            "target": TARGET,
+            "headers": {"X-Api-Key": "k-123456"},
+            "auth": {"type": "bearer", "token": "t-123456"},
+        },
+    )
+    assert made.status_code == 200
+    read = tiledesk("get", f"/v3/{project.pk}/subscriptions/{made.json()['id']}").json()
+    assert read["headers"] == {"X-Api-Key": "••••••••"} and read["auth"] == {"type": "bearer", "token": "••••••••"}
+    assert "k-123456" not in str(read) and "t-123456" not in str(read)
+
+
+def test_credentials_in_the_target_are_a_tiledesk_error(tiledesk, project):
+    response = tiledesk(
+        "post", f"/{project.pk}/subscriptions", {"event": "request.create", "target": "https://u:p@hooks.example.com/x"}
+    )
+    assert response.status_code == 400 and response.json()["success"] is False and "auth" in response.json()["msg"]
