@@ -5,7 +5,8 @@ missing (retries and parallel workers deliver out of order).
 The counter is the subscription row's `last_sequence`, taken for all of a publish's subscriptions
 in one `UPDATE ... RETURNING` inside the publishing transaction: the row lock it takes orders
 concurrent publishers to one subscription, so numbers are gapless as committed (a rolled-back
-transaction takes its numbers back with it)."""
+transaction takes its numbers back with it). The price: publishers to one subscription commit one
+after another from the moment they publish."""
 
 from django.db import connection
 
@@ -24,6 +25,15 @@ def take(subscription_ids: list[str]) -> dict[str, int]:
     pk, last = quote(meta.pk.column), quote(meta.get_field("last_sequence").column)
     taken: dict[str, int] = {}
     with connection.cursor() as cursor:
+        if connection.features.has_select_for_update:
+            # Lock the rows in one order (their ids) before counting: two transactions publishing
+            # to the same subscriptions then queue behind each other instead of deadlocking, which
+            # an UPDATE locking rows in its scan order could do.
+            cursor.execute(
+                f"SELECT {pk} FROM {quote(meta.db_table)} WHERE {pk} IN ({', '.join(['%s'] * len(counts))}) "
+                f"ORDER BY {pk} FOR UPDATE",
+                list(counts),
+            )
         # One statement per distinct count: a publish takes one number per subscription.
         for count in sorted(set(counts.values())):
             ids = [subscription_id for subscription_id, n in counts.items() if n == count]
