@@ -11,7 +11,8 @@ cheaper than a hand-off (the common `set` + `response` flow)."""
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from functools import cache
 
 from django.conf import settings
@@ -29,9 +30,29 @@ def _pool() -> ThreadPoolExecutor:
     )
 
 
+_in_flight: set[Future] = set()
+_in_flight_lock = threading.Lock()
+
+
 def finish_later(execution: Execution) -> None:
     """Queue the rest of the run; returns at once."""
-    _pool().submit(_finish, execution)
+    future = _pool().submit(_finish, execution)
+    with _in_flight_lock:
+        _in_flight.add(future)
+    future.add_done_callback(_forget)
+
+
+def _forget(future: Future) -> None:
+    with _in_flight_lock:
+        _in_flight.discard(future)
+
+
+def wait_idle(timeout_s: float) -> bool:
+    """Whether every run handed over so far has ended within `timeout_s` (for whoever must not go
+    on while one may still write: a test before its database is emptied)."""
+    with _in_flight_lock:
+        pending = list(_in_flight)
+    return not wait(pending, timeout=timeout_s).not_done
 
 
 def _finish(execution: Execution) -> None:

@@ -4,6 +4,7 @@ the live server, and a clean throttle for each test."""
 import pytest
 from django.core.cache import cache
 
+from automations import after_answer
 from automations.flow import validate_flow
 from automations.models import Automation, Run
 
@@ -30,12 +31,15 @@ def make_automation(project, owner):
 
 @pytest.fixture
 def hook(live_server):
-    """URL of an automation's production (or development) endpoint on the live server."""
+    """URL of an automation's production (or development) endpoint on the live server. The steps
+    after a flow's answer run in a thread of the server: the test waits for them to end before its
+    database is emptied (one still writing would hold locks the flush waits for)."""
 
     def url(automation: Automation, dev: bool = False) -> str:
         return f"{live_server.url}/webhook/{automation.webhook_id}{'/dev' if dev else ''}"
 
-    return url
+    yield url
+    assert after_answer.wait_idle(timeout_s=30), "a run's steps after its answer did not end"
 
 
 def finished_run(automation: Automation, count: int = 1) -> Run:
