@@ -5,7 +5,6 @@ import json
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Count, Q
-from django.utils import timezone
 from django.utils.html import format_html
 
 from console.admin_actions import replay_failed_since, send_test_event
@@ -21,6 +20,9 @@ def pretty_json(value) -> str:
         except ValueError:
             return format_html("<pre>{}</pre>", value)
     return format_html('<pre style="white-space: pre-wrap">{}</pre>', json.dumps(value, indent=2, ensure_ascii=False))
+
+
+DISABLED_BY_OPERATOR = "disabled by an operator"
 
 
 @admin.register(Subscription)
@@ -72,20 +74,23 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Enable selected subscriptions")
     def enable(self, request, queryset):
-        # updated_at starts a fresh failing period for the auto-disable.
-        changed = queryset.update(enabled=True, disabled_reason="", updated_at=timezone.now())
-        self.message_user(request, f"{changed} subscription(s) enabled.", messages.SUCCESS)
+        for subscription in queryset:
+            subscription.enable()
+        self.message_user(request, f"{len(queryset)} subscription(s) enabled.", messages.SUCCESS)
 
     @admin.action(description="Disable selected subscriptions")
     def disable(self, request, queryset):
-        changed = queryset.update(enabled=False, disabled_reason="disabled by an operator", updated_at=timezone.now())
-        self.message_user(request, f"{changed} subscription(s) disabled.", messages.SUCCESS)
+        for subscription in queryset:
+            subscription.disable(DISABLED_BY_OPERATOR)
+        self.message_user(request, f"{len(queryset)} subscription(s) disabled.", messages.SUCCESS)
 
     def save_model(self, request, obj, form, change):
         if not change:
-            obj.secret = signing.new_secret()
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+        # The form (and the list's "enabled" checkbox) changes the flag; the lifecycle does the rest.
+        if change and "enabled" in form.changed_data:
+            obj.enable() if obj.enabled else obj.disable(DISABLED_BY_OPERATOR)
 
 
 class AttemptInline(admin.TabularInline):
@@ -143,9 +148,17 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     @admin.action(description="Redeliver selected deliveries")
     def redeliver(self, request, queryset):
-        for delivery in queryset:
+        refused = [delivery.pk for delivery in queryset if not delivery.redeliverable]
+        queued = [delivery for delivery in queryset if delivery.redeliverable]
+        for delivery in queued:
             tasks.redeliver(delivery)
-        self.message_user(request, f"{queryset.count()} delivery(ies) queued again.", messages.SUCCESS)
+        self.message_user(request, f"{len(queued)} delivery(ies) queued again.", messages.SUCCESS)
+        if refused:
+            self.message_user(
+                request,
+                f"Not redelivered (operator.select calls are synchronous): {', '.join(refused)}.",
+                messages.WARNING,
+            )
 
 
 @admin.register(Attempt)

@@ -4,6 +4,8 @@ A published event writes one `EventPayload` (the payload serialized once) and on
 matching subscription, in the transaction of the domain change; every HTTP try is an `Attempt` row.
 The worker task receives only a delivery id and claims the row before sending."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -13,6 +15,7 @@ from support.ids import new_object_id
 from support.models import Project
 
 from .events import OPERATOR_SELECT
+from .signing import new_secret
 
 
 def _object_id() -> models.CharField:
@@ -24,7 +27,7 @@ class Subscription(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="subscriptions")
     event = models.CharField(max_length=200, db_index=True)
     target = models.URLField(max_length=2000)
-    secret = models.CharField(max_length=100)
+    secret = models.CharField(max_length=100, default=new_secret)
     # After a rotation the old secret keeps signing beside the new one until it expires, so that
     # receivers can switch over without dropping deliveries.
     previous_secret = models.CharField(max_length=100, blank=True, default="")
@@ -51,6 +54,29 @@ class Subscription(models.Model):
     def __str__(self) -> str:
         return f"{self.event} -> {self.target}"
 
+    # The lifecycle, used alike by the API, the admin, the commands and the worker. Each writes
+    # `updated_at`: the auto-disable rule counts failures from a subscription's last change, so an
+    # operator who enables it again gives it a fresh period.
+
+    def enable(self) -> None:
+        self.enabled, self.disabled_reason = True, ""
+        self.save(update_fields=["enabled", "disabled_reason", "updated_at"])
+
+    def disable(self, reason: str) -> None:
+        """Disabled with a reason shown wherever the subscription is (what was still waiting for it
+        fails when a worker reaches it, saying so: subscriptions/disabling.py)."""
+        self.enabled = False
+        self.disabled_reason = reason[: self._meta.get_field("disabled_reason").max_length]
+        self.save(update_fields=["enabled", "disabled_reason", "updated_at"])
+
+    def rotate_secret(self) -> str:
+        """A new secret; the old one keeps signing beside it for HOOKS_SECRET_ROTATION_GRACE_S."""
+        self.previous_secret = self.secret
+        self.previous_secret_expires_at = timezone.now() + timedelta(seconds=settings.HOOKS_SECRET_ROTATION_GRACE_S)
+        self.secret = new_secret()
+        self.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"])
+        return self.secret
+
     def signing_secrets(self, now=None) -> list[str]:
         now = now or timezone.now()
         secrets_ = [self.secret]
@@ -69,11 +95,6 @@ class EventPayload(models.Model):
 
     def timestamp_ms(self) -> int:
         return int(self.occurred_at.timestamp() * 1000)
-
-
-# `Delivery.last_error` of a delivery waiting behind its slow target's delivery in flight
-# (subscriptions/isolation.py).
-PARKED_ERROR = "parked: another delivery to this slow target is in flight"
 
 
 class Delivery(models.Model):
@@ -96,6 +117,9 @@ class Delivery(models.Model):
     round_started_after = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now, null=True)
     locked_until = models.DateTimeField(null=True, blank=True)
+    # Set while the delivery waits behind its slow target's delivery in flight, unattempted
+    # (subscriptions/isolation.py).
+    parked_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_error = models.CharField(max_length=500, blank=True, default="")
     # For operator.select: what the answer led to ("webhook" or "fallback: <reason>").
     decision = models.CharField(max_length=300, blank=True, default="")
@@ -115,13 +139,19 @@ class Delivery(models.Model):
             ),
             models.Index(
                 fields=["subscription", "created_at"],
-                condition=Q(last_error=PARKED_ERROR),
+                condition=Q(parked_at__isnull=False),
                 name="delivery_parked_idx",
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.event} #{self.id} ({self.status})"
+
+    @property
+    def redeliverable(self) -> bool:
+        """operator.select calls are synchronous: their answer only mattered while the
+        conversation was being routed, so they are never sent again."""
+        return self.event != OPERATOR_SELECT
 
 
 class Attempt(models.Model):

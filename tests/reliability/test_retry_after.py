@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 from django_q.models import Schedule
 
-from subscriptions import delivery as sending
+from subscriptions import outcomes as sending
 from subscriptions import tasks
 from subscriptions.models import Delivery
 from tests.factories import subscribed

@@ -12,6 +12,7 @@ from django_q.brokers.redis_broker import Redis as RedisBroker
 from django_q.conf import Conf
 from django_q.signing import SignedPackage
 
+from subscriptions import queue as delivery_queue
 from subscriptions import tasks
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
@@ -27,8 +28,7 @@ def redis_queue(monkeypatch):
     monkeypatch.setattr(Conf, "SYNC", False)
     monkeypatch.setattr(Conf, "REDIS", REDIS_URL)
     broker = RedisBroker(list_key=f"test-enqueue-{uuid.uuid4().hex}")
-    monkeypatch.setattr(tasks, "_broker", broker)
-    monkeypatch.setattr(tasks, "_broker_key", (os.getpid(), Conf.PREFIX))
+    monkeypatch.setattr(delivery_queue, "queue_broker", lambda: broker)
     yield broker
     broker.delete_queue()
 
@@ -41,11 +41,11 @@ def test_the_deliveries_of_a_commit_are_queued_in_order_in_tasks_of_the_batch_si
     settings.HOOKS_BATCH_SIZE = 50
     ids = [f"{i:024x}" for i in range(120)]
 
-    tasks.enqueue_deliveries(ids)
+    delivery_queue.enqueue_deliveries(ids)
 
     queue = queued(redis_queue)
     assert [task["args"] for task in queue] == [(ids[:50],), (ids[50:100],), (ids[100:],)]
-    assert {task["func"] for task in queue} == {tasks.DELIVER_BATCH}
+    assert {task["func"] for task in queue} == {delivery_queue.DELIVER_BATCH}
     assert [task["name"] for task in queue] == [
         f"deliver-{ids[0]}+49",
         f"deliver-{ids[50]}+49",
@@ -57,7 +57,7 @@ def test_more_tasks_than_one_push_takes_are_all_queued_once(redis_queue, setting
     settings.HOOKS_BATCH_SIZE = 1
     ids = [f"{i:024x}" for i in range(750)]  # more than one push of 500
 
-    tasks.enqueue_deliveries(ids)
+    delivery_queue.enqueue_deliveries(ids)
 
     queue = queued(redis_queue)
     assert [task["args"] for task in queue] == [([i],) for i in ids]
@@ -65,15 +65,14 @@ def test_more_tasks_than_one_push_takes_are_all_queued_once(redis_queue, setting
 
 
 def test_a_successful_delivery_run_is_not_stored_as_a_task_result(redis_queue):
-    tasks.enqueue_deliveries(["0" * 24])
+    delivery_queue.enqueue_deliveries(["0" * 24])
 
     (task,) = queued(redis_queue)
     assert task["save"] is False and task["group"] == "deliveries"
 
 
 def test_one_broker_serves_the_whole_process(monkeypatch, db):
-    monkeypatch.setattr(tasks, "_broker", None)
-    assert tasks.queue_broker() is tasks.queue_broker()
+    assert delivery_queue.queue_broker() is delivery_queue.queue_broker()
 
 
 def test_a_scheduled_retry_run_is_not_stored_as_a_task_result_either(project):
@@ -93,7 +92,7 @@ def test_a_scheduled_retry_run_is_not_stored_as_a_task_result_either(project):
 
     retry = Schedule.objects.get(name=f"retry-{delivery.pk}-2")
     # The scheduler reads the stored kwargs back with ast.literal_eval.
-    assert retry.func == tasks.DELIVER and ast.literal_eval(retry.kwargs) == {"q_options": {"save": False}}
+    assert retry.func == delivery_queue.DELIVER and ast.literal_eval(retry.kwargs) == {"q_options": {"save": False}}
 
 
 @pytest.fixture

@@ -95,7 +95,7 @@ def test_log_output_holds_no_secret_or_token(secrets_in_play, caplog):
     formatter = logging.Formatter("%(name)s %(message)s")
     records = caplog.get_records("setup") + caplog.records
     text = "\n".join(formatter.format(record) for record in records)
-    assert "subscriptions.delivery" in text  # the deliveries were logged
+    assert "subscriptions.outcomes" in text  # the deliveries were logged
     for secret in secrets_in_play:
         assert secret not in text
 
