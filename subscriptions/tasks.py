@@ -1,21 +1,22 @@
-"""django-q2's entry points for deliveries: a batch of ids to send, one retry, and the sweep.
+"""django-q2's entry points for deliveries: draining the outbox when woken, a batch of given ids,
+and the sweep.
 
-A worker claims a task's deliveries at once (subscriptions/transitions.py), sends them side by side
-(sender.py) and logs them in a few statements (outcomes.py); slow targets are kept from holding
-every worker (isolation.py), failing ones are disabled (disabling.py)."""
+A woken worker claims a batch of due deliveries at once (subscriptions/transitions.py), sends them
+side by side (sender.py) and logs them in a few statements (outcomes.py), and claims again while
+there are more; slow targets are kept from holding every worker (isolation.py), failing ones are
+disabled (disabling.py)."""
 
 import logging
+import math
+import time
 from collections.abc import Callable
 
 from django.conf import settings
-from django_q.models import Schedule
-from django_q.tasks import schedule
 
-from . import isolation, transitions
+from . import isolation, queue, transitions
 from .disabling import disable_failing, stop_if_disabled
 from .models import Delivery
 from .outcomes import record_outcomes
-from .queue import DELIVER, enqueue_deliveries
 from .sender import prepare, send_all
 
 logger = logging.getLogger(__name__)
@@ -25,6 +26,10 @@ PARKED = "parked"
 # A pending delivery this late has lost its task (a broker flush, an enqueue that failed after
 # commit, a worker killed after taking it); the sweep hands it to the queue again.
 SWEEP_GRACE_S = settings.HOOKS_SWEEP_GRACE_S
+# A woken worker stops claiming new batches after this long (the batch in hand may add up to
+# HOOKS_TIMEOUT_S), well inside django-q2's task timeout of HOOKS_TIMEOUT_S + 30 s; if there is
+# more, it has woken another worker already.
+DRAIN_S = 10.0
 
 
 def claim_many(delivery_ids: list[str]) -> list[Delivery]:
@@ -37,12 +42,41 @@ def claim(delivery_id: str) -> Delivery | None:
     return claimed[0] if claimed else None
 
 
+def deliver_due() -> int:
+    """Drain the outbox: claim the longest-waiting due deliveries, a batch at a time, and send
+    them, until a claim finds less than a full batch (or DRAIN_S has passed). Returns how many
+    were claimed."""
+    queue.woken()
+    size, started, claimed = settings.HOOKS_BATCH_SIZE, time.monotonic(), 0
+    while True:
+        batch = transitions.claim_due(size)
+        if len(batch) == size:
+            queue.wake()  # more are waiting: another worker joins in
+        claimed += len(batch)
+        send_claimed(batch)
+        if len(batch) < size or time.monotonic() - started > DRAIN_S:
+            return claimed
+
+
 def deliver_batch(delivery_ids: list[str]) -> dict[str, str]:
-    """Claim, send side by side, log. Returns each id's outcome: its new status, "parked", or
-    "not due or taken" (sent already, not due yet, or another worker has it)."""
+    """Claim these deliveries (those pending, due and free), send, log. Returns each id's outcome:
+    its new status, "parked", or "not due or taken" (sent already, not due yet, or another worker
+    has it)."""
     outcome = dict.fromkeys(delivery_ids, NOT_DUE)
-    live = []
-    for delivery in transitions.claim(delivery_ids):
+    outcome.update(send_claimed(transitions.claim(delivery_ids)))
+    return outcome
+
+
+def deliver(delivery_id: str) -> str:
+    """One delivery, by id."""
+    return deliver_batch([delivery_id])[delivery_id]
+
+
+def send_claimed(claimed: list[Delivery]) -> dict[str, str]:
+    """Send deliveries this worker has claimed, log them and move them on; returns each one's
+    new status (or "parked")."""
+    outcome, live = {}, []
+    for delivery in claimed:
         if stop_if_disabled(delivery):
             outcome[delivery.pk] = delivery.status
         else:
@@ -52,6 +86,7 @@ def deliver_batch(delivery_ids: list[str]) -> dict[str, str]:
     outcome.update(dict.fromkeys((d.pk for d in to_park), PARKED))
     if not to_send:
         return outcome
+    retry_slots: dict[int, Delivery] = {}
     for sent in send_all([prepare(delivery) for delivery in to_send]):
         attempts = record_outcomes(sent)
         disable_failing(sent, attempts)
@@ -59,41 +94,27 @@ def deliver_batch(delivery_ids: list[str]) -> dict[str, str]:
             delivery = outgoing.delivery
             outcome[delivery.pk] = delivery.status
             if delivery.status == Delivery.Status.PENDING:
-                schedule_retry(delivery)
+                slot = math.ceil(delivery.next_attempt_at.timestamp() / settings.HOOKS_RETRY_WAKE_S)
+                retry_slots.setdefault(slot, delivery)
             isolation.after_attempt(delivery, attempt.duration_ms / 1000)
+    for delivery in retry_slots.values():
+        queue.wake_at(delivery.next_attempt_at)
     return outcome
 
 
-def deliver(delivery_id: str) -> str:
-    """One delivery (a scheduled retry, or a task queued before batches existed)."""
-    return deliver_batch([delivery_id])[delivery_id]
-
-
-def schedule_retry(delivery: Delivery) -> None:
-    """The django-q2 scheduler runs the next attempt at its time (checked about every 30 s)."""
-    schedule(
-        DELIVER,
-        delivery.pk,
-        name=f"retry-{delivery.pk}-{delivery.attempt_count + 1}",
-        schedule_type=Schedule.ONCE,
-        repeats=-1,
-        next_run=delivery.next_attempt_at,
-        q_options={"save": False},  # as in enqueue_deliveries: the attempt row is the log
-    )
-
-
 def redeliver(delivery: Delivery) -> None:
-    """Start a new round of attempts on the same delivery and queue it."""
+    """Start a new round of attempts on the same delivery and wake a worker for it."""
     transitions.redeliver(delivery)
-    enqueue_deliveries([delivery.pk])
+    queue.wake()
 
 
 def retry_pending(grace_s: float = SWEEP_GRACE_S, progress: Callable[[int, int], None] | None = None) -> int:
-    """Enqueue every pending delivery that is overdue and unclaimed. Scheduled every minute, and
-    the `retry_pending` command; a duplicate enqueue is harmless (the claim decides)."""
-    ids = transitions.overdue(grace_s)
-    for start in range(0, len(ids), 500):
-        enqueue_deliveries(ids[start : start + 500])
-        if progress:  # the command's progress bar: (enqueued in this step, total)
-            progress(len(ids[start : start + 500]), len(ids))
-    return len(ids)
+    """Wake workers for the pending deliveries that are overdue and unclaimed (their wake-up was
+    lost: a broker flushed, a worker killed), one per batch of them up to the number of workers.
+    Scheduled every minute, and the `retry_pending` command; returns how many are overdue."""
+    count = len(transitions.overdue(grace_s))
+    if count:
+        queue.wake(min(math.ceil(count / settings.HOOKS_BATCH_SIZE), settings.Q_CLUSTER["workers"]))
+    if progress:  # the command's progress bar: (woken for, total)
+        progress(count, count)
+    return count

@@ -28,9 +28,10 @@ def echo_everything(request) -> Response:
 
 
 @pytest.fixture
-def secrets_in_play(api, project, httpserver, on_commit, caplog) -> list[str]:
+def secrets_in_play(api, project, httpserver, on_commit, caplog, settings) -> list[str]:
     """Deliveries (successful, failed, echoed back, refused by the SSRF guard) to a subscription
     whose secret was rotated; returns the secrets and API tokens that exist."""
+    settings.HOOKS_RETRY_DELAYS_S = [3600]  # two rounds of three attempts, no retry among them
     caplog.set_level(logging.DEBUG)
     httpserver.expect_request("/hook").respond_with_handler(echo_everything)
     hook = subscribed(api, project.pk, httpserver.url_for("/hook"), "event.emit")
