@@ -24,9 +24,9 @@ from rest_framework.renderers import JSONRenderer
 
 from subscriptions import outbound
 from subscriptions.targets import url_problem
+from support.conversation_serializers import EventSerializer, MessageSerializer, RequestSerializer
 from support.models import Request
 from support.routing import create_routed
-from support.serializers import EventSerializer, MessageSerializer, RequestSerializer
 from support.services import close_request
 
 from . import answer_headers
@@ -36,7 +36,7 @@ from .recording import Headers, recorded
 HTTP_READ_LIMIT = 256 * 1024
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 OPS = ("==", "!=", "<", ">", "contains", "exists", "matches")
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
 
 
 def as_json(data: Any) -> Any:
@@ -242,7 +242,7 @@ def do_response(step: dict, ctx: Context) -> Result:
     clean = {}
     for name, value in headers.items():
         value = value if isinstance(value, str) else json.dumps(value)
-        if not _HEADER_NAME.match(name) or "\r" in value or "\n" in value:
+        if not HEADER_NAME.match(name) or "\r" in value or "\n" in value:
             raise StepFailed(f"invalid response header {name!r}")
         clean[name] = value
     # Saved flows cannot name these headers, but a value is known only now (a Location template).
@@ -251,7 +251,18 @@ def do_response(step: dict, ctx: Context) -> Result:
     shown = {**fields, "headers": Headers(clean)} if "headers" in fields else fields
     if dropped:
         shown["dropped_headers"] = dropped
-    return Result(input=shown, output=response, response=response)
+    return Result(input=shown, output=response, response=response, end=step.get("end") is True)
+
+
+def do_for_each(step: dict, ctx: Context) -> Result:
+    items = ctx.render(step["items"])
+    if items is None:
+        items = []
+    if not isinstance(items, list):
+        raise StepFailed(f"'items' must be a list, not {type(items).__name__}")
+    if len(items) > settings.AUTOMATION_MAX_ITEMS:
+        raise StepFailed(f"'items' has {len(items)} items; AUTOMATION_MAX_ITEMS is {settings.AUTOMATION_MAX_ITEMS}")
+    return Result(input={"as": step["as"], "count": len(items)}, output=len(items), items=items)
 
 
 def do_stop(step: dict, ctx: Context) -> Result:
@@ -283,7 +294,8 @@ ACTIONS: dict[str, Action] = {
     "send_message": Action(do_send_message, required=("request", "text"), optional=("sender", "attributes", "save_as")),
     "close_request": Action(do_close_request, required=("request",), optional=("save_as",)),
     "emit_event": Action(do_emit_event, required=("name",), optional=("attributes", "save_as")),
-    "response": Action(do_response, required=("status",), optional=("body", "headers")),
+    "response": Action(do_response, required=("status",), optional=("body", "headers", "end")),
+    "for_each": Action(do_for_each, required=("items", "as", "steps")),
     "log": Action(do_log, required=("message",)),
     "stop": Action(do_stop),
 }

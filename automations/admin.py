@@ -10,7 +10,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from .flow import validate_flow
+from .inbound import InboundRefused
 from .models import Automation, Run
+from .replay import replay as replay_run
 
 
 def pretty_json(value) -> str:
@@ -43,6 +45,12 @@ class AutomationAdmin(admin.ModelAdmin):
     readonly_fields = ("id", "webhook_id", "webhook_links", "debug_link", "created_at", "updated_at")
     raw_id_fields = ("project", "created_by")
     actions = ("enable", "disable", "regenerate")
+
+    def save_model(self, request, obj: Automation, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        for warning in validate_flow(obj.flow).warnings:
+            text = f"{warning['path']} ({warning['step_id']}): {warning['message']}"
+            self.message_user(request, text, messages.WARNING)
 
     @admin.display(description="URLs")
     def webhook_links(self, obj: Automation) -> str:
@@ -84,19 +92,30 @@ class AutomationAdmin(admin.ModelAdmin):
 @admin.register(Run)
 class RunAdmin(admin.ModelAdmin):
     list_display = ("id", "automation", "mode", "method", "status", "duration_ms", "created_at")
-    list_filter = ("mode", "status")
+    list_filter = ("mode", "status", "project")
     search_fields = ("id", "automation__name", "automation__id")
     date_hierarchy = "created_at"
     list_select_related = ("automation",)
     fields = (
         "id", "automation", "project", "mode", "method", "status", "error", "duration_ms", "created_at",
         "finished_at", "content_type", "query_pretty", "headers_pretty", "body", "body_truncated",
-        "response_pretty", "trace_pretty",
+        "response_pretty", "trace_pretty", "replay_of",
     )  # fmt: skip
     readonly_fields = fields
+    actions = ("replay",)
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    @admin.action(description="Replay selected runs against the current flow (development runs)")
+    def replay(self, request, queryset) -> None:
+        for original in queryset.select_related("automation__project"):
+            try:
+                run = replay_run(original, original.automation, Run.Mode.DEVELOPMENT)
+            except InboundRefused as refused:
+                self.message_user(request, f"Run {original.pk}: {refused.detail}", messages.ERROR)
+            else:
+                self.message_user(request, f"Run {original.pk} replayed as run {run.pk}: {run.status}.")
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False

@@ -80,10 +80,43 @@ def allowed(headers: dict[str, str]) -> tuple[dict[str, str], list[str]]:
     return kept, dropped
 
 
+PREFLIGHT_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+PREFLIGHT_MAX_AGE_S = 600
+
+
+def cors_origin_problem(origin: Any) -> str | None:
+    """Why `origin` cannot be one of an automation's `cors_origins` (`*` or scheme://host[:port])."""
+    if origin == "*":
+        return None
+    if not isinstance(origin, str):
+        return "an origin is a string"
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.netloc or origin != f"{parts.scheme}://{parts.netloc}":
+        return f"{origin!r} is not an origin like https://site.example (scheme and host, no path)"
+    return None
+
+
 def server_headers(automation, request: HttpRequest) -> dict[str, str]:
     """Headers the server adds to every answer of `automation` (after the flow's, which cannot set
-    them). The only place allowed to add cross-origin (`Access-Control-*`) headers: none yet."""
-    return {}
+    them): the cross-origin ones, when the caller's Origin is one of the automation's
+    `cors_origins` (or they include `*`), and a preflight's answers to what it asks."""
+    origin = request.headers.get("Origin")
+    origins = automation.cors_origins or []
+    if not origin or not origins:
+        return {}
+    if "*" in origins:
+        headers = {"Access-Control-Allow-Origin": "*"}
+    elif origin in origins:
+        headers = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+    else:
+        return {}
+    if request.method == "OPTIONS":
+        headers["Access-Control-Allow-Methods"] = PREFLIGHT_METHODS
+        requested = request.headers.get("Access-Control-Request-Headers", "")
+        if requested:
+            headers["Access-Control-Allow-Headers"] = requested[:1000]
+        headers["Access-Control-Max-Age"] = str(PREFLIGHT_MAX_AGE_S)
+    return headers
 
 
 class WebhookAnswerHeaders:

@@ -8,5 +8,6 @@ from . import views
 scoped = DefaultRouter()
 scoped.include_root_view = False
 scoped.register("automations", views.AutomationViewSet, basename="automation")
+scoped.register("secrets", views.SecretViewSet, basename="secret")
 
 urlpatterns = [path("projects/<str:project_id>/", include(scoped.urls))]

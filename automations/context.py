@@ -40,6 +40,10 @@ class Result:
     # For `condition`: the branch to run next; for `response`: the response.
     branch: str | None = None
     response: dict | None = None
+    # The run stops after this step (a `response` with "end": true).
+    end: bool = False
+    # For `for_each`: the items whose each runs the step's `steps`.
+    items: list | None = None
 
 
 @dataclass
@@ -64,9 +68,17 @@ class Context:
     executed: int = 0
     stopped: bool = False
     responded: bool = False
+    # Set when the flow responds: whether no step can run after that response.
+    nothing_after: bool = False
     on_step: Callable[[], None] | None = None
     sizes: dict = field(default_factory=dict)
     weights: dict = field(default_factory=dict)
+    # The project's secrets the flow may read (`secrets.NAME`); loaded only for a flow naming them.
+    secrets: dict = field(default_factory=dict)
+    # Indexes of the for_each items being run (outermost first), recorded in the trace.
+    iterations: list = field(default_factory=list)
+    # Steps executed past TRACE_MAX_ENTRIES, counted rather than traced.
+    untraced: int = 0
 
     @property
     def project(self):
@@ -80,6 +92,7 @@ class Context:
             "method": self.inbound.method,
             "headers": self.inbound.headers,
             "steps": self.outputs,
+            "secrets": self.secrets,
         }
 
     def render(self, value: Any) -> Any:

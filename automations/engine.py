@@ -17,20 +17,26 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from core.text import storable
-
 from .actions import ACTIONS
 from .context import Context, Inbound, Result, RunFailed, RunTimedOut, StepFailed
+from .failures import publish_failed_run
 from .models import Automation, Run
+from .project_secrets import Scrubber, mentions_secrets, values_of
 from .recording import snapshot
 from .templating import TemplateProblem
 
 logger = logging.getLogger(__name__)
 
+# Trace entries a run keeps (each holds its variables): the steps of a long loop past this are
+# counted, and the count is the trace's last entry.
+TRACE_MAX_ENTRIES = 1000
 
-def run_steps(ctx: Context, steps: list) -> Iterator[dict]:
-    """Execute `steps`, yielding the response when the first `response` step runs."""
-    for step in steps:
+
+def run_steps(ctx: Context, steps: list, last: bool = True) -> Iterator[dict]:
+    """Execute `steps`, yielding the response when the first `response` step runs. `last`: no step
+    can follow these (so a response that is their last step leaves nothing to do after it)."""
+    for index, step in enumerate(steps):
+        final = last and index == len(steps) - 1
         if ctx.stopped:
             return
         if ctx.remaining() <= 0:
@@ -40,11 +46,16 @@ def run_steps(ctx: Context, steps: list) -> Iterator[dict]:
         ctx.executed += 1
         action = step["action"]
         entry: dict[str, Any] = {"id": step["id"], "action": action, "at": timezone.now().isoformat()}
-        ctx.trace.append(entry)
+        if ctx.iterations:
+            entry["iteration"] = list(ctx.iterations)
+        if len(ctx.trace) < TRACE_MAX_ENTRIES:
+            ctx.trace.append(entry)
+        else:
+            ctx.untraced += 1
         started = time.monotonic()
         try:
             if action == "response" and ctx.responded:
-                result = Result(output="ignored: the caller already has its response")
+                result = Result(output="ignored: the caller already has its response", end=step.get("end") is True)
             else:
                 result = ACTIONS[action].handler(step, ctx)
         except (StepFailed, TemplateProblem) as exc:
@@ -63,11 +74,30 @@ def run_steps(ctx: Context, steps: list) -> Iterator[dict]:
         _close(entry, ctx, started, output=result.output)
         if result.response is not None:
             ctx.responded = True
+            ctx.nothing_after = result.end or final
             yield result.response
-        elif result.branch is not None:
-            yield from run_steps(ctx, step.get(result.branch) or [])
-        elif action == "stop":
+        if result.end or action == "stop":
             ctx.stopped = True
+            return
+        if result.branch is not None:
+            yield from run_steps(ctx, step.get(result.branch) or [], last=final)
+        elif result.items is not None:
+            yield from _each(ctx, step, result.items)
+            if ctx.stopped:
+                return
+
+
+def _each(ctx: Context, step: dict, items: list) -> Iterator[dict]:
+    """The body once per item; the item is the run's variable `as` (a `set` in the body changes
+    the run's variables, so a sum made in the loop is read after it)."""
+    for index, item in enumerate(items):
+        ctx.assign(step["as"], item)
+        ctx.iterations.append(index)
+        try:
+            yield from run_steps(ctx, step["steps"], last=False)
+        finally:
+            ctx.iterations.pop()
+        if ctx.stopped:
             return
 
 
@@ -93,6 +123,9 @@ class Execution:
             deadline=self.started + settings.AUTOMATION_MAX_RUNTIME_S,
             on_step=self._save_trace if self.live else None,
         )
+        if mentions_secrets(automation.flow):
+            self.ctx.secrets = values_of(automation.project_id)
+            run.scrub = Scrubber(self.ctx.secrets)
         run.trace = self.ctx.trace
         self._steps = run_steps(self.ctx, (automation.flow or {}).get("steps", []))
         self.done = False
@@ -121,15 +154,26 @@ class Execution:
     def finish(self, status: str, error: str = "") -> None:
         self.done = True
         self._steps.close()
+        if self.ctx.untraced:
+            self.ctx.trace.append(
+                {"id": "untraced", "action": "log", "output": f"{self.ctx.untraced} more steps ran, not traced"}
+            )
         run = self.run
-        run.status, run.error = status, error[:2000]
+        run.status, run.error = status, run.scrub(error)[:2000]
         run.finished_at = timezone.now()
         run.duration_ms = int((time.monotonic() - self.started) * 1000)
         run.save()
+        if status != Run.Status.SUCCEEDED:
+            try:
+                publish_failed_run(run, self.ctx.automation)
+            except DatabaseError:
+                logger.exception("could not publish the failure of automation run %s", run.pk)
 
     def _save_trace(self) -> None:
         """Development runs are written after every step, so the debug page can show them live."""
         if self.run._state.adding:
             self.run.save(force_insert=True)
         else:
-            Run.objects.filter(pk=self.run.pk).update(trace=storable(self.ctx.trace), updated_at=timezone.now())
+            Run.objects.filter(pk=self.run.pk).update(
+                trace=self.run.recordable(self.ctx.trace), updated_at=timezone.now()
+            )

@@ -2,9 +2,9 @@
 actions.ACTIONS, the table the engine runs from).
 
 A flow is `{"steps": [...]}`; steps run top to bottom, a `condition` runs one of its two nested
-lists. There is no `goto` and no loop, so every flow ends after at most as many steps as it has:
-the "cycle that can never end" cannot be written. Each problem names the step (its path and id) so
-the author can find it."""
+lists, a `for_each` its `steps` once per item. There is no `goto`, and a loop runs over a list of at
+most AUTOMATION_MAX_ITEMS items, so every flow ends: the "cycle that can never end" cannot be
+written. Each problem names the step (its path and id) so the author can find it."""
 
 from __future__ import annotations
 
@@ -21,35 +21,112 @@ from .actions import ACTIONS, HTTP_METHODS, OPS
 
 MAX_FLOW_STEPS = 200
 MAX_DEPTH = 8
-RESERVED_NAMES = frozenset({"payload", "query", "method", "headers", "steps", "run", "range", "dict", "loop"})
+RESERVED_NAMES = frozenset(
+    {"payload", "query", "method", "headers", "steps", "run", "range", "dict", "loop", "secrets", "raw_body", "path"}
+)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _STEP_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 COMMON_FIELDS = frozenset({"action", "id", "description"})
 
 
+# The lists of steps an action holds and runs itself.
+NESTED = {"condition": ("then", "else"), "for_each": ("steps",)}
+# Actions that change something outside the run (a receiver, the support domain).
+SIDE_EFFECTS = frozenset({"http_request", "create_request", "send_message", "close_request", "emit_event"})
+
+
+def problem(path: str, step_id: str | None, message: str) -> dict:
+    """One error or warning as the API answers it: where (`path`, `step_id`) and what."""
+    return {"path": path, "step_id": step_id, "message": message}
+
+
 @dataclass
 class Checked:
-    """The flow with generated step ids, and every problem found."""
+    """The flow with generated step ids, every error found, and the warnings (a flow with
+    warnings is saved; one with errors is not)."""
 
     flow: dict
-    problems: list[str] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
+    warnings: list[dict] = field(default_factory=list)
     count: int = 0
     ids: set[str] = field(default_factory=set)
     seen: set[str] = field(default_factory=set)
+    labels: dict = field(default_factory=dict)
+
+    @property
+    def problems(self) -> list[str]:
+        """The errors as sentences naming their step (the admin's form, the seed)."""
+        return [_sentence(error, self.labels) for error in self.errors]
+
+
+def _sentence(item: dict, labels: dict) -> str:
+    label = labels.get(item["path"], item["path"])
+    return f"{label}: {item['message']}" if label else item["message"]
 
 
 def validate_flow(document: Any) -> Checked:
     if not isinstance(document, dict) or not isinstance(document.get("steps"), list):
-        return Checked(flow={}, problems=['A flow is an object like {"steps": [{"action": "log", ...}]}.'])
+        message = 'A flow is an object like {"steps": [{"action": "log", ...}]}.'
+        return Checked(flow={}, errors=[problem("", None, message)])
     extra = set(document) - {"steps", "description"}
     checked = Checked(flow={**document})
     if extra:
-        checked.problems.append(f"Unknown flow field(s): {', '.join(sorted(extra))}.")
+        checked.errors.append(problem("", None, f"Unknown flow field(s): {', '.join(sorted(extra))}."))
     _collect_ids(document["steps"], checked.ids)
     checked.flow["steps"] = _check_list(document["steps"], "steps", 1, checked)
     if checked.count > MAX_FLOW_STEPS:
-        checked.problems.append(f"A flow has at most {MAX_FLOW_STEPS} steps; this one has {checked.count}.")
+        message = f"A flow has at most {MAX_FLOW_STEPS} steps; this one has {checked.count}."
+        checked.errors.append(problem("steps", None, message))
+    if not checked.errors:
+        checked.warnings = flow_warnings(checked.flow)
     return checked
+
+
+def flow_warnings(flow: dict) -> list[dict]:
+    """What a flow allows but its author most likely did not mean (see _after_error_answer)."""
+    found: dict[str, dict] = {}
+    _after_error_answer(flow.get("steps", []), "steps", False, found)
+    return list(found.values())
+
+
+def _after_error_answer(steps: list, path: str, answered_error: bool, found: dict) -> tuple[bool, bool]:
+    """Side effects that can run after the caller was answered with a status >= 400: work goes on
+    after a `response` (unless it says `"end": true`), so a form told "email is required" would
+    still create its conversation. Returns whether the path goes on past `steps`, and whether an
+    error answer may have been given by then. A templated status counts as a possible error."""
+    for i, step in enumerate(steps if isinstance(steps, list) else []):
+        if not isinstance(step, dict):
+            continue
+        action, here = step.get("action"), f"{path}[{i}]"
+        if answered_error and action in SIDE_EFFECTS and here not in found:
+            message = (
+                f"'{action}' can run after the caller was answered with an error status; "
+                'give that response "end": true if the flow should stop there.'
+            )
+            found[here] = problem(here, step.get("id"), message)
+        if action == "response":
+            status = step.get("status")
+            if step.get("end") is True:
+                return False, answered_error
+            answered_error = answered_error or not (isinstance(status, int) and status < 400)
+        elif action == "stop":
+            return False, answered_error
+        elif action == "condition":
+            outcomes = [
+                _after_error_answer(step.get(branch) or [], f"{here}.{branch}", answered_error, found)
+                for branch in ("then", "else")
+            ]
+            going = [error for goes_on, error in outcomes if goes_on]
+            if not going:
+                return False, answered_error
+            answered_error = any(going)
+        elif action == "for_each":
+            goes_on, error = _after_error_answer(step.get("steps") or [], f"{here}.steps", answered_error, found)
+            if error and not answered_error:
+                # The next item runs the body again, now after that answer.
+                _after_error_answer(step.get("steps") or [], f"{here}.steps", True, found)
+            answered_error = answered_error or error
+    return True, answered_error
 
 
 def _collect_ids(steps: Any, ids: set[str]) -> None:
@@ -57,16 +134,16 @@ def _collect_ids(steps: Any, ids: set[str]) -> None:
         if isinstance(step, dict):
             if isinstance(step.get("id"), str):
                 ids.add(step["id"])
-            for branch in ("then", "else"):
+            for branch in NESTED.get(step.get("action"), ()) if isinstance(step.get("action"), str) else ():
                 _collect_ids(step.get(branch), ids)
 
 
 def _check_list(steps: Any, path: str, depth: int, checked: Checked) -> list:
     if not isinstance(steps, list):
-        checked.problems.append(f"{path}: must be a list of steps.")
+        checked.errors.append(problem(path, None, "must be a list of steps."))
         return []
     if depth > MAX_DEPTH:
-        checked.problems.append(f"{path}: conditions may be nested at most {MAX_DEPTH} deep.")
+        checked.errors.append(problem(path, None, f"steps may be nested at most {MAX_DEPTH} deep."))
         return steps
     return [_check_step(step, f"{path}[{i}]", depth, checked) for i, step in enumerate(steps)]
 
@@ -82,7 +159,7 @@ def _new_id(action: str, checked: Checked) -> str:
 def _check_step(step: Any, path: str, depth: int, checked: Checked) -> Any:
     checked.count += 1
     if not isinstance(step, dict):
-        checked.problems.append(f'{path}: a step is an object like {{"action": "log", "message": "hi"}}.')
+        checked.errors.append(problem(path, None, 'a step is an object like {"action": "log", "message": "hi"}.'))
         return step
     action = step.get("action")
     label = f"{path} (id {step['id']!r}, action {action!r})" if "id" in step else f"{path} (action {action!r})"
@@ -109,7 +186,7 @@ def _check_step(step: Any, path: str, depth: int, checked: Checked) -> Any:
             problems.append(f"unknown field '{name}' for '{action}'{hint}")
         problems += _field_problems(action, step)
         for name, value in step.items():
-            if name in ("then", "else", "id", "action"):
+            if name in ("id", "action") or name in NESTED.get(action, ()):
                 continue
             for text in templating.walk_strings(value):
                 try:
@@ -117,11 +194,12 @@ def _check_step(step: Any, path: str, depth: int, checked: Checked) -> Any:
                 except templating.TemplateProblem as exc:
                     problems.append(f"field '{name}': {exc}")
                     break
-    checked.problems += [f"{label}: {problem.rstrip('.')}." for problem in problems]
-    if action == "condition":
-        for branch in ("then", "else"):
-            if branch in step:
-                step[branch] = _check_list(step[branch], f"{path}.{branch}", depth + 1, checked)
+    checked.labels[path] = label
+    step_id = step["id"] if isinstance(step["id"], str) else None
+    checked.errors += [problem(path, step_id, f"{message.rstrip('.')}.") for message in problems]
+    for branch in NESTED.get(action, ()) if spec is not None else ():
+        if branch in step:
+            step[branch] = _check_list(step[branch], f"{path}.{branch}", depth + 1, checked)
     return step
 
 
@@ -138,6 +216,14 @@ def _field_problems(action: str, step: dict) -> list[str]:
             problems.append(f"'{name}' cannot be {step[name]!r}: that name is reserved")
     if action == "condition":
         problems += _condition_problems(step.get("if"))
+    if action == "for_each":
+        name = step.get("as")
+        if not (isinstance(name, str) and _NAME.match(name)):
+            problems.append("'as' must be a variable name (letters, digits, _; not starting with a digit)")
+        elif name in RESERVED_NAMES:
+            problems.append(f"'as' cannot be {name!r}: that name is reserved")
+        if "items" in step and not (isinstance(step["items"], list) or not _is_literal(step["items"])):
+            problems.append("'items' must be a list or a template such as \"{{ payload.items }}\"")
     if action == "http_request":
         method = step.get("method", "GET")
         if not isinstance(method, str) or (_is_literal(method) and method.upper() not in HTTP_METHODS):
@@ -162,6 +248,8 @@ def _field_problems(action: str, step: dict) -> list[str]:
             problems.append("'headers' must be an object")
         elif "headers" in step:
             problems += _response_header_problems(step["headers"])
+        if "end" in step and not isinstance(step["end"], bool):
+            problems.append("'end' must be true or false")
     if action == "create_request":
         lead = step.get("lead")
         if isinstance(lead, dict):
@@ -220,9 +308,8 @@ def has_response(steps: list) -> bool:
             continue
         if step.get("action") == "response":
             return True
-        if step.get("action") == "condition" and (
-            has_response(step.get("then", [])) or has_response(step.get("else", []))
-        ):
+        nested = NESTED.get(step.get("action"), ()) if isinstance(step.get("action"), str) else ()
+        if any(isinstance(step.get(name), list) and has_response(step[name]) for name in nested):
             return True
         if step.get("action") == "stop":
             return False

@@ -9,6 +9,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 
+from core.crypto import decrypt, encrypt
 from core.sql import insert_all
 from core.text import storable
 from support.ids import new_object_id
@@ -30,6 +31,12 @@ class Automation(Timestamped):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Browser origins allowed to call the webhook URLs (["https://site.example"] or ["*"]).
+    cors_origins = models.JSONField(default=list, blank=True)
+    # How a caller proves who it is (automations/inbound_auth.py), or null: anyone with the URL.
+    auth = models.JSONField(null=True, blank=True)
+    # Networks (CIDRs) the caller must be in; empty: any.
+    ip_allowlist = models.JSONField(default=list, blank=True)
 
     def __str__(self) -> str:
         return self.name
@@ -72,6 +79,8 @@ class Run(Timestamped):
     trace = models.JSONField(default=list, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    # The recorded run this one replays (its call, against the flow as it is now).
+    replay_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
 
     class Meta:
         indexes = [
@@ -87,12 +96,20 @@ class Run(Timestamped):
     def __str__(self) -> str:
         return f"{self.method} {self.mode} run {self.pk} ({self.status})"
 
+    # Replaces the values of the project's secrets the run loaded (project_secrets.Scrubber).
+    scrub = staticmethod(lambda value: value)
+
+    def recordable(self, value):
+        """`value` as it may be written: storable, with the run's secrets scrubbed."""
+        return storable(self.scrub(value))
+
     def save(self, *args, **kwargs) -> None:
         # Callers control these values (core/text.py: what PostgreSQL refuses). They are made
-        # storable for the write only: a running flow keeps appending to its trace.
+        # storable (and scrubbed of secrets) for the write only: a running flow keeps appending to
+        # its trace.
         originals = {name: getattr(self, name) for name in self.OUTSIDE_VALUES}
         for name, value in originals.items():
-            setattr(self, name, storable(value))
+            setattr(self, name, self.recordable(value))
         try:
             if self._state.adding and not args and set(kwargs) <= {"force_insert"}:
                 # A new run, written once per call of an automation's URL: one plain INSERT
@@ -122,3 +139,28 @@ class RunRequest(models.Model):
 
     def __str__(self) -> str:
         return f"inbound call of run {self.run_id}"
+
+
+class Secret(Timestamped):
+    """A project's credential, used by flows as `{{ secrets.NAME }}` and by inbound authentication.
+    The value is written, never read back through any API or page: it is kept encrypted
+    (core/crypto.py) and scrubbed from everything a run records."""
+
+    id = models.CharField(primary_key=True, max_length=24, default=new_object_id, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="secrets")
+    name = models.CharField(max_length=64)
+    encrypted_value = models.TextField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="secret_name_per_project")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def value(self) -> str:
+        return decrypt(self.encrypted_value)
+
+    @value.setter
+    def value(self, plain: str) -> None:
+        self.encrypted_value = encrypt(plain)

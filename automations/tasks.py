@@ -8,6 +8,7 @@ import logging
 from django.utils import timezone
 
 from .engine import Execution
+from .failures import publish_failed_run
 from .inbound import InboundRefused, replayed
 from .models import Run, RunRequest
 
@@ -42,3 +43,4 @@ def execute_run(run_id: str) -> str:
 def _fail(run: Run, error: str) -> None:
     run.status, run.error, run.finished_at = Run.Status.FAILED, error, timezone.now()
     run.save(update_fields=["status", "error", "finished_at", "updated_at"])
+    publish_failed_run(run, run.automation)

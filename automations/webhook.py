@@ -3,8 +3,9 @@
 Not wrapped in ATOMIC_REQUESTS: a run is recorded even when the flow fails, and each domain action
 commits on its own (so the events it publishes go out as soon as it is done). A flow with a
 reachable `response` step runs here until it responds; the caller gets that answer and the rest of
-the flow runs after the response is sent (in the response's `close()`, which WSGI servers call once
-the body is out). A flow without one is queued for the django-q2 worker and the caller is told so
+the flow runs after the response is sent (automations/after_answer.py: handed to a thread once the
+body is out, in the response's `close()`, so the caller's connection is free at once). A flow
+without one is queued for the django-q2 worker and the caller is told so
 at once: the call is kept in a RunRequest row and the task carries only the run's id.
 
 Every answer's headers are the flow's that answer_headers allows, then the server's for this
@@ -17,6 +18,7 @@ import json
 import logging
 import math
 import time
+from functools import partial
 
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -27,9 +29,11 @@ from django_q.tasks import async_task
 from core.text import storable
 
 from . import answer_headers
+from .after_answer import finish_later
 from .engine import Execution
 from .flow import has_response
 from .inbound import InboundRefused, headers_of, parse, query_of, read_body, recorded_call, stored_body
+from .inbound_auth import check_caller
 from .models import Automation, Run
 from .recording import recorded, redacted_headers
 from .tasks import EXECUTE
@@ -69,7 +73,12 @@ def webhook(request: HttpRequest, webhook_id: str, dev: bool = False) -> HttpRes
     if not found:
         return detail(404, "No automation has this webhook URL.")
     automation = found[0]
-    response = _answer(request, automation, dev, started)
+    if request.method == "OPTIONS":
+        # A browser's preflight (or a probe): answered here, the flow does not run, no run is made.
+        response = HttpResponse(status=204)
+        response["Allow"] = answer_headers.PREFLIGHT_METHODS
+    else:
+        response = _answer(request, automation, dev, started)
     for name, value in answer_headers.server_headers(automation, request).items():
         response[name] = value
     return response
@@ -95,8 +104,12 @@ def _answer(request: HttpRequest, automation: Automation, dev: bool, started: fl
         run.body, run.body_truncated = stored_body(body)
         if not automation.enabled:
             raise InboundRefused(422, "This automation is disabled; enable it to accept calls.")
+        check_caller(automation, request, headers, body)
         inbound = parse(run.method, request.META.get("CONTENT_TYPE", ""), run.query, headers, body)
     except InboundRefused as refused:
+        if refused.status in (401, 403):
+            # An unauthenticated caller's body is not kept.
+            run.body, run.body_truncated = "", False
         return _refuse(run, refused.status, refused.detail)
 
     if not has_response((automation.flow or {}).get("steps", [])):
@@ -107,9 +120,10 @@ def _answer(request: HttpRequest, automation: Automation, dev: bool, started: fl
         run.save(force_insert=True)
     answer = execution.next_response()
     if answer is None:
-        return _ended_without_response(run)
+        return ended_without_response(run)
     run.response = recorded(answer)
-    return _flow_response(answer, request.method, then=execution.run_to_end)
+    then = execution.run_to_end if execution.ctx.nothing_after else partial(finish_later, execution)
+    return _flow_response(answer, request.method, then=then)
 
 
 def _flow_response(answer: dict, method: str, then) -> ContinuingResponse:
@@ -168,13 +182,24 @@ def _fire_and_forget(run: Run, request: HttpRequest, headers: dict, body: bytes)
     return JsonResponse(answer)
 
 
-def _ended_without_response(run: Run) -> JsonResponse:
-    if run.status == Run.Status.TIMED_OUT:
-        status, body = 504, {"detail": "The automation did not respond in time.", "run_id": run.pk}
-    elif run.status == Run.Status.FAILED:
-        status, body = 502, {"detail": f"The automation failed before responding: {run.error}", "run_id": run.pk}
-    else:
+PRODUCTION_FAILURE = "the automation failed"
+
+
+def ended_without_response(run: Run) -> JsonResponse:
+    """A flow that ended without answering: 502 when it failed, 504 when it ran out of time. The
+    production URL's caller is a third party: it gets the run id and nothing of the flow (step ids,
+    templates, domain messages); the development URL, the runs API and the debug page say why."""
+    if run.status == Run.Status.SUCCEEDED:
         status, body = 200, {"success": True, "run_id": run.pk}
+    else:
+        status = 504 if run.status == Run.Status.TIMED_OUT else 502
+        if run.mode == Run.Mode.PRODUCTION:
+            body = {"success": False, "error": PRODUCTION_FAILURE, "run_id": run.pk}
+        elif status == 504:
+            body = {"success": False, "detail": "The automation did not respond in time.", "run_id": run.pk}
+        else:
+            detail = f"The automation failed before responding: {run.error}"
+            body = {"success": False, "detail": detail, "run_id": run.pk}
     run.response = {"status": status, "headers": {}, "body": body}
-    Run.objects.filter(pk=run.pk).update(response=storable(run.response))
+    Run.objects.filter(pk=run.pk).update(response=run.recordable(run.response))
     return JsonResponse(body, status=status)

@@ -10,14 +10,22 @@ from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from subscriptions import events, publishing, replay
+from subscriptions import publishing, replay
 
 
 @admin.action(description="Send test event")
 def send_test_event(modeladmin, request, queryset):
     """An example of each selected subscription's event, through the real pipeline (logged as usual)."""
-    sent = [publishing.publish_to_subscription(s, events.example_payload(s.event)) for s in queryset]
-    modeladmin.message_user(request, f"{len(sent)} test event(s) queued: delivery {', '.join(sent)}.", messages.SUCCESS)
+    sent = [publishing.publish_test_event(s) for s in queryset]
+    ids = ", ".join(test.delivery_id for test in sent)
+    modeladmin.message_user(request, f"{len(sent)} test event(s) queued: delivery {ids}.", messages.SUCCESS)
+    if unmatched := [test.delivery_id for test in sent if not test.filter_matches]:
+        modeladmin.message_user(
+            request,
+            f"The example does not meet the filter of delivery {', '.join(unmatched)}'s subscription: "
+            "a real event like it would not be delivered.",
+            messages.WARNING,
+        )
 
 
 class ReplayForm(forms.Form):

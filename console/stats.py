@@ -50,6 +50,12 @@ class ProjectSummary:
     runs: dict[str, int] | None = None
 
     @property
+    def failed_runs(self) -> int:
+        """Automation runs that failed or timed out (the dashboard links to them)."""
+        runs = self.runs or {}
+        return runs.get(Run.Status.FAILED, 0) + runs.get(Run.Status.TIMED_OUT, 0)
+
+    @property
     def success_rate(self) -> float | None:
         done = self.success + self.failed
         return None if done == 0 else self.success / done

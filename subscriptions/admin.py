@@ -11,6 +11,7 @@ from console.admin_actions import replay_failed_since, send_test_event
 
 from . import signing, tasks
 from .models import Attempt, Delivery, Subscription
+from .serializers import OPERATOR_DISABLED
 
 
 def pretty_json(value) -> str:
@@ -20,9 +21,6 @@ def pretty_json(value) -> str:
         except ValueError:
             return format_html("<pre>{}</pre>", value)
     return format_html('<pre style="white-space: pre-wrap">{}</pre>', json.dumps(value, indent=2, ensure_ascii=False))
-
-
-DISABLED_BY_OPERATOR = "disabled by an operator"
 
 
 @admin.register(Subscription)
@@ -81,16 +79,40 @@ class SubscriptionAdmin(admin.ModelAdmin):
     @admin.action(description="Disable selected subscriptions")
     def disable(self, request, queryset):
         for subscription in queryset:
-            subscription.disable(DISABLED_BY_OPERATOR)
+            subscription.disable(OPERATOR_DISABLED)
         self.message_user(request, f"{len(queryset)} subscription(s) disabled.", messages.SUCCESS)
 
     def save_model(self, request, obj, form, change):
         if not change:
             obj.created_by = request.user
+        turned = change and "enabled" in form.changed_data
+        wanted = obj.enabled
+        if turned:  # the form only asks; the lifecycle changes it (and announces it)
+            obj.enabled = not wanted
         super().save_model(request, obj, form, change)
         # The form (and the list's "enabled" checkbox) changes the flag; the lifecycle does the rest.
-        if change and "enabled" in form.changed_data:
-            obj.enable() if obj.enabled else obj.disable(DISABLED_BY_OPERATOR)
+        if turned:
+            obj.enable() if wanted else obj.disable(OPERATOR_DISABLED)
+
+    def changelist_view(self, request, extra_context=None):
+        self._warn_of_disabled(request, Subscription.objects.filter(enabled=False).exclude(disabled_reason=""))
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method == "GET":
+            self._warn_of_disabled(request, Subscription.objects.filter(pk=object_id, enabled=False))
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _warn_of_disabled(self, request, disabled) -> None:
+        """The banner: what stopped, and why, above the page."""
+        rows = list(disabled.order_by("-updated_at").values_list("pk", "target", "disabled_reason")[:5])
+        for pk, target, reason in rows:
+            self.message_user(
+                request,
+                f"Subscription {pk} to {target} is disabled: {reason or OPERATOR_DISABLED} "
+                "Nothing is sent to it until it is enabled again.",
+                messages.WARNING,
+            )
 
 
 class AttemptInline(admin.TabularInline):

@@ -10,4 +10,4 @@ class SubscriptionsConfig(AppConfig):
 
     def ready(self) -> None:
         check_sqlite_version(settings.DATABASES["default"]["ENGINE"])
-        from . import signals  # noqa: F401  (connects the domain listeners)
+        from . import operational, signals  # noqa: F401  (connect the domain and lifecycle listeners)

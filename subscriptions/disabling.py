@@ -78,7 +78,6 @@ def disable_subscription(subscription: Subscription, reason: str, attempt: Attem
     log row of the attempt that caused it."""
     note = f"subscription disabled: {reason}"
     with transaction.atomic():
-        subscription.disable(reason)
         # Nothing more goes to a disabled subscription; what was waiting stays visible and can be
         # redelivered once it is enabled again.
         transitions.stop_pending(subscription.pk, note)
@@ -86,6 +85,7 @@ def disable_subscription(subscription: Subscription, reason: str, attempt: Attem
             transitions.note(attempt.delivery_id, note)
             attempt.error = (f"{attempt.error}; {note}" if attempt.error else note)[:_ATTEMPT_ERROR_LENGTH]
             Attempt.objects.filter(pk=attempt.pk).update(error=attempt.error)
+        subscription.disable(reason, last_attempt=attempt)  # announced to the project
     logger.warning("subscription %s disabled: %s", subscription.pk, reason)
 
 

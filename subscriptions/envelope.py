@@ -8,7 +8,7 @@ from datetime import UTC
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 
-from . import signing
+from . import signing, target_credentials
 from .envelope_token import encode_envelope_token
 from .models import Delivery, Subscription
 
@@ -37,12 +37,14 @@ def _iso(moment) -> str:
 
 
 def envelope_bytes(delivery: Delivery) -> bytes:
-    hook = hook_representation(delivery.subscription)
+    # The delivery's own name: the most specific one its subscription's `events` took.
+    hook = {**hook_representation(delivery.subscription), "event": delivery.event}
     envelope = {
         "hook": hook,
         "timestamp": delivery.event_payload.timestamp_ms(),
         "payload": delivery.event_payload.payload,
         "token": encode_envelope_token(delivery.subscription, hook),
+        "sequence": delivery.sequence,
     }
     return json.dumps(envelope, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
 
@@ -50,6 +52,7 @@ def envelope_bytes(delivery: Delivery) -> bytes:
 def request_headers(delivery: Delivery, body: bytes, now_s: int) -> dict[str, str]:
     subscription = delivery.subscription
     headers = {
+        **target_credentials.outgoing_headers(subscription),  # the protocol's own names win
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         "x-hook-id": delivery.pk,

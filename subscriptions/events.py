@@ -158,6 +158,63 @@ _OPERATOR_SELECT = {
     },
 }
 
+AUTOMATION_RUN_FAILED = "automation.run.failed"
+_FAILED_RUN = _obj(
+    "6553a1f0eeee000011112222",
+    run_id="6553a1f0eeee000011112222",
+    automation={"_id": "6553a1f0eeee000033334444", "id": "6553a1f0eeee000033334444", "name": "Inbound lead"},
+    mode="production",
+    status="failed",
+    step={"id": "create", "action": "create_request"},
+    error="step 'create' (create_request) failed: cannot create the request: first_text: This field is required.",
+)
+_SUBSCRIPTION = _obj(
+    "6553a1f0abcd000011112222",
+    event="request.create",
+    events=["request.create"],
+    filter=None,
+    headers={},
+    auth=None,
+    target="https://crm.example.com/hooks/tiledesk",
+    enabled=False,
+    disabled_reason="The target answered 410 Gone.",
+    secret="whsec_••••a1b2",
+    createdBy="2",
+    __v=0,
+)
+_LAST_ATTEMPT = {
+    "id": "6553a1f0abcd000033334444",
+    "delivery": "6553a1f0abcd000055556666",
+    "subscription": "6553a1f0abcd000011112222",
+    "event": "request.create",
+    "attempt": 1,
+    "target": "https://crm.example.com/hooks/tiledesk",
+    "request_headers": {
+        "Content-Type": "application/json",
+        "User-Agent": "tiledesk-webhooks/1.0",
+        "x-hook-id": "6553a1f0abcd000055556666",
+        "webhook-id": "6553a1f0abcd000055556666",
+        "webhook-timestamp": "1763892000",
+        "webhook-signature": "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=",
+        "x-hook-secret": "[redacted]",
+    },
+    "request_body": "{...}",
+    "status_code": 410,
+    "response_headers": {"Content-Type": "text/plain"},
+    "response_body": "Gone",
+    "error": "subscription disabled: The target answered 410 Gone.",
+    "duration_ms": 42,
+    "outcome": "failed",
+    "createdAt": "2026-11-23T10:00:00.000000Z",
+}
+_SUBSCRIPTION_DISABLED = {
+    "subscription": _SUBSCRIPTION,
+    "reason": "The target answered 410 Gone.",
+    "last_attempt": _LAST_ATTEMPT,
+    **_PROJECT,
+}
+_SUBSCRIPTION_ENABLED = {"subscription": {**_SUBSCRIPTION, "enabled": True, "disabled_reason": ""}, **_PROJECT}
+
 CATALOG: tuple[EventType, ...] = (
     EventType("request.create", "A conversation was created.", "request", _request_example()),
     EventType(
@@ -220,6 +277,26 @@ CATALOG: tuple[EventType, ...] = (
     EventType("event.emit", "An event was emitted (POST .../events/).", "event", _EVENT),
     EventType(
         EMIT_PREFIX + "<name>", "An event of that name was emitted (e.g. event.emit.typing.start).", "event", _EVENT
+    ),
+    EventType(
+        AUTOMATION_RUN_FAILED,
+        "An automation run failed or timed out (also after the caller was answered): the step and the error, "
+        "never the call's body. `mode` says whether it was the production or the development URL.",
+        "automation_run",
+        _FAILED_RUN,
+    ),
+    EventType(
+        "subscription.disabled",
+        "One of the project's subscriptions stopped (its target answered 410, it failed for too long, or an "
+        "operator disabled it): the subscription, why, and its last attempt (null if it had none).",
+        "subscription_disabled",
+        _SUBSCRIPTION_DISABLED,
+    ),
+    EventType(
+        "subscription.enabled",
+        "One of the project's subscriptions was enabled again.",
+        "subscription_enabled",
+        _SUBSCRIPTION_ENABLED,
     ),
     EventType(
         OPERATOR_SELECT,

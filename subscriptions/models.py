@@ -7,13 +7,16 @@ The worker task receives only a delivery id and claims the row before sending.""
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.dispatch import Signal
 from django.utils import timezone
 
 from support.ids import new_object_id
 from support.models import Project
 
+from . import matching, targets
 from .events import OPERATOR_SELECT
 from .signing import new_secret
 
@@ -22,17 +25,38 @@ def _object_id() -> models.CharField:
     return models.CharField(primary_key=True, max_length=24, default=new_object_id, editable=False)
 
 
+# Sent by the lifecycle below when a subscription stops or comes back (subscription=, and for a stop
+# reason= and last_attempt=, the attempt that caused it or None); subscriptions/operational.py
+# announces them to the project.
+subscription_disabled = Signal()
+subscription_enabled = Signal()
+
+
 class Subscription(models.Model):
     id = _object_id()
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="subscriptions")
+    # The first of `events`: Tiledesk's one name, read by its clients and by the unique
+    # operator.select constraint and the publishing index.
     event = models.CharField(max_length=200, db_index=True)
+    events = models.JSONField(default=list, blank=True)
+    # True when `events` takes more than `event` (several names, or a wildcard): publishing then
+    # reads the row whatever the published names are, and matches its patterns in Python.
+    matches_many = models.BooleanField(default=False, editable=False)
+    # Conditions on the payload (subscriptions/payload_filter.py); null takes every event.
+    filter = models.JSONField(null=True, blank=True)
     target = models.URLField(max_length=2000)
     secret = models.CharField(max_length=100, default=new_secret)
+    # Custom headers and target auth, encrypted (subscriptions/target_credentials.py); not editable,
+    # so that no form, the admin's included, ever shows them.
+    headers_sealed = models.TextField(blank=True, default="", editable=False)
+    auth_sealed = models.TextField(blank=True, default="", editable=False)
     # After a rotation the old secret keeps signing beside the new one until it expires, so that
     # receivers can switch over without dropping deliveries.
     previous_secret = models.CharField(max_length=100, blank=True, default="")
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     enabled = models.BooleanField(default=True)
+    # The `sequence` of its latest delivery (subscriptions/sequences.py).
+    last_sequence = models.BigIntegerField(default=0, editable=False)
     disabled_reason = models.CharField(max_length=300, blank=True, default="")
     # Until when this target counts as slow (subscriptions/isolation.py). In the database, not in a
     # worker's memory, so that every worker process knows it, including one started a moment ago.
@@ -52,22 +76,41 @@ class Subscription(models.Model):
         indexes = [models.Index(fields=["project", "event", "enabled"], name="sub_match_idx")]
 
     def __str__(self) -> str:
-        return f"{self.event} -> {self.target}"
+        return f"{', '.join(self.events or [self.event])} -> {self.target}"
+
+    def clean(self) -> None:
+        if problem := targets.credentials_problem(self.target):
+            raise ValidationError({"target": problem})
+
+    def save(self, *args, **kwargs):
+        self.events = list(self.events or [self.event])
+        self.event = self.events[0]
+        self.matches_many = len(self.events) > 1 or matching.is_wildcard(self.event)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and {"event", "events"} & set(update_fields):
+            kwargs["update_fields"] = {*update_fields, "event", "events", "matches_many"}
+        super().save(*args, **kwargs)
 
     # The lifecycle, used alike by the API, the admin, the commands and the worker. Each writes
     # `updated_at`: the auto-disable rule counts failures from a subscription's last change, so an
     # operator who enables it again gives it a fresh period.
 
     def enable(self) -> None:
+        was_enabled = self.enabled
         self.enabled, self.disabled_reason = True, ""
         self.save(update_fields=["enabled", "disabled_reason", "updated_at"])
+        if not was_enabled:
+            subscription_enabled.send(sender=Subscription, subscription=self)
 
-    def disable(self, reason: str) -> None:
+    def disable(self, reason: str, last_attempt: "Attempt | None" = None) -> None:
         """Disabled with a reason shown wherever the subscription is (what was still waiting for it
         fails when a worker reaches it, saying so: subscriptions/disabling.py)."""
+        was_enabled = self.enabled
         self.enabled = False
         self.disabled_reason = reason[: self._meta.get_field("disabled_reason").max_length]
         self.save(update_fields=["enabled", "disabled_reason", "updated_at"])
+        if was_enabled:
+            subscription_disabled.send(sender=Subscription, subscription=self, reason=reason, last_attempt=last_attempt)
 
     def rotate_secret(self) -> str:
         """A new secret; the old one keeps signing beside it for HOOKS_SECRET_ROTATION_GRACE_S."""
@@ -111,6 +154,8 @@ class Delivery(models.Model):
     event = models.CharField(max_length=200)
     event_payload = models.ForeignKey(EventPayload, on_delete=models.CASCADE, related_name="deliveries")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    # Increasing per subscription, given when the row is made, the same on every retry.
+    sequence = models.BigIntegerField(null=True, blank=True, editable=False)
     attempt_count = models.PositiveIntegerField(default=0)
     # Attempts counted from here belong to the current round; a redelivery starts a new round with
     # the full retry schedule while attempt numbers keep counting.

@@ -20,8 +20,10 @@ from rest_framework.renderers import JSONRenderer
 
 from core.per_process import PerProcess
 from support import serializers as api
+from support.conversation_serializers import RequestSerializer
 from support.routing import RoutingQuestion, SelectorAnswer
 
+from . import sequences
 from .envelope import envelope_bytes, request_headers
 from .events import OPERATOR_SELECT
 from .models import Attempt, Delivery, EventPayload, Subscription
@@ -70,7 +72,7 @@ def build_payload(question: RoutingQuestion) -> dict:
         "id_project": project.pk,
         "project": {"_id": project.pk, "id": project.pk, "name": project.name},
         "context": {
-            "request": payload_of(api.RequestSerializer, question.request),
+            "request": payload_of(RequestSerializer, question.request),
             "previous_operator_id": question.previous_operator_id,
         },
     }
@@ -95,6 +97,7 @@ def call(subscription: Subscription, question: RoutingQuestion) -> SelectorAnswe
         next_attempt_at=None,
         created_at=now,
     )
+    sequences.assign([delivery])
     body = envelope_bytes(delivery)
     headers = request_headers(delivery, body, int(time.time()))
     timeout_s = settings.HOOKS_OPERATOR_SELECT_TIMEOUT_S

@@ -13,7 +13,7 @@ from django.utils import timezone
 from core.sql import insert_all
 from core.text import storable, storable_bytes, storable_text
 
-from . import transitions
+from . import target_credentials, transitions
 from .envelope_token import redact, token_in
 from .models import Attempt, Delivery
 from .redaction import redacted_headers, scrubbed
@@ -37,6 +37,7 @@ def build_attempt(delivery: Delivery, body: bytes, headers: dict[str, str], exch
     subscription = delivery.subscription
     sent_text = body.decode(errors="replace")
     credentials = [subscription.secret, subscription.previous_secret, token_in(sent_text) or ""]
+    credentials += target_credentials.confidential_values(subscription)
     response_body = scrubbed(storable_bytes(exchange.response_body), credentials)
     return Attempt(
         project_id=delivery.project_id,

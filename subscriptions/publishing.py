@@ -9,8 +9,10 @@ statements (`_matching_subscriptions`, and `rows.insert_all` for the rows) rathe
 ORM's query builder: the same three statements built by QuerySet and bulk_create cost about 1.05 ms
 of CPU per event, these about 0.45 ms, on PostgreSQL (bench/README.md, "Third session")."""
 
+import json
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection, transaction
@@ -19,6 +21,7 @@ from django.utils import timezone
 
 from core.sql import insert_all
 
+from . import events, matching, payload_filter, sequences
 from .events import OPERATOR_SELECT
 from .models import Delivery, EventPayload, Subscription
 from .queue import enqueue_deliveries
@@ -40,7 +43,7 @@ def publish_event(
     # operator.select is asked synchronously, never published (subscriptions/operator_select.py).
     # (id, event) pairs, not models: this runs in every domain write's transaction.
     wanted = [name for name in names if name != OPERATOR_SELECT]
-    delivery_ids = _write_outbox(project_id, _matching_subscriptions(project_id, wanted), payload, occurred_at)
+    delivery_ids = _write_outbox(project_id, _matching_subscriptions(project_id, wanted, payload), payload, occurred_at)
     transaction.on_commit(
         lambda: event_published.send(
             sender=publish_event, project_id=project_id, names=names, payload=payload, occurred_at=occurred_at
@@ -50,29 +53,65 @@ def publish_event(
     return delivery_ids
 
 
-def publish_to_subscription(subscription: Subscription, payload: dict, occurred_at: datetime | None = None) -> str:
-    """Publish one payload to one subscription only, whatever its event and state: the "send test
+def publish_to_subscription(
+    subscription: Subscription, payload: dict, occurred_at: datetime | None = None, event: str | None = None
+) -> str:
+    """Publish one payload to one subscription only, whatever its events and state: the "send test
     event" of the API and the admin. It takes the same outbox and queue path as a real event, so
     it is delivered, retried and logged like any delivery. Returns the delivery id."""
-    subscribed = [(subscription.pk, subscription.event)]
+    subscribed = [(subscription.pk, event or matching.example_event(subscription.event))]
     return _write_outbox(subscription.project_id, subscribed, payload, occurred_at or timezone.now())[0]
 
 
-def _matching_subscriptions(project_id: str, events: list[str]) -> list[tuple[str, str]]:
-    """(id, event) of the project's enabled subscriptions to these events."""
-    if not events:
+@dataclass(frozen=True)
+class TestEvent:
+    delivery_id: str
+    event: str
+    # Whether the example meets the subscription's filter: sent either way, so the target can be
+    # tried, but a real event like it would make no delivery when this is false.
+    filter_matches: bool
+
+
+def publish_test_event(subscription: Subscription) -> TestEvent:
+    """An example of the subscription's first event (the first catalog name a wildcard takes)."""
+    name = matching.example_event(subscription.event)
+    payload = events.example_payload(name)
+    delivery_id = publish_to_subscription(subscription, payload, event=name)
+    return TestEvent(delivery_id, name, payload_filter.matches(subscription.filter, payload))
+
+
+def _matching_subscriptions(project_id: str, names: list[str], payload: dict) -> list[tuple[str, str]]:
+    """(id, delivery's event name) of the project's enabled subscriptions that take one of these
+    names and whose filter the payload meets: those whose one `event` is among the names (the
+    index), and those whose `events` take more (several names or a wildcard: `matches_many`),
+    matched here. One pair per subscription, named by the most specific name it takes."""
+    if not names:
         return []
     quote = connection.ops.quote_name
-    field = Subscription._meta.get_field
+    column = {
+        name: quote(Subscription._meta.get_field(name).column)
+        for name in ("id", "event", "events", "filter", "project", "enabled", "matches_many")
+    }
     sql = (
-        f"SELECT {quote(field('id').column)}, {quote(field('event').column)} "
-        f"FROM {quote(Subscription._meta.db_table)} "
-        f"WHERE {quote(field('project').column)} = %s AND {quote(field('enabled').column)} = %s "
-        f"AND {quote(field('event').column)} IN ({', '.join(['%s'] * len(events))})"
+        f"SELECT {column['id']}, {column['event']}, {column['matches_many']}, {column['events']}, "
+        f"{column['filter']} FROM {quote(Subscription._meta.db_table)} "
+        f"WHERE {column['project']} = %s AND {column['enabled']} = %s "
+        f"AND ({column['event']} IN ({', '.join(['%s'] * len(names))}) OR {column['matches_many']} = %s)"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [project_id, True, *events])
-        return [tuple(row) for row in cursor.fetchall()]
+        cursor.execute(sql, [project_id, True, *names, True])
+        rows = cursor.fetchall()
+    matched = []
+    for subscription_id, event, many, patterns, conditions in rows:
+        name = matching.most_specific_match(_json(patterns), names) if many else event
+        if name and (conditions is None or payload_filter.matches(_json(conditions), payload)):
+            matched.append((subscription_id, name))
+    return matched
+
+
+def _json(value):
+    """A JSON column read by plain SQL: text on SQLite, already decoded by some drivers."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 def _write_outbox(
@@ -93,6 +132,7 @@ def _write_outbox(
         )
         for subscription_id, event in subscriptions
     ]
+    sequences.assign(deliveries)
     insert_all([stored])
     insert_all(deliveries)
     delivery_ids = [d.pk for d in deliveries]

@@ -29,7 +29,6 @@ from core.per_process import PerProcess
 
 logger = logging.getLogger(__name__)
 
-DELIVER_BATCH = "subscriptions.tasks.deliver_batch"
 DELIVER_DUE = "subscriptions.tasks.deliver_due"
 # Longer than a drain normally waits in the queue; if a wake-up is lost (a broker flushed), the
 # next commit after this long queues another (and the sweep wakes a worker every minute).

@@ -10,12 +10,15 @@ import re
 from functools import lru_cache
 
 REDACTED = "[redacted]"
-# Request headers whose values are credentials.
-SECRET_HEADERS = frozenset({"x-hook-secret", "authorization"})
+# The request headers whose values a log row shows; every other one (the secret, a subscription's
+# own headers and its Authorization) is redacted.
+LOGGED_HEADERS = frozenset(
+    {"content-type", "user-agent", "x-hook-id", "webhook-id", "webhook-timestamp", "webhook-signature"}
+)
 
 
 def redacted_headers(headers: dict[str, str]) -> dict[str, str]:
-    return {name: REDACTED if name.lower() in SECRET_HEADERS else value for name, value in headers.items()}
+    return {name: value if name.lower() in LOGGED_HEADERS else REDACTED for name, value in headers.items()}
 
 
 def _char_forms(char: str) -> str:

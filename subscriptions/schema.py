@@ -28,7 +28,7 @@ def catalog_rows() -> list[dict]:
     ]
 
 
-class SecretSerializer(serializers.Serializer):
+class SubscriptionSecretSerializer(serializers.Serializer):
     secret = serializers.CharField(help_text="The new full secret (`whsec_` + base64). Shown only here.")
 
 
@@ -36,6 +36,9 @@ class AcceptedDeliverySerializer(serializers.Serializer):
     id = serializers.CharField(help_text="The delivery id (also the `x-hook-id` and `webhook-id` the target gets).")
     status = serializers.ChoiceField(choices=["pending"])
     event = serializers.CharField(required=False)
+    filter_matches = serializers.BooleanField(
+        required=False, help_text="A test event: whether the example meets the subscription's filter (sent either way)."
+    )
 
 
 class RecoverSerializer(serializers.Serializer):

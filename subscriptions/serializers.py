@@ -2,14 +2,43 @@ from rest_framework import serializers
 
 from support.serializers import ProjectScopedSerializer, UserIdField
 
-from . import events, signing
+from . import events, matching, payload_filter, signing, target_credentials
 from .models import Attempt, Delivery, Subscription
-from .targets import url_problem
+from .targets import credentials_problem, url_problem
+
+OPERATOR_DISABLED = "Disabled by an operator."
 
 
 class SubscriptionSerializer(ProjectScopedSerializer):
     """A REST Hook. The full secret is shown once, in the answer to the create (and on rotation)."""
 
+    event = serializers.CharField(max_length=200, required=False)
+    events = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        min_length=1,
+        max_length=100,
+        help_text="Names, `prefix.*` wildcards (any depth under the prefix) or `*` (all but operator.select).",
+    )
+    filter = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text="Payload conditions: dotted path -> literal (equality) or "
+        '{"$in"|"$nin"|"$ne"|"$exists"|"$gt"|"$gte"|"$lt"|"$lte"|"$regex": ...}; all must hold.',
+    )
+    headers = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        write_only=True,
+        help_text="Sent with every delivery. Values are write-only: read back masked; a masked value sent back "
+        "keeps the stored one. Protocol headers (content-type, host, webhook-*, x-hook-*...) are refused.",
+    )
+    auth = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        write_only=True,
+        help_text='{"type": "bearer", "token"} or {"type": "basic", "username", "password"}; values masked on read.',
+    )
     target = serializers.CharField(max_length=2000)
     secret = serializers.SerializerMethodField()
     createdBy = UserIdField(source="created_by_id", read_only=True)
@@ -18,6 +47,10 @@ class SubscriptionSerializer(ProjectScopedSerializer):
         model = Subscription
         fields = ProjectScopedSerializer.common_fields + (
             "event",
+            "events",
+            "filter",
+            "headers",
+            "auth",
             "target",
             "enabled",
             "disabled_reason",
@@ -44,25 +77,92 @@ class SubscriptionSerializer(ProjectScopedSerializer):
                 f"Unknown event {value!r}: use a name from GET /api/events/, "
                 "message.create.request.channel.<channel>, message.create.channel.<channel> or event.emit.<name>."
             )
-        if value == events.OPERATOR_SELECT:
+        return value
+
+    def validate_events(self, value: list[str]) -> list[str]:
+        value = list(dict.fromkeys(value))
+        problems = [problem for pattern in value if (problem := matching.pattern_problem(pattern))]
+        if problems:
+            raise serializers.ValidationError(problems)
+        if events.OPERATOR_SELECT in value and len(value) > 1:
+            raise serializers.ValidationError("operator.select is synchronous: it stays alone in its subscription.")
+        return value
+
+    def validate_filter(self, value):
+        try:
+            return payload_filter.validate(value) or None if value is not None else None
+        except payload_filter.FilterProblem as problem:
+            raise serializers.ValidationError(str(problem)) from problem
+
+    def validate(self, attrs: dict) -> dict:
+        # `events` decides when given; `event` alone stands for `events: [event]`.
+        if "events" in attrs:
+            attrs["event"] = attrs["events"][0]
+        elif "event" in attrs:
+            attrs["events"] = [attrs["event"]]
+        elif self.instance is None:
+            raise serializers.ValidationError({"event": ["This field is required (or give `events`)."]})
+        self._seal_credentials(attrs)
+        if attrs.get("event") == events.OPERATOR_SELECT:
             others = Subscription.objects.filter(project=self.project, event=events.OPERATOR_SELECT)
             if self.instance is not None:
                 others = others.exclude(pk=self.instance.pk)
             if others.exists():
                 raise serializers.ValidationError(
-                    "This project already has an operator.select subscription (at most one, enabled or not)."
+                    {
+                        "event": [
+                            "This project already has an operator.select subscription (at most one, enabled or not)."
+                        ]
+                    }
                 )
-        return value
+        return attrs
 
     def validate_target(self, value: str) -> str:
-        if problem := url_problem(value.strip()):
+        if problem := url_problem(value.strip()) or credentials_problem(value.strip()):
             raise serializers.ValidationError(problem)
         return value.strip()
 
+    def _seal_credentials(self, attrs: dict) -> None:
+        """`headers` and `auth` become their encrypted columns, masked values keeping stored ones."""
+        instance = self.instance
+        stored_auth = target_credentials.unseal(instance.auth_sealed) if instance else {}
+        auth = stored_auth
+        try:
+            if "auth" in attrs:
+                auth = target_credentials.merged_auth(attrs.pop("auth"), stored_auth)
+                attrs["auth_sealed"] = target_credentials.seal(auth)
+        except target_credentials.CredentialsProblem as problem:
+            raise serializers.ValidationError({"auth": [str(problem)]}) from problem
+        try:
+            if "headers" in attrs:
+                stored = target_credentials.unseal(instance.headers_sealed) if instance else {}
+                headers = target_credentials.merged_headers(attrs.pop("headers") or {}, stored, bool(auth))
+                attrs["headers_sealed"] = target_credentials.seal(headers)
+            elif (
+                auth
+                and instance
+                and "authorization" in {name.lower() for name in target_credentials.unseal(instance.headers_sealed)}
+            ):
+                raise target_credentials.CredentialsProblem(
+                    "Authorization comes from `auth` here: give one or the other."
+                )
+        except target_credentials.CredentialsProblem as problem:
+            raise serializers.ValidationError({"headers": [str(problem)]}) from problem
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["headers"] = target_credentials.masked_headers(target_credentials.unseal(instance.headers_sealed))
+        data["auth"] = target_credentials.masked_auth(target_credentials.unseal(instance.auth_sealed))
+        return data
+
     def update(self, instance, validated_data):
-        if validated_data.get("enabled") and not instance.enabled:
-            validated_data["disabled_reason"] = ""
-        return super().update(instance, validated_data)
+        enabled = validated_data.pop("enabled", instance.enabled)
+        instance = super().update(instance, validated_data)
+        if enabled and not instance.enabled:  # the lifecycle (and its announcement) does the rest
+            instance.enable()
+        elif instance.enabled and not enabled:
+            instance.disable(OPERATOR_DISABLED)
+        return instance
 
 
 class AttemptSerializer(serializers.ModelSerializer):
@@ -99,6 +199,7 @@ class DeliverySerializer(ProjectScopedSerializer):
             "subscription",
             "event",
             "status",
+            "sequence",
             "attempt_count",
             "next_attempt_at",
             "last_error",

@@ -9,6 +9,7 @@ from django.dispatch import receiver
 from django_q.tasks import async_task
 from rest_framework.renderers import JSONRenderer
 
+from support import conversation_serializers as conversation_api
 from support import models as domain
 from support import serializers as api
 from support.signals import project_deleted, request_closed
@@ -36,7 +37,7 @@ _LIFECYCLE = {
     domain.FaqKb: (api.FaqKbSerializer, ("faqbot.create",), ("faqbot.update",), ("faqbot.delete",)),
     domain.Faq: (api.FaqSerializer, ("faq.create",), ("faq.update",), ("faq.delete",)),
     domain.Lead: (api.LeadSerializer, ("lead.create",), (), ()),
-    domain.Request: (api.RequestSerializer, ("request.create",), ("request.update",), ()),
+    domain.Request: (conversation_api.RequestSerializer, ("request.create",), ("request.update",), ()),
 }
 
 
@@ -91,7 +92,9 @@ def _on_project_deleted(sender, instance, **kwargs):
 
 @receiver(request_closed, dispatch_uid="publish-request-close")
 def _on_request_closed(sender, instance, **kwargs):
-    publish_event(instance.project_id, ["request.close"], payload_of(api.ClosedRequestSerializer, instance))
+    publish_event(
+        instance.project_id, ["request.close"], payload_of(conversation_api.ClosedRequestSerializer, instance)
+    )
 
 
 @receiver(post_save, sender=domain.Message, dispatch_uid="publish-message")
@@ -100,7 +103,7 @@ def _on_message(sender, instance, created, raw=False, **kwargs):
         publish_event(
             instance.project_id,
             events.names_for_message(instance.channel_name),
-            payload_of(api.MessageSerializer, instance),
+            payload_of(conversation_api.MessageSerializer, instance),
         )
 
 
@@ -108,7 +111,9 @@ def _on_message(sender, instance, created, raw=False, **kwargs):
 def _on_emitted(sender, instance, created, raw=False, **kwargs):
     if created and not raw:
         publish_event(
-            instance.project_id, events.names_for_emitted(instance.name), payload_of(api.EventSerializer, instance)
+            instance.project_id,
+            events.names_for_emitted(instance.name),
+            payload_of(conversation_api.EventSerializer, instance),
         )
 
 

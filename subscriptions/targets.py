@@ -45,6 +45,21 @@ def url_problem(url: str) -> str | None:
     return None
 
 
+def credentials_problem(url: str) -> str | None:
+    """A subscription's target must not carry credentials: they would travel in the signed
+    envelope's `hook.target` and sit in every log row."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.username is not None or parts.password is not None:
+        return (
+            "Credentials in the URL are refused (they would appear in the envelope and the logs): "
+            'use `auth` ({"type": "basic", "username", "password"} or {"type": "bearer", "token"}).'
+        )
+    return None
+
+
 def address_problem(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped

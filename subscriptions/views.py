@@ -11,7 +11,7 @@ from support.models import MANAGER_ROLES
 from support.permissions import ProjectScopedMixin
 from support.views import PROJECT_PERMISSIONS
 
-from . import events, publishing, replay, schema, tasks
+from . import publishing, replay, schema, tasks
 from .filters import AttemptFilter, DeliveryFilter
 from .models import Attempt, Delivery, Subscription
 from .serializers import AttemptSerializer, DeliverySerializer, SubscriptionSerializer
@@ -45,7 +45,7 @@ class SubscriptionViewSet(ManagersOnly, viewsets.ModelViewSet):
         data = self.get_serializer(subscription, context={**self.get_serializer_context(), "reveal_secret": True}).data
         return Response(data, status=status_code, headers={"x-hook-secret": subscription.secret})
 
-    @extend_schema(request=None, responses={200: schema.SecretSerializer})
+    @extend_schema(request=None, responses={200: schema.SubscriptionSecretSerializer})
     @action(detail=True, methods=["post"])
     def rotate_secret(self, request, project_id=None, pk=None):
         return Response({"secret": self.get_object().rotate_secret()})
@@ -59,9 +59,14 @@ class SubscriptionViewSet(ManagersOnly, viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def test(self, request, project_id=None, pk=None):
         subscription = self.get_object()
-        delivery_id = publishing.publish_to_subscription(subscription, events.example_payload(subscription.event))
+        sent = publishing.publish_test_event(subscription)
         return Response(
-            {"id": delivery_id, "status": Delivery.Status.PENDING, "event": subscription.event},
+            {
+                "id": sent.delivery_id,
+                "status": Delivery.Status.PENDING,
+                "event": sent.event,
+                "filter_matches": sent.filter_matches,
+            },
             status=status.HTTP_202_ACCEPTED,
         )
 

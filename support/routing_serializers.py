@@ -3,8 +3,8 @@
 from rest_framework import serializers
 
 from . import routing
+from .conversation_serializers import DepartmentReferenceField
 from .models import Department, Request
-from .serializers import DepartmentReferenceField
 
 
 class RerouteSerializer(serializers.Serializer):

@@ -11,6 +11,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from . import routing, services
+from .conversation_serializers import EventSerializer, MessageSerializer, RequestSerializer
 from .filters import RequestFilter
 from .models import (
     MANAGER_ROLES,
@@ -30,15 +31,12 @@ from .permissions import ALL_ROLES, HasProjectRole, PeopleOnly, ProjectScopedMix
 from .routing_serializers import AssignSerializer, ParticipantsSerializer, RerouteSerializer
 from .serializers import (
     DepartmentSerializer,
-    EventSerializer,
     FaqKbSerializer,
     FaqSerializer,
     GroupSerializer,
     LeadSerializer,
-    MessageSerializer,
     ProjectSerializer,
     ProjectUserSerializer,
-    RequestSerializer,
     has_another_owner,
 )
 

@@ -25,8 +25,8 @@ from accounts.authentication import BasicAuthentication, JWTAuthentication, Sign
 from accounts.serializers import SigninAnswerSerializer, SigninSerializer, UserSerializer
 from subscriptions import views as subscriptions
 from support import views as support
+from support.conversation_serializers import MessageRowSerializer
 from support.models import Project
-from support.serializers import MessageRowSerializer
 
 from .answers import TiledeskAnswers, TiledeskErrorSerializer
 from .lists import RequestsPage, TiledeskRequestFilter
@@ -88,11 +88,16 @@ class SubscriptionViewSet(TiledeskAnswers, subscriptions.SubscriptionViewSet):
         serializer.is_valid(raise_exception=True)
         # One create at a time per project, so that a client's retry finds the first one.
         Project.objects.select_for_update(no_key=True).filter(pk=self.project.pk).exists()
-        existing = (
-            self.get_queryset()
-            .filter(event=serializer.validated_data.get("event"), target=serializer.validated_data.get("target"))
-            .order_by("created_at")
-            .first()
+        wanted = serializer.validated_data
+        existing = next(
+            (
+                subscription
+                for subscription in self.get_queryset()
+                .filter(event=wanted.get("event"), target=wanted.get("target"))
+                .order_by("created_at")
+                if subscription.events == wanted.get("events")
+            ),
+            None,
         )
         if existing is not None:
             return Response(self.get_serializer(existing).data)

@@ -136,7 +136,16 @@ def _examples() -> dict[str, object]:
             "payload": "request",
             "example": _catalog("request.create"),
         },
-        "Secret": {"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw7wQ0xz1HfXU="},
+        "SubscriptionSecret": {"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw7wQ0xz1HfXU="},
+        "Secret": {
+            "_id": "6553a1f0abcd0000aaaa0001",
+            "id": "6553a1f0abcd0000aaaa0001",
+            "createdAt": "2026-11-23T10:00:00.000000Z",
+            "updatedAt": "2026-11-23T10:00:00.000000Z",
+            "id_project": "6553a1f0abcd000000000001",
+            "name": "CRM_TOKEN",
+        },
+        "SecretRequest": {"name": "CRM_TOKEN", "value": "crm-api-token-value"},
         "AcceptedDelivery": {"id": _DELIVERY_ID, "status": "pending", "event": "request.create"},
         "Recover": {"since": "2026-11-23T00:00:00Z"},
         "RecoverResult": {
@@ -278,7 +287,7 @@ class BasicScheme(OpenApiAuthenticationExtension):
 
 
 class ChannelFieldExtension(OpenApiSerializerFieldExtension):
-    target_class = "support.serializers.ChannelField"
+    target_class = "support.conversation_serializers.ChannelField"
 
     def map_serializer_field(self, auto_schema, direction):
         return {
@@ -289,7 +298,7 @@ class ChannelFieldExtension(OpenApiSerializerFieldExtension):
 
 
 class LeadReferenceFieldExtension(OpenApiSerializerFieldExtension):
-    target_class = "support.serializers.LeadReferenceField"
+    target_class = "support.conversation_serializers.LeadReferenceField"
 
     def map_serializer_field(self, auto_schema, direction):
         from support.serializers import LeadSerializer
@@ -301,7 +310,7 @@ class LeadReferenceFieldExtension(OpenApiSerializerFieldExtension):
 
 
 class DepartmentReferenceFieldExtension(OpenApiSerializerFieldExtension):
-    target_class = "support.serializers.DepartmentReferenceField"
+    target_class = "support.conversation_serializers.DepartmentReferenceField"
 
     def map_serializer_field(self, auto_schema, direction):
         from support.serializers import DepartmentSerializer
@@ -323,10 +332,11 @@ class DepartmentReferenceFieldExtension(OpenApiSerializerFieldExtension):
 
 
 class ParticipatingFieldExtension(OpenApiSerializerFieldExtension):
-    target_class = "support.serializers.ParticipatingField"
+    target_class = "support.conversation_serializers.ParticipatingField"
 
     def map_serializer_field(self, auto_schema, direction):
-        from support.serializers import FaqKbSerializer, ParticipatingAgentSerializer
+        from support.conversation_serializers import ParticipatingAgentSerializer
+        from support.serializers import FaqKbSerializer
 
         serializer = ParticipatingAgentSerializer if self.target.kind == "agents" else FaqKbSerializer
         return {"type": "array", "items": auto_schema.resolve_serializer(serializer, "response").ref, "readOnly": True}

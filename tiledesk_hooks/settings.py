@@ -213,9 +213,13 @@ HOOKS_RETRY_WAKE_S = env_float("HOOKS_RETRY_WAKE_S", 1.0)
 # --- automations ----------------------------------------------------------------------------
 AUTOMATION_MAX_RUNTIME_S = env_float("AUTOMATION_MAX_RUNTIME_S", 30)
 AUTOMATION_MAX_BODY_BYTES = int(os.environ.get("AUTOMATION_MAX_BODY_BYTES", 1048576))
-# Bounds of one run besides its runtime: executed steps, and the default timeout of an
+# Bounds of one run besides its runtime: executed steps (a full for_each of AUTOMATION_MAX_ITEMS
+# items with a few steps fits), items of one for_each, and the default timeout of an
 # `http_request` step (always capped by what is left of the runtime).
-AUTOMATION_MAX_STEPS = int(os.environ.get("AUTOMATION_MAX_STEPS", 100))
+AUTOMATION_MAX_STEPS = int(os.environ.get("AUTOMATION_MAX_STEPS", 5000))
+AUTOMATION_MAX_ITEMS = int(os.environ.get("AUTOMATION_MAX_ITEMS", 1000))
+# Threads per web process running the steps after a flow's response (automations/after_answer.py).
+AUTOMATION_AFTER_ANSWER_THREADS = int(os.environ.get("AUTOMATION_AFTER_ANSWER_THREADS", 4))
 AUTOMATION_HTTP_TIMEOUT_S = env_float("AUTOMATION_HTTP_TIMEOUT_S", 10)
 # Inbound calls per automation (DRF rate syntax: "<n>/<sec|min|hour|day>"); past it, 429.
 AUTOMATION_THROTTLE_RATE = os.environ.get("AUTOMATION_THROTTLE_RATE", "600/min")
@@ -227,7 +231,7 @@ AUTOMATION_RUN_RETENTION_DAYS = int(os.environ.get("AUTOMATION_RUN_RETENTION_DAY
 # died: a worker killed with -9, a gunicorn timeout, a restart). It must outlive every legitimate run:
 # - a run ends within AUTOMATION_MAX_RUNTIME_S plus one step's work: the runtime is checked before each
 #   step and an http_request waits AUTOMATION_HTTP_TIMEOUT_S at most, capped by the runtime left, so
-#   AUTOMATION_MAX_STEPS x AUTOMATION_HTTP_TIMEOUT_S (1000 s) is never reached;
+#   AUTOMATION_MAX_STEPS x AUTOMATION_HTTP_TIMEOUT_S (50,000 s) is never reached;
 # - its process is killed well before that anyway: django-q2's `timeout` (runtime + 30 = 60 s) for a
 #   worker, gunicorn's --timeout 60 for the web;
 # - the longest legitimate wait is a worker killed together with its task: the ORM broker hands the

@@ -14,7 +14,7 @@ from automations.flow import validate_flow
 
 PACKAGE = Path(actions.__file__).parent
 # Fields the engine reads itself rather than the handler.
-ENGINE_FIELDS = {"condition": {"then", "else"}}
+ENGINE_FIELDS = {"condition": {"then", "else"}, "for_each": {"steps"}}
 
 
 def fields_read(handler) -> set[str]:
@@ -53,7 +53,7 @@ def test_each_handler_reads_exactly_the_fields_its_action_declares(name):
 def test_a_step_with_only_its_required_fields_passes_the_field_checks(name):
     samples = {"if": {"left": "1", "op": "exists"}, "lead": {"fullname": "Ann"}, "status": 200,
                "url": "https://example.com/", "name": "order.paid" if name == "emit_event" else "x",
-               "save_as": "out"}  # fmt: skip
+               "save_as": "out", "items": "{{ payload.items }}", "steps": []}  # fmt: skip
     step = {"action": name, **{field: samples.get(field, "text") for field in ACTIONS[name].required}}
     assert validate_flow({"steps": [step]}).problems == []
 

@@ -54,8 +54,8 @@ def test_a_flow_setting_a_forbidden_header_is_refused_at_save_naming_it(api, pro
     response = api.post(f"/api/projects/{project.pk}/automations/", {"name": "x", "flow": flow}, format="json")
     assert response.status_code == 400
     (problem,) = response.json()["flow"]
-    assert problem.startswith("steps[0] (id 'answer', action 'response'): 'headers': the response header")
-    assert repr(header) in problem
+    assert problem["path"] == "steps[0]" and problem["step_id"] == "answer"
+    assert problem["message"].startswith("'headers': the response header") and repr(header) in problem["message"]
 
 
 @pytest.mark.parametrize("location", ["javascript:alert(1)", "data:text/html,<script>x</script>", "/admin/", "//evil"])
@@ -63,7 +63,7 @@ def test_a_location_that_is_not_an_http_url_is_refused_at_save(api, project, loc
     flow = {"steps": [answer(status=302, headers={"Location": location})]}
     response = api.post(f"/api/projects/{project.pk}/automations/", {"name": "x", "flow": flow}, format="json")
     assert response.status_code == 400
-    assert "'Location' must be an http(s) URL" in response.json()["flow"][0]
+    assert "'Location' must be an http(s) URL" in response.json()["flow"][0]["message"]
 
 
 def test_harmless_headers_and_web_locations_are_accepted(api, project):

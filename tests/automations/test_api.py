@@ -68,8 +68,8 @@ def test_regenerate_gives_new_webhook_id_and_old_url_stops(api, project, live_se
 @pytest.mark.parametrize(
     ("steps", "fragment"),
     [
-        ([{"action": "teleport"}], "steps[0] (action 'teleport'): unknown action 'teleport'"),
-        ([{"id": "greet", "action": "log"}], "steps[0] (id 'greet', action 'log'): missing field 'message'"),
+        ([{"action": "teleport"}], "steps[0] step_1: unknown action 'teleport'"),
+        ([{"id": "greet", "action": "log"}], "steps[0] greet: missing field 'message'"),
         ([{"action": "log", "message": "{{ payload.x "}], "bad template syntax"),
         ([{"action": "log", "message": "{% for i in range(9) %}{% endfor %}"}], "'for' blocks are not allowed"),
         ([{"action": "log", "message": "{{ ''.__class__ }}"}], "'__class__' is private"),
@@ -77,7 +77,7 @@ def test_regenerate_gives_new_webhook_id_and_old_url_stops(api, project, live_se
         ([{"action": "condition", "if": {"left": 1, "op": "~", "right": 2}}], "'if.op' must be one of"),
         (
             [{"action": "condition", "if": {"left": 1, "op": "exists"}, "then": [{"id": "deep", "action": "nope"}]}],
-            "steps[0].then[0] (id 'deep', action 'nope'): unknown action",
+            "steps[0].then[0] deep: unknown action",
         ),
         ([{"action": "response", "status": 700}], "'status' must be an HTTP status code"),
         ([{"action": "set", "name": "payload", "value": 1}], "reserved"),
@@ -90,7 +90,7 @@ def test_regenerate_gives_new_webhook_id_and_old_url_stops(api, project, live_se
 def test_invalid_flow_is_400_naming_the_bad_step(api, project, steps, fragment):
     response = api.post(base(project), {"name": "Bad", "flow": {"steps": steps}}, format="json")
     assert response.status_code == 400
-    messages = response.json()["flow"]
+    messages = [f"{error['path']} {error['step_id']}: {error['message']}" for error in response.json()["flow"]]
     assert any(fragment in message for message in messages), messages
 
 
@@ -104,7 +104,7 @@ def test_private_url_refused_when_private_targets_not_allowed(api, project, sett
     steps = [{"action": "http_request", "url": "http://169.254.169.254/latest/meta-data", "save_as": "r"}]
     response = api.post(base(project), {"name": "SSRF", "flow": {"steps": steps}}, format="json")
     assert response.status_code == 400
-    assert "not allowed" in response.json()["flow"][0]
+    assert "not allowed" in response.json()["flow"][0]["message"]
 
 
 def test_agent_reads_but_cannot_write(agent_api, api, project):

@@ -77,3 +77,26 @@ def test_caller_gets_the_response_before_the_rest_of_the_flow_runs(gunicorn, mak
     assert time.monotonic() - started < 2.5  # not held for the slow step
     run = finished_run(automation)
     assert run.status == "succeeded" and run.trace[2]["output"] == "after: 200"
+
+
+def test_the_callers_next_request_on_the_same_connection_does_not_wait_for_the_rest(
+    gunicorn, make_automation, httpserver
+):
+    def slow(request):
+        time.sleep(3)
+        return "{}"
+
+    httpserver.expect_request("/slow").respond_with_handler(slow)
+    automation = make_automation(
+        [
+            {"action": "response", "status": 202, "body": {"queued": True}},
+            {"action": "http_request", "url": httpserver.url_for("/slow"), "save_as": "r"},
+        ]
+    )
+    quick = make_automation([{"action": "response", "status": 200, "body": {"quick": True}}], name="quick")
+    with requests.Session() as session:  # one keep-alive connection
+        started = time.monotonic()
+        assert session.post(f"{gunicorn}/webhook/{automation.webhook_id}", json={}, timeout=10).status_code == 202
+        assert session.post(f"{gunicorn}/webhook/{quick.webhook_id}", json={}, timeout=10).json() == {"quick": True}
+        assert time.monotonic() - started < 2  # the second did not wait for the first one's slow step (3 s)
+    assert finished_run(automation).status == "succeeded"

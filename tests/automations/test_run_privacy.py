@@ -79,7 +79,11 @@ def test_http_request_headers_sent_and_received_are_redacted_in_the_trace(make_a
     automation, _ = call_http_flow(make_automation, hook, httpserver)
     run = finished_run(automation)
     call, copy, log, answer = run.trace
-    assert call["input"]["headers"] == {"Authorization": "[redacted]", "X-Api-Key": "[redacted]"}
+    assert call["input"]["headers"] == {
+        "Authorization": "[redacted]",
+        "X-Api-Key": "[redacted]",
+        "Content-Type": "application/json",
+    }
     assert call["output"]["headers"]["X-Token"] == "[redacted]"
     assert call["output"]["headers"]["Set-Cookie"] == "[redacted]"
     assert call["output"]["headers"]["Content-Type"] == "application/json"

@@ -142,7 +142,7 @@ def test_templates_nested_beyond_what_python_compiles_are_refused_at_save(templa
         check(template)
     flow = {"steps": [{"action": "set", "name": "x", "value": template}]}
     response = api.post(f"/api/projects/{project.pk}/automations/", {"name": "x", "flow": flow}, format="json")
-    assert response.status_code == 400 and "nested too deeply" in response.json()["flow"][0]
+    assert response.status_code == 400 and "nested too deeply" in response.json()["flow"][0]["message"]
 
 
 @pytest.mark.parametrize(

@@ -269,10 +269,11 @@ def test_run_past_max_runtime_is_504_and_timed_out(make_automation, hook, httpse
     )
     started = time.monotonic()
     response = requests.post(hook(automation), json={}, timeout=10)
-    assert response.status_code == 504 and response.json()["detail"]
+    assert response.status_code == 504
     assert time.monotonic() - started < 3.5  # the caller was not kept waiting for the slow API
     run = finished_run(automation)
     assert run.status == "timed_out" and run.response["status"] == 504
+    assert response.json() == {"success": False, "error": "the automation failed", "run_id": run.pk}
 
 
 def test_run_stops_after_max_steps(make_automation, hook, settings):
@@ -348,3 +349,29 @@ def test_empty_statuses_send_no_body(make_automation, hook):
     automation = make_automation([{"action": "response", "status": 204, "body": {"ignored": True}}])
     response = requests.post(hook(automation), json={}, timeout=10)
     assert response.status_code == 204 and response.content == b""
+
+
+def test_a_failure_on_the_production_url_answers_only_the_run_id(make_automation, hook):
+    automation = make_automation(
+        [
+            {"id": "secret_step", "action": "set", "name": "x", "value": "{{ payload.n / 0 }}"},
+            {"action": "response", "status": 200, "body": "no"},
+        ]
+    )
+    response = requests.post(hook(automation), json={"n": 1}, timeout=10)
+    run = finished_run(automation)
+    assert response.status_code == 502
+    assert response.json() == {"success": False, "error": "the automation failed", "run_id": run.pk}
+    assert "secret_step" in run.error and "payload.n / 0" in run.trace[0]["error"]
+
+
+def test_a_failure_on_the_development_url_says_which_step_failed_and_why(make_automation, hook):
+    automation = make_automation(
+        [
+            {"id": "secret_step", "action": "set", "name": "x", "value": "{{ payload.n / 0 }}"},
+            {"action": "response", "status": 200, "body": "no"},
+        ]
+    )
+    response = requests.post(hook(automation, dev=True), json={"n": 1}, timeout=10)
+    assert response.status_code == 502 and response.json()["success"] is False
+    assert "secret_step" in response.json()["detail"] and "ZeroDivisionError" in response.json()["detail"]

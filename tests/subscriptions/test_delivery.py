@@ -48,7 +48,13 @@ def test_a_subscriber_receives_the_seed_envelope(api, project, owner, httpserver
     assert got["headers"]["x-hook-secret"] == subscription["secret"]
     assert got["headers"]["x-hook-id"] == delivery.pk
     body = got["json"]
-    assert set(body) == {"hook", "timestamp", "payload", "token"}  # the token: tests/tiledesk/test_envelope_token.py
+    assert set(body) == {
+        "hook",
+        "timestamp",
+        "payload",
+        "token",
+        "sequence",
+    }  # the token: tests/tiledesk/test_envelope_token.py
     assert body["hook"] == {
         "_id": subscription["id"],
         "id": subscription["id"],
@@ -87,6 +93,20 @@ def _do(api, project, on_commit, name: str) -> dict:
                 api.delete(f"/api/projects/{project.pk}/")
         answered.pop("role")  # the caller's own, which an event has not
         return {**answered, "id_project": project.pk}
+    if name.startswith("subscription."):
+        other = subscribed(api, project.pk, "https://crm.example.com/in", event="lead.create")
+        with on_commit():
+            answered = api.patch(f"{b}/subscriptions/{other['id']}/", {"enabled": False}, format="json").json()
+            if name == "subscription.enabled":
+                answered = api.patch(f"{b}/subscriptions/{other['id']}/", {"enabled": True}, format="json").json()
+        if name == "subscription.enabled":
+            return {"subscription": answered, "id_project": project.pk}
+        return {
+            "subscription": answered,
+            "reason": "Disabled by an operator.",
+            "last_attempt": None,
+            "id_project": project.pk,
+        }
     name = name.removesuffix(".agent")  # project_user.update.agent comes with project_user.update
     with on_commit():
         if name in ("request.create", "lead.create"):
@@ -132,7 +152,12 @@ def _do(api, project, on_commit, name: str) -> dict:
     return created
 
 
-CATALOG_NAMES = [e.name for e in events.CATALOG if "<" not in e.name and e.name != events.OPERATOR_SELECT]
+# automation.run.failed is published by a failing flow: tests/automations/test_run_failed_event.py.
+CATALOG_NAMES = [
+    e.name
+    for e in events.CATALOG
+    if "<" not in e.name and e.name not in (events.OPERATOR_SELECT, events.AUTOMATION_RUN_FAILED)
+]
 
 
 @pytest.mark.parametrize("name", CATALOG_NAMES)

@@ -2,14 +2,18 @@
 that has the very keys and types its serializer gives a real object."""
 
 import json
+from datetime import timedelta
 
 import pytest
 
-from subscriptions import events
+from automations.failures import failed_run_payload
+from automations.models import Automation
+from subscriptions import events, operational
 from subscriptions.operator_select import build_payload
 from subscriptions.signals import payload_of, project_payload
-from support import routing, serializers
+from support import conversation_serializers, routing, serializers
 from support.models import Department, Event, Faq, FaqKb, Group, Lead, Message, ProjectUser, Request
+from tests.factories import failed_delivery, logged_attempt, subscription
 
 
 def test_event_catalog_is_public_json_array(client, db):
@@ -29,7 +33,7 @@ def json_shape(value):
 
 
 @pytest.fixture
-def real_payloads(api, project, add_member) -> dict[str, dict]:
+def real_payloads(api, client, project, owner, add_member) -> dict[str, dict]:
     """One real object of each kind, in the situation its catalog example shows (a conversation of
     the Sales department assigned to an agent, a teammate with no chat limit...), serialized as
     each event publishes it, by catalog payload kind."""
@@ -51,17 +55,49 @@ def real_payloads(api, project, add_member) -> dict[str, dict]:
     unrouted = Request.objects.create(
         project=project, lead=conversation.lead, first_text="Hi", request_id="r-new", department=sales
     )
+    stopped = subscription(project, enabled=False, disabled_reason="The target answered 410 Gone.", created_by=owner)
+    last_attempt = logged_attempt(
+        failed_delivery(stopped, timedelta(minutes=1)),
+        status_code=410,
+        duration_ms=42,
+        error="subscription disabled: The target answered 410 Gone.",
+        response_body="Gone",
+        response_headers={"Content-Type": "text/plain"},
+        request_headers={
+            name: "x"
+            for name in (
+                "Content-Type",
+                "User-Agent",
+                "x-hook-id",
+                "webhook-id",
+                "webhook-timestamp",
+                "webhook-signature",
+                "x-hook-secret",
+            )
+        },
+    )
+    failing = Automation.objects.create(
+        project=project,
+        name="Inbound lead",
+        flow={"steps": [{"id": "create", "action": "create_request", "lead": {"fullname": "Ann"}}]},
+        created_by=owner,
+    )
+    assert client.post(f"/webhook/{failing.webhook_id}", {}, content_type="application/json").status_code == 200
+    failed_run = failing.runs.get(status="failed")  # fire-and-forget: it failed after the answer
     return {
-        "request": payload_of(serializers.RequestSerializer, conversation),
-        "request.close": payload_of(serializers.ClosedRequestSerializer, closed),
-        "message": payload_of(serializers.MessageSerializer, message),
+        "automation_run": failed_run_payload(failed_run, failing),
+        "subscription_disabled": operational.disabled_payload(stopped, stopped.disabled_reason, last_attempt),
+        "subscription_enabled": operational.enabled_payload(stopped),
+        "request": payload_of(conversation_serializers.RequestSerializer, conversation),
+        "request.close": payload_of(conversation_serializers.ClosedRequestSerializer, closed),
+        "message": payload_of(conversation_serializers.MessageSerializer, message),
         "lead": payload_of(serializers.LeadSerializer, Lead.objects.get(pk=conversation.lead_id)),
         "faq": payload_of(serializers.FaqSerializer, faq),
         "faq_kb": payload_of(serializers.FaqKbSerializer, bot),
         "department": payload_of(serializers.DepartmentSerializer, sales),
         "project_user": payload_of(serializers.ProjectUserSerializer, ProjectUser.objects.get(user=carol)),
         "group": payload_of(serializers.GroupSerializer, group),
-        "event": payload_of(serializers.EventSerializer, event),
+        "event": payload_of(conversation_serializers.EventSerializer, event),
         "project": project_payload(project),
         "operator_selection": json.loads(
             json.dumps(build_payload(routing.build_question(project.pk, sales, unrouted)))

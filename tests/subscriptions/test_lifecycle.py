@@ -8,6 +8,7 @@ from django.core.management import CommandError, call_command
 
 from subscriptions import events
 from subscriptions.models import Delivery, Subscription
+from subscriptions.serializers import OPERATOR_DISABLED
 from subscriptions.signing import SECRET_PREFIX
 from tests.factories import failed_delivery, subscription
 
@@ -44,7 +45,7 @@ def test_unticking_the_enabled_checkbox_disables_with_the_operator_as_reason(ope
     hook = subscription(project)
     operator.post("/admin/subscriptions/subscription/", changelist_form(hook, enabled=False))
     hook.refresh_from_db()
-    assert (hook.enabled, hook.disabled_reason) == (False, "disabled by an operator")
+    assert (hook.enabled, hook.disabled_reason) == (False, OPERATOR_DISABLED)
 
 
 def test_the_admin_does_not_redeliver_an_operator_select_call(operator, project, httpserver):

@@ -33,7 +33,12 @@ def test_test_event_delivers_the_example_payload_to_that_subscription_only(
         response = api.post(f"/api/projects/{project.pk}/subscriptions/{tested.pk}/test/")
 
     assert response.status_code == 202
-    assert response.json() == {"id": response.json()["id"], "status": "pending", "event": "request.create"}
+    assert response.json() == {
+        "id": response.json()["id"],
+        "status": "pending",
+        "event": "request.create",
+        "filter_matches": True,
+    }
     [got] = received(httpserver)
     assert got["path"] == "/a"
     assert got["headers"]["x-hook-id"] == response.json()["id"]

@@ -268,3 +268,25 @@ def test_the_api_keeps_its_own_answers(api, project):
     assert first.json()["id"] != second.json()["id"]
     assert api.post(url, {"event": "nope", "target": TARGET}, format="json").json().keys() == {"event"}
     assert api.delete(f"{url}{first.json()['id']}/").status_code == 204
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_several_events_are_taken_and_a_create_again_answers_the_existing_one(tiledesk, project, prefix):
+    response = tiledesk("post", f"{prefix}/{project.pk}/subscriptions", {"events": ["request.*"], "target": TARGET})
+    assert response.status_code == 200
+    assert response.json()["events"] == ["request.*"] and response.json()["event"] == "request.*"
+    again = tiledesk("post", f"{prefix}/{project.pk}/subscriptions", {"events": ["request.*"], "target": TARGET})
+    assert again.json()["id"] == response.json()["id"]
+
+
+def test_a_filter_is_taken_and_a_bad_operator_is_a_tiledesk_error(tiledesk, project):
+    conditions = {"department.name": "Sales"}
+    made = tiledesk(
+        "post", f"/{project.pk}/subscriptions", {"event": "request.create", "target": TARGET, "filter": conditions}
+    )
+    assert made.status_code == 200 and made.json()["filter"] == conditions
+    bad = tiledesk(
+        "put", f"/{project.pk}/subscriptions/{made.json()['id']}", {"filter": {"department.name": {"$like": "S"}}}
+    )
+    assert bad.status_code == 400
+    assert bad.json()["success"] is False and "$like" in bad.json()["msg"]

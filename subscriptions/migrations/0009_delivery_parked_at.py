@@ -16,7 +16,7 @@ def parked_field_from_error(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('subscriptions', '0004_lean_write_indexes'),
+        ('subscriptions', '0008_delivery_sequence'),
         ('support', '0003_tiledesk_status_numbers_and_lead_id'),
     ]
 
