@@ -124,18 +124,16 @@ def do_http_request(step: dict, ctx: Context) -> Result:
     if timeout <= 0:
         raise RunTimedOut("the run reached AUTOMATION_MAX_RUNTIME_S")
     sent = {"method": method, "url": url, "headers": headers, "body": fields.get("body"), "timeout_s": timeout}
-    body, wire_headers = None, dict(headers)
+    body = None
     if "body" in fields:
         if isinstance(fields["body"], str):
             body = fields["body"].encode()
         else:
             body = json.dumps(fields["body"]).encode()
             if not any(name.lower() == "content-type" for name in headers):
-                wire_headers["Content-Type"] = "application/json"
+                headers["Content-Type"] = "application/json"
     try:
-        fetched = outbound.fetch(
-            method, url, headers=wire_headers, body=body, timeout_s=timeout, read_limit=HTTP_READ_LIMIT
-        )
+        fetched = outbound.fetch(method, url, headers=headers, body=body, timeout_s=timeout, read_limit=HTTP_READ_LIMIT)
     except outbound.TargetRefused as exc:
         raise StepFailed(str(exc)) from None
     except requests.Timeout:

@@ -3,11 +3,12 @@ a time, or failed), written together for a group of attempts."""
 
 import logging
 import random
+import time
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from core.sql import insert_all
@@ -22,6 +23,9 @@ from .sender import Exchange, Outgoing
 logger = logging.getLogger(__name__)
 
 MAX_RETRY_AFTER_S = 24 * 3600
+# How long a worker waits for the database to come back before giving up on writing outcomes
+# (well inside django-q2's task timeout of HOOKS_TIMEOUT_S + 30 s, the batch in hand included).
+DATABASE_WAIT_S = 15.0
 _ATTEMPT_ERROR_LENGTH = Attempt._meta.get_field("error").max_length
 
 
@@ -104,9 +108,7 @@ def record_outcomes(sent: list[Outgoing]) -> list[Attempt]:
             transitions.retry_at(delivery, now + timedelta(seconds=delay), error, now)
     deliveries = [outgoing.delivery for outgoing in sent]
     try:
-        with transaction.atomic():
-            insert_all(attempts)  # one plain INSERT (core/sql.py)
-            transitions.write_outcomes(deliveries, now)
+        _write_group(attempts, deliveries, now)
     except DatabaseError:
         # One row the database refuses (a delivery deleted while its request was out, a value no
         # cleaning foresaw) must not take the group's other rows with it: they would stay
@@ -118,6 +120,25 @@ def record_outcomes(sent: list[Outgoing]) -> list[Attempt]:
         logger.info("delivery %s attempt %s: %s", attempt.delivery_id, attempt.attempt,
                     attempt.status_code or attempt.error)  # fmt: skip
     return attempts
+
+
+def _write_group(attempts: list[Attempt], deliveries: list[Delivery], now) -> None:
+    """The group's rows and states in one transaction. A database that went away (a restart, a
+    failover) is waited for, up to DATABASE_WAIT_S: the requests were sent, and an outcome not
+    written leaves its deliveries to be sent again when their lease ends."""
+    waited_until = time.monotonic() + DATABASE_WAIT_S
+    while True:
+        try:
+            with transaction.atomic():
+                insert_all(attempts)  # one plain INSERT (core/sql.py)
+                transitions.write_outcomes(deliveries, now)
+            return
+        except (OperationalError, InterfaceError):
+            if connection.in_atomic_block or time.monotonic() > waited_until:
+                raise  # inside a caller's transaction there is nothing to reconnect
+            logger.warning("the database is unreachable; logging %d attempts again shortly", len(attempts))
+            connection.close()
+            time.sleep(1.0)
 
 
 def _record_alone(delivery: Delivery, attempt: Attempt) -> None:

@@ -116,22 +116,24 @@ def test_postgresql_restarting_during_delivery_recovers_by_itself(
 ):
     env = fault_queue("pg")
     subscribed(api, project.pk, receiver.url, "event.emit")
-    receiver.delay_s = 0.05  # slow enough that the restart comes mid-run
+    # A backlog that takes the workers (a batch of 50 in flight each) several seconds, so that the
+    # restart comes mid-run.
+    receiver.delay_s = 0.5
     began = time.monotonic()
-    publish(project, owner, 600)
+    publish(project, owner, 2000)
     start_worker(**env)
     wait_until(lambda: delivered(receiver, 100), 120, "100 deliveries before the restart")
     restart_postgresql()
     restarted_at = time.time()
-    assert len(receiver.ok_counts()) < 600  # restarted mid-run
+    assert len(receiver.ok_counts()) < 2000  # restarted mid-run
     connection.close()  # this test process's own connection died with the server, like the workers'
     close_old_connections()
-    publish(project, owner, 100, start=600)  # and the system keeps taking new events
-    wait_until(lambda: delivered(receiver, 700), 240, "all 700 deliveries after the restart", required=False)
+    publish(project, owner, 100, start=2000)  # and the system keeps taking new events
+    wait_until(lambda: delivered(receiver, 2100), 240, "all 2100 deliveries after the restart", required=False)
     time.sleep(3)
     result = tally(receiver, disrupted_at=restarted_at)
-    print("\n" + result.line("d: PostgreSQL restarted mid-run", 700, time.monotonic() - began))
-    assert result.deliveries == 700 and result.lost == []
+    print("\n" + result.line("d: PostgreSQL restarted mid-run", 2100, time.monotonic() - began))
+    assert result.deliveries == 2100 and result.lost == []
     assert result.unexplained == []
     # At most the sends in flight at the restart: a batch per worker.
     assert result.after_worker_crash <= int(env["Q_WORKERS"]) * settings.HOOKS_BATCH_SIZE
