@@ -74,15 +74,26 @@ def claim_due(limit: int) -> list[Delivery]:
         sql.column(Delivery, name) for name in ("id", "status", "next_attempt_at", "locked_until", "parked_at")
     )
     claimable = f"{status} = %s AND {due} <= %s AND ({locked} IS NULL OR {locked} < %s)"
-    skip_locked = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
-    chosen = f"SELECT {pk} FROM {sql.table(Delivery)} WHERE {claimable} ORDER BY {due} LIMIT %s{skip_locked}"
-    rows = sql.update_returning(
-        Delivery,
-        f"{locked} = %s, {parked} = NULL",
-        f"{pk} IN ({chosen}) AND {claimable}",
-        [lease, Status.PENDING, moment, moment, limit, Status.PENDING, moment, moment],
-        returning=pk,
-    )
+    claimable_params = [Status.PENDING, moment, moment]
+    if connection.vendor == "postgresql":
+        # The choice materialized first: as an IN (subquery) the planner may run it again for
+        # later rows, and a claim could then take more than `limit`.
+        table = sql.table(Delivery)
+        rows = sql.select(
+            f"WITH chosen AS MATERIALIZED (SELECT {pk} FROM {table} WHERE {claimable} ORDER BY {due} LIMIT %s "
+            f"FOR UPDATE SKIP LOCKED) UPDATE {table} SET {locked} = %s, {parked} = NULL FROM chosen "
+            f"WHERE {table}.{pk} = chosen.{pk} AND {claimable} RETURNING {table}.{pk}",
+            [*claimable_params, limit, lease, *claimable_params],
+        )
+    else:
+        chosen = f"SELECT {pk} FROM {sql.table(Delivery)} WHERE {claimable} ORDER BY {due} LIMIT %s"
+        rows = sql.update_returning(
+            Delivery,
+            f"{locked} = %s, {parked} = NULL",
+            f"{pk} IN ({chosen}) AND {claimable}",
+            [lease, *claimable_params, limit, *claimable_params],
+            returning=pk,
+        )
     if not rows:
         return []
     claimed = Delivery.objects.select_related("subscription", "event_payload").in_bulk([row[0] for row in rows])
