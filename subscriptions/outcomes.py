@@ -134,8 +134,9 @@ def _write_group(attempts: list[Attempt], deliveries: list[Delivery], now) -> No
                 transitions.write_outcomes(deliveries, now)
             return
         except (OperationalError, InterfaceError):
-            if connection.in_atomic_block or time.monotonic() > waited_until:
-                raise  # inside a caller's transaction there is nothing to reconnect
+            lost = connection.connection is None or not connection.is_usable()
+            if not lost or connection.in_atomic_block or time.monotonic() > waited_until:
+                raise  # not a lost connection (e.g. SQLite busy), or nothing to reconnect here
             logger.warning("the database is unreachable; logging %d attempts again shortly", len(attempts))
             connection.close()
             time.sleep(1.0)
