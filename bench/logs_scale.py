@@ -36,7 +36,7 @@ def load(project, subscriptions, rows: int) -> tuple[float, object, object]:
     from django.utils import timezone
     from psycopg.types.json import Jsonb
 
-    from subscriptions.delivery import envelope_bytes, request_headers
+    from subscriptions.envelope import envelope_bytes, request_headers
     from subscriptions.models import Attempt, Delivery, EventPayload
 
     payload = EventPayload.objects.create(project=project, payload=harness.sample_payload())

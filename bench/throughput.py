@@ -177,7 +177,7 @@ def main() -> None:
     payload = harness.sample_payload()
 
     # The ceiling sends exactly what a delivery sends: the envelope bytes and headers of a real one.
-    from subscriptions.delivery import envelope_bytes, request_headers
+    from subscriptions.envelope import envelope_bytes, request_headers
     from subscriptions.models import Delivery
 
     ids, _ = harness.publish(project.pk, payload)

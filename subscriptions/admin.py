@@ -15,7 +15,7 @@ from django.utils.html import format_html
 from console import charts
 from console.admin_actions import replay_failed_since, send_test_event
 
-from . import operational, replay, signing, stats, tasks
+from . import replay, signing, stats, tasks
 from .models import Attempt, Delivery, Subscription
 from .serializers import OPERATOR_DISABLED
 
@@ -124,34 +124,27 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Enable selected subscriptions")
     def enable(self, request, queryset):
-        turning = list(queryset.filter(enabled=False))
-        # updated_at starts a fresh failing period for the auto-disable.
-        changed = queryset.update(enabled=True, disabled_reason="", updated_at=timezone.now())
-        for subscription in turning:
-            operational.announce_enabled(subscription)
-        self.message_user(request, f"{changed} subscription(s) enabled.", messages.SUCCESS)
+        for subscription in queryset:
+            subscription.enable()
+        self.message_user(request, f"{len(queryset)} subscription(s) enabled.", messages.SUCCESS)
 
     @admin.action(description="Disable selected subscriptions")
     def disable(self, request, queryset):
-        turning = list(queryset.filter(enabled=True))
-        changed = queryset.update(enabled=False, disabled_reason="disabled by an operator", updated_at=timezone.now())
-        for subscription in turning:
-            operational.announce_disabled(subscription, OPERATOR_DISABLED)
-        self.message_user(request, f"{changed} subscription(s) disabled.", messages.SUCCESS)
+        for subscription in queryset:
+            subscription.disable(OPERATOR_DISABLED)
+        self.message_user(request, f"{len(queryset)} subscription(s) disabled.", messages.SUCCESS)
 
     def save_model(self, request, obj, form, change):
         if not change:
-            obj.secret = signing.new_secret()
             obj.created_by = request.user
         turned = change and "enabled" in form.changed_data
-        if turned and obj.enabled:
-            obj.disabled_reason = ""
+        wanted = obj.enabled
+        if turned:  # the form only asks; the lifecycle changes it (and announces it)
+            obj.enabled = not wanted
         super().save_model(request, obj, form, change)
+        # The form (and the list's "enabled" checkbox) changes the flag; the lifecycle does the rest.
         if turned:
-            if obj.enabled:
-                operational.announce_enabled(obj)
-            else:
-                operational.announce_disabled(obj, OPERATOR_DISABLED)
+            obj.enable() if wanted else obj.disable(OPERATOR_DISABLED)
 
     def changelist_view(self, request, extra_context=None):
         self._warn_of_disabled(request, Subscription.objects.filter(enabled=False).exclude(disabled_reason=""))
@@ -237,9 +230,17 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     @admin.action(description="Redeliver selected deliveries")
     def redeliver(self, request, queryset):
-        for delivery in queryset:
+        refused = [delivery.pk for delivery in queryset if not delivery.redeliverable]
+        queued = [delivery for delivery in queryset if delivery.redeliverable]
+        for delivery in queued:
             tasks.redeliver(delivery)
-        self.message_user(request, f"{queryset.count()} delivery(ies) queued again.", messages.SUCCESS)
+        self.message_user(request, f"{len(queued)} delivery(ies) queued again.", messages.SUCCESS)
+        if refused:
+            self.message_user(
+                request,
+                f"Not redelivered (operator.select calls are synchronous): {', '.join(refused)}.",
+                messages.WARNING,
+            )
 
 
 @admin.register(Attempt)

@@ -1,4 +1,7 @@
 from django.apps import AppConfig
+from django.conf import settings
+
+from core.sql import check_sqlite_version
 
 
 class SubscriptionsConfig(AppConfig):
@@ -6,4 +9,5 @@ class SubscriptionsConfig(AppConfig):
     verbose_name = "REST Hooks"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (connects the domain listeners)
+        check_sqlite_version(settings.DATABASES["default"]["ENGINE"])
+        from . import operational, signals  # noqa: F401  (connect the domain and lifecycle listeners)

@@ -5,8 +5,8 @@ subscription's target hangs, every worker soon waits on it and every other subsc
 deliveries queue behind (bench/isolation.py: the fast targets' p99 went from 36 ms to 32 s).
 
 So a subscription whose target was recently slow gets one delivery in flight at a time. Another
-delivery to it is parked instead of attempted (no attempt is made or counted; `last_error` says
-so), and when the delivery in flight ends it hands the oldest parked one back to the queue. Parked
+delivery to it is parked instead of attempted (no attempt is made or counted; `parked_at` says
+since when), and when the delivery in flight ends it hands the oldest parked one back to the queue. Parked
 deliveries are due again PARK_S later, so if that chain breaks (a worker dies) the `retry_pending`
 sweep still picks them up.
 
@@ -20,16 +20,16 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from django.db import transaction
 from django.utils import timezone
 
-from .models import PARKED_ERROR, Delivery, Subscription
+from . import transitions
+from .models import Delivery, Subscription
+from .queue import enqueue_deliveries
 
 # An HTTP exchange longer than this marks its target slow, for REMEMBER_S after it.
 SLOW_AFTER_S = 1.0
 REMEMBER_S = 60.0
 PARK_S = 120.0
-PARKED = PARKED_ERROR
 
 
 def known_slow(subscription: Subscription, now: datetime | None = None) -> bool:
@@ -44,14 +44,6 @@ def mark_slow(subscription_ids: Iterable[str]) -> None:
         Subscription.objects.filter(pk__in=ids).update(slow_until=timezone.now() + timedelta(seconds=REMEMBER_S))
 
 
-def _in_flight_elsewhere(subscription_id: str, excluding: list[str], now: datetime) -> bool:
-    return (
-        Delivery.objects.filter(subscription_id=subscription_id, status=Delivery.Status.PENDING, locked_until__gt=now)
-        .exclude(pk__in=excluding)
-        .exists()
-    )
-
-
 def split_claimed(claimed: list[Delivery]) -> tuple[list[Delivery], list[Delivery]]:
     """(to send, to park) of one worker's claimed deliveries. Of those to a slow target, the
     oldest goes unless another worker has one in flight to it; the others wait their turn."""
@@ -63,20 +55,16 @@ def split_claimed(claimed: list[Delivery]) -> tuple[list[Delivery], list[Deliver
     to_park: list[Delivery] = []
     for subscription_id, group in slow.items():
         group.sort(key=lambda d: d.created_at)
-        going = 0 if _in_flight_elsewhere(subscription_id, [d.pk for d in group], now) else 1
+        going = 0 if transitions.in_flight_elsewhere(subscription_id, [d.pk for d in group], now) else 1
         to_send += group[:going]
         to_park += group[going:]
     return to_send, to_park
 
 
 def park(deliveries: list[Delivery]) -> None:
-    """Give the claims back without an attempt; the deliveries wait for their turn (or the sweep).
-    Only claims still held are touched (`locked_until` is the claim's own lease)."""
-    when = timezone.now() + timedelta(seconds=PARK_S)
-    for delivery in deliveries:
-        Delivery.objects.filter(pk=delivery.pk, locked_until=delivery.locked_until).update(
-            locked_until=None, next_attempt_at=when, last_error=PARKED
-        )
+    """Give the claims back without an attempt, until their turn (or the sweep, PARK_S later)."""
+    if deliveries:
+        transitions.park(deliveries, until=timezone.now() + timedelta(seconds=PARK_S))
 
 
 def after_attempt(delivery: Delivery, exchange_s: float) -> None:
@@ -96,16 +84,7 @@ def after_attempt(delivery: Delivery, exchange_s: float) -> None:
 def release_if_idle(delivery: Delivery) -> None:
     """Hand the oldest parked delivery of this subscription to the queue, unless another one is
     in flight (it will, when it ends)."""
-    now = timezone.now()
-    if _in_flight_elsewhere(delivery.subscription_id, [delivery.pk], now):
+    if transitions.in_flight_elsewhere(delivery.subscription_id, [delivery.pk], timezone.now()):
         return
-    siblings = Delivery.objects.filter(subscription_id=delivery.subscription_id, status=Delivery.Status.PENDING)
-    with transaction.atomic():
-        following = siblings.filter(last_error=PARKED).exclude(pk=delivery.pk).order_by("created_at")
-        following = following.select_for_update(skip_locked=True).values_list("pk", flat=True).first()
-        if following is None:
-            return
-        Delivery.objects.filter(pk=following).update(next_attempt_at=now, last_error="")
-    from .tasks import enqueue_deliveries
-
-    enqueue_deliveries([following])
+    if (following := transitions.release_next(delivery.subscription_id, excluding=delivery.pk)) is not None:
+        enqueue_deliveries([following])

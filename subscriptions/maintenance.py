@@ -4,9 +4,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
+
+from core import sql
 
 from .models import Attempt, Delivery, EventPayload
 
@@ -82,6 +83,4 @@ def _delete_unreferenced(model, ids: list[str]) -> None:
     """One DELETE per batch. The rows were chosen because nothing refers to them any more, so
     Django's cascade collector, which loads every row first, is not needed: with it, deleting
     500,000 finished deliveries took most of a 1,000,000-row purge (bench/logs_scale.py)."""
-    table, pk = connection.ops.quote_name(model._meta.db_table), connection.ops.quote_name(model._meta.pk.column)
-    with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {table} WHERE {pk} IN ({', '.join(['%s'] * len(ids))})", ids)
+    sql.delete_ids(model, ids)

@@ -4,10 +4,13 @@ A published event writes one `EventPayload` (the payload serialized once) and on
 matching subscription, in the transaction of the domain change; every HTTP try is an `Attempt` row.
 The worker task receives only a delivery id and claims the row before sending."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.dispatch import Signal
 from django.utils import timezone
 
 from support.ids import new_object_id
@@ -15,10 +18,18 @@ from support.models import Project
 
 from . import matching, targets
 from .events import OPERATOR_SELECT
+from .signing import new_secret
 
 
 def _object_id() -> models.CharField:
     return models.CharField(primary_key=True, max_length=24, default=new_object_id, editable=False)
+
+
+# Sent by the lifecycle below when a subscription stops or comes back (subscription=, and for a stop
+# reason= and last_attempt=, the attempt that caused it or None); subscriptions/operational.py
+# announces them to the project.
+subscription_disabled = Signal()
+subscription_enabled = Signal()
 
 
 class Subscription(models.Model):
@@ -34,7 +45,7 @@ class Subscription(models.Model):
     # Conditions on the payload (subscriptions/payload_filter.py); null takes every event.
     filter = models.JSONField(null=True, blank=True)
     target = models.URLField(max_length=2000)
-    secret = models.CharField(max_length=100)
+    secret = models.CharField(max_length=100, default=new_secret)
     # Custom headers and target auth, encrypted (subscriptions/target_credentials.py); not editable,
     # so that no form, the admin's included, ever shows them.
     headers_sealed = models.TextField(blank=True, default="", editable=False)
@@ -80,6 +91,35 @@ class Subscription(models.Model):
             kwargs["update_fields"] = {*update_fields, "event", "events", "matches_many"}
         super().save(*args, **kwargs)
 
+    # The lifecycle, used alike by the API, the admin, the commands and the worker. Each writes
+    # `updated_at`: the auto-disable rule counts failures from a subscription's last change, so an
+    # operator who enables it again gives it a fresh period.
+
+    def enable(self) -> None:
+        was_enabled = self.enabled
+        self.enabled, self.disabled_reason = True, ""
+        self.save(update_fields=["enabled", "disabled_reason", "updated_at"])
+        if not was_enabled:
+            subscription_enabled.send(sender=Subscription, subscription=self)
+
+    def disable(self, reason: str, last_attempt: "Attempt | None" = None) -> None:
+        """Disabled with a reason shown wherever the subscription is (what was still waiting for it
+        fails when a worker reaches it, saying so: subscriptions/disabling.py)."""
+        was_enabled = self.enabled
+        self.enabled = False
+        self.disabled_reason = reason[: self._meta.get_field("disabled_reason").max_length]
+        self.save(update_fields=["enabled", "disabled_reason", "updated_at"])
+        if was_enabled:
+            subscription_disabled.send(sender=Subscription, subscription=self, reason=reason, last_attempt=last_attempt)
+
+    def rotate_secret(self) -> str:
+        """A new secret; the old one keeps signing beside it for HOOKS_SECRET_ROTATION_GRACE_S."""
+        self.previous_secret = self.secret
+        self.previous_secret_expires_at = timezone.now() + timedelta(seconds=settings.HOOKS_SECRET_ROTATION_GRACE_S)
+        self.secret = new_secret()
+        self.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"])
+        return self.secret
+
     def signing_secrets(self, now=None) -> list[str]:
         now = now or timezone.now()
         secrets_ = [self.secret]
@@ -98,11 +138,6 @@ class EventPayload(models.Model):
 
     def timestamp_ms(self) -> int:
         return int(self.occurred_at.timestamp() * 1000)
-
-
-# `Delivery.last_error` of a delivery waiting behind its slow target's delivery in flight
-# (subscriptions/isolation.py).
-PARKED_ERROR = "parked: another delivery to this slow target is in flight"
 
 
 class Delivery(models.Model):
@@ -129,6 +164,9 @@ class Delivery(models.Model):
     round_started_after = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now, null=True)
     locked_until = models.DateTimeField(null=True, blank=True)
+    # Set while the delivery waits behind its slow target's delivery in flight, unattempted
+    # (subscriptions/isolation.py).
+    parked_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_error = models.CharField(max_length=500, blank=True, default="")
     # For operator.select: what the answer led to ("webhook" or "fallback: <reason>").
     decision = models.CharField(max_length=300, blank=True, default="")
@@ -148,13 +186,19 @@ class Delivery(models.Model):
             ),
             models.Index(
                 fields=["subscription", "created_at"],
-                condition=Q(last_error=PARKED_ERROR),
+                condition=Q(parked_at__isnull=False),
                 name="delivery_parked_idx",
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.event} #{self.id} ({self.status})"
+
+    @property
+    def redeliverable(self) -> bool:
+        """operator.select calls are synchronous: their answer only mattered while the
+        conversation was being routed, so they are never sent again."""
+        return self.event != OPERATOR_SELECT
 
 
 class Attempt(models.Model):

@@ -3,7 +3,9 @@
 (`subscription.enabled`), so the team that owns a receiver learns it from the stream it already
 reads rather than from missing data days later."""
 
-from .models import Attempt, Subscription
+from django.dispatch import receiver
+
+from .models import Attempt, Subscription, subscription_disabled, subscription_enabled
 from .publishing import publish_event
 from .serializers import AttemptSerializer, SubscriptionSerializer
 from .signals import payload_of
@@ -48,3 +50,13 @@ def announce_disabled(subscription: Subscription, reason: str, last_attempt: Att
 def announce_enabled(subscription: Subscription) -> None:
     subscription.refresh_from_db()
     publish_event(subscription.project_id, [ENABLED], enabled_payload(subscription))
+
+
+@receiver(subscription_disabled, dispatch_uid="announce-subscription-disabled")
+def _on_disabled(sender, subscription: Subscription, reason: str, last_attempt: Attempt | None = None, **kwargs):
+    announce_disabled(subscription, reason, last_attempt)
+
+
+@receiver(subscription_enabled, dispatch_uid="announce-subscription-enabled")
+def _on_enabled(sender, subscription: Subscription, **kwargs):
+    announce_enabled(subscription)

@@ -9,8 +9,6 @@ call holds no lock and leaves nothing pending if the process dies during it."""
 
 import json
 import logging
-import os
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -20,23 +18,24 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
+from core.per_process import PerProcess
 from support import serializers as api
 from support.conversation_serializers import RequestSerializer
 from support.routing import RoutingQuestion, SelectorAnswer
 
 from . import sequences
-from .delivery import Exchange, envelope_bytes, post, record_attempt, request_headers
+from .envelope import envelope_bytes, request_headers
 from .events import OPERATOR_SELECT
 from .models import Attempt, Delivery, EventPayload, Subscription
+from .outcomes import record_attempt
+from .sender import Exchange, post
 from .signals import payload_of
 
 logger = logging.getLogger(__name__)
 
 # Slack for the thread hand-off on top of the HTTP timeout before the caller stops waiting.
 _DEADLINE_SLACK_S = 0.05
-_executor: ThreadPoolExecutor | None = None
-_executor_pid: int | None = None
-_executor_lock = threading.Lock()
+_callers = PerProcess(lambda: ThreadPoolExecutor(max_workers=16, thread_name_prefix="operator-select"))
 
 
 def enabled_subscription(project_id: str) -> Subscription | None:
@@ -141,24 +140,15 @@ def interpret(exchange: Exchange, eligible: set[str], timeout_s: float) -> tuple
 
 
 def post_within(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> Exchange:
-    """`delivery.post` under a wall-clock deadline: requests' timeouts bound each socket operation
-    (and not name resolution), so a slow drip or DNS could otherwise hold the caller longer."""
+    """`sender.post` under a wall-clock deadline: the client's own deadline covers connecting,
+    sending and reading, but not name resolution, so a slow DNS could otherwise hold the caller."""
     started = time.monotonic()
-    future = _pool().submit(post, url, body, headers, timeout_s)
+    future = _callers.get().submit(post, url, body, headers, timeout_s)
     try:
         return future.result(timeout=timeout_s + _DEADLINE_SLACK_S)
     except FutureTimeout:
-        future.cancel()  # if it is still running it ends on its own socket timeout
+        future.cancel()  # if it is still running it ends at its own deadline
         return Exchange(status_code=504, error="Gateway Timeout", duration_ms=int((time.monotonic() - started) * 1000))
-
-
-def _pool() -> ThreadPoolExecutor:
-    global _executor, _executor_pid
-    with _executor_lock:
-        if _executor is None or _executor_pid != os.getpid():
-            _executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="operator-select")
-            _executor_pid = os.getpid()
-        return _executor
 
 
 def _record(

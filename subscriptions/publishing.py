@@ -19,10 +19,12 @@ from django.db import connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
+from core.sql import insert_all
+
 from . import events, matching, payload_filter, sequences
 from .events import OPERATOR_SELECT
 from .models import Delivery, EventPayload, Subscription
-from .rows import insert_all
+from .queue import enqueue_deliveries
 
 logger = logging.getLogger(__name__)
 
@@ -152,8 +154,6 @@ class _CommitBatch:
         self.sent = False
 
         def enqueue() -> None:
-            from .tasks import enqueue_deliveries
-
             self.sent = True
             enqueue_deliveries(self.delivery_ids)
 
@@ -168,8 +168,6 @@ def enqueue_after_commit(delivery_ids: list[str]) -> None:
     batch and are queued; their rows do not exist, so the worker's claim simply finds nothing."""
     connection = transaction.get_connection()
     if not connection.in_atomic_block:  # autocommit: committed already
-        from .tasks import enqueue_deliveries
-
         enqueue_deliveries(delivery_ids)
         return
     batch: _CommitBatch | None = getattr(connection, "hooks_commit_batch", None)

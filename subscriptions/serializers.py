@@ -184,16 +184,12 @@ class SubscriptionSerializer(ProjectScopedSerializer):
             raise serializers.ValidationError({"headers": [str(problem)]}) from problem
 
     def update(self, instance, validated_data):
-        was_enabled = instance.enabled
-        if validated_data.get("enabled") and not instance.enabled:
-            validated_data["disabled_reason"] = ""
+        enabled = validated_data.pop("enabled", instance.enabled)
         instance = super().update(instance, validated_data)
-        from . import operational  # it reads subscriptions through this serializer
-
-        if was_enabled and not instance.enabled:
-            operational.announce_disabled(instance, OPERATOR_DISABLED)
-        elif instance.enabled and not was_enabled:
-            operational.announce_enabled(instance)
+        if enabled and not instance.enabled:  # the lifecycle (and its announcement) does the rest
+            instance.enable()
+        elif instance.enabled and not enabled:
+            instance.disable(OPERATOR_DISABLED)
         return instance
 
 

@@ -1,8 +1,4 @@
-from datetime import timedelta
-
-from django.conf import settings
 from django.db.models import Prefetch
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
@@ -15,7 +11,7 @@ from support.models import MANAGER_ROLES
 from support.permissions import ProjectScopedMixin
 from support.views import PROJECT_PERMISSIONS
 
-from . import events, publishing, replay, schema, signing, stats, tasks
+from . import publishing, replay, schema, stats, tasks
 from .filters import AttemptFilter, DeliveryFilter
 from .models import Attempt, Delivery, Subscription
 from .serializers import AttemptSerializer, DeliverySerializer, SubscriptionSerializer
@@ -35,7 +31,7 @@ class SubscriptionViewSet(ManagersOnly, viewsets.ModelViewSet):
     filterset_fields = ("event", "enabled")
 
     def perform_create(self, serializer) -> None:
-        serializer.save(project=self.project, created_by=self.request.user, secret=signing.new_secret())
+        serializer.save(project=self.project, created_by=self.request.user)
 
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
@@ -52,14 +48,7 @@ class SubscriptionViewSet(ManagersOnly, viewsets.ModelViewSet):
     @extend_schema(request=None, responses={200: schema.SubscriptionSecretSerializer})
     @action(detail=True, methods=["post"])
     def rotate_secret(self, request, project_id=None, pk=None):
-        subscription = self.get_object()
-        subscription.previous_secret = subscription.secret
-        subscription.previous_secret_expires_at = timezone.now() + timedelta(
-            seconds=settings.HOOKS_SECRET_ROTATION_GRACE_S
-        )
-        subscription.secret = signing.new_secret()
-        subscription.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"])
-        return Response({"secret": subscription.secret})
+        return Response({"secret": self.get_object().rotate_secret()})
 
     @extend_schema(
         request=None,
@@ -151,7 +140,7 @@ class DeliveryViewSet(ManagersOnly, mixins.ListModelMixin, mixins.RetrieveModelM
     @action(detail=True, methods=["post"])
     def redeliver(self, request, project_id=None, pk=None):
         delivery = self.get_object()
-        if delivery.event == events.OPERATOR_SELECT:
+        if not delivery.redeliverable:
             # Its answer only mattered at the moment the conversation was routed.
             raise ValidationError({"event": ["operator.select calls are synchronous and cannot be redelivered."]})
         tasks.redeliver(delivery)

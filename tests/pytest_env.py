@@ -8,6 +8,7 @@ import os
 os.environ.setdefault("HOOKS_ALLOW_PRIVATE_TARGETS", "1")
 os.environ.setdefault("HOOKS_TIMEOUT_S", "2")
 os.environ.setdefault("HOOKS_RETRY_DELAYS_S", "0.2,0.2,0.2")
+os.environ.setdefault("HOOKS_RETRY_WAKE_S", "0.05")
 os.environ.setdefault("HOOKS_OPERATOR_SELECT_TIMEOUT_S", "1")
 os.environ.setdefault("AUTOMATION_MAX_RUNTIME_S", "5")
 os.environ.setdefault("Q_SYNC", "1")

@@ -209,6 +209,8 @@ HOOKS_DISABLE_AFTER_S = env_float("HOOKS_DISABLE_AFTER_S", 5 * 24 * 3600)
 HOOKS_DISABLE_AFTER_FAILURES = int(os.environ.get("HOOKS_DISABLE_AFTER_FAILURES", "10"))
 # How overdue a pending, unclaimed delivery must be before the retry_pending sweep re-enqueues it.
 HOOKS_SWEEP_GRACE_S = env_float("HOOKS_SWEEP_GRACE_S", 60)
+# Retries due within one slot this wide share one scheduled wake-up (subscriptions/queue.py).
+HOOKS_RETRY_WAKE_S = env_float("HOOKS_RETRY_WAKE_S", 1.0)
 
 # --- automations ----------------------------------------------------------------------------
 AUTOMATION_MAX_RUNTIME_S = env_float("AUTOMATION_MAX_RUNTIME_S", 30)

@@ -13,7 +13,7 @@ import pytest
 from django.db import connection
 from werkzeug import Response
 
-from subscriptions import tasks
+from subscriptions import tasks, transitions
 from subscriptions.models import Delivery
 from tests.factories import subscribed
 
@@ -79,7 +79,7 @@ def test_two_workers_racing_for_one_delivery_send_it_once(api, project, httpserv
 def test_a_claimed_delivery_is_not_sent_by_another_worker(api, project, httpserver, on_commit):
     failed_once_then_slow_ok(httpserver)
     delivery = pending_retry(api, project, httpserver, on_commit)
-    assert tasks.claim(delivery.pk) is not None  # a worker took it ...
+    assert transitions.claim([delivery.pk])  # a worker took it ...
     assert tasks.deliver(delivery.pk) == "not due or taken"  # ... so another one does not send
     assert tasks.retry_pending(grace_s=0) == 0  # nor does the sweep hand it out again
     assert len(sent(httpserver)) == 1
@@ -89,7 +89,7 @@ def test_a_crashed_workers_lease_expires_and_the_delivery_is_taken_again(api, pr
     settings.HOOKS_CLAIM_LEASE_S = 1
     failed_once_then_slow_ok(httpserver)
     delivery = pending_retry(api, project, httpserver, on_commit)
-    assert tasks.claim(delivery.pk) is not None  # the worker that claimed it dies here
+    assert transitions.claim([delivery.pk])  # the worker that claimed it dies here
     assert tasks.deliver(delivery.pk) == "not due or taken"
     time.sleep(1.1)
     assert tasks.retry_pending(grace_s=0) == 1  # the sweep finds it and the queue delivers it

@@ -1,18 +1,21 @@
-"""Handing deliveries to the queue after commit: one broker per process, the tasks of one commit
-pushed together, and no stored django-q result for a successful delivery run (the attempt row is
-the log). Against a real Redis (db 5 of 127.0.0.1, a queue of its own) when one answers."""
+"""Waking workers after commit: one broker per process, wake-ups coalesced while one is queued,
+retries woken for by one schedule per slot, and no stored django-q result for a successful
+delivery run (the attempt row is the log). Against a real Redis (db 5 of 127.0.0.1, a queue of
+its own) when one answers."""
 
 import ast
 import os
 import uuid
+from datetime import timedelta
 
 import pytest
 import redis
+from django.utils import timezone
 from django_q.brokers.redis_broker import Redis as RedisBroker
 from django_q.conf import Conf
 from django_q.signing import SignedPackage
 
-from subscriptions import tasks
+from subscriptions import queue as delivery_queue
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
 
@@ -27,8 +30,7 @@ def redis_queue(monkeypatch):
     monkeypatch.setattr(Conf, "SYNC", False)
     monkeypatch.setattr(Conf, "REDIS", REDIS_URL)
     broker = RedisBroker(list_key=f"test-enqueue-{uuid.uuid4().hex}")
-    monkeypatch.setattr(tasks, "_broker", broker)
-    monkeypatch.setattr(tasks, "_broker_key", (os.getpid(), Conf.PREFIX))
+    monkeypatch.setattr(delivery_queue, "queue_broker", lambda: broker)
     yield broker
     broker.delete_queue()
 
@@ -37,63 +39,57 @@ def queued(broker) -> list[dict]:
     return [SignedPackage.loads(pack) for pack in broker.connection.lrange(broker.list_key, 0, -1)]
 
 
-def test_the_deliveries_of_a_commit_are_queued_in_order_in_tasks_of_the_batch_size(redis_queue, settings):
+def test_a_commit_queues_one_wake_up_that_names_no_delivery(redis_queue, settings):
     settings.HOOKS_BATCH_SIZE = 50
-    ids = [f"{i:024x}" for i in range(120)]
+    delivery_queue.enqueue_deliveries([f"{i:024x}" for i in range(120)])
 
-    tasks.enqueue_deliveries(ids)
-
-    queue = queued(redis_queue)
-    assert [task["args"] for task in queue] == [(ids[:50],), (ids[50:100],), (ids[100:],)]
-    assert {task["func"] for task in queue} == {tasks.DELIVER_BATCH}
-    assert [task["name"] for task in queue] == [
-        f"deliver-{ids[0]}+49",
-        f"deliver-{ids[50]}+49",
-        f"deliver-{ids[100]}+19",
-    ]
+    (task,) = queued(redis_queue)
+    assert (task["func"], task["args"], task["kwargs"]) == (delivery_queue.DELIVER_DUE, (), {})
 
 
-def test_more_tasks_than_one_push_takes_are_all_queued_once(redis_queue, settings):
-    settings.HOOKS_BATCH_SIZE = 1
-    ids = [f"{i:024x}" for i in range(750)]  # more than one push of 500
+def test_a_burst_of_commits_queues_one_wake_up_until_a_worker_takes_it(redis_queue):
+    for i in range(100):
+        delivery_queue.enqueue_deliveries([f"{i:024x}"])
+    assert len(queued(redis_queue)) == 1
 
-    tasks.enqueue_deliveries(ids)
+    delivery_queue.woken()  # a worker took it and is about to claim
+    delivery_queue.enqueue_deliveries(["f" * 24])
+    assert len(queued(redis_queue)) == 2
 
-    queue = queued(redis_queue)
-    assert [task["args"] for task in queue] == [([i],) for i in ids]
-    assert queue[0]["name"] == f"deliver-{ids[0]}"
+
+def test_a_known_backlog_wakes_as_many_workers_as_asked(redis_queue):
+    delivery_queue.wake()
+    delivery_queue.wake(3)
+    assert len(queued(redis_queue)) == 4
 
 
 def test_a_successful_delivery_run_is_not_stored_as_a_task_result(redis_queue):
-    tasks.enqueue_deliveries(["0" * 24])
+    delivery_queue.enqueue_deliveries(["0" * 24])
 
     (task,) = queued(redis_queue)
     assert task["save"] is False and task["group"] == "deliveries"
 
 
 def test_one_broker_serves_the_whole_process(monkeypatch, db):
-    monkeypatch.setattr(tasks, "_broker", None)
-    assert tasks.queue_broker() is tasks.queue_broker()
+    assert delivery_queue.queue_broker() is delivery_queue.queue_broker()
 
 
-def test_a_scheduled_retry_run_is_not_stored_as_a_task_result_either(project):
+def test_retries_due_in_one_slot_share_one_scheduled_wake_up(db, settings):
     from django_q.models import Schedule
 
-    from subscriptions.models import Delivery, EventPayload, Subscription
-    from subscriptions.signing import new_secret
-
-    subscription = Subscription.objects.create(
-        project=project, event="request.create", target="https://example.com/hook", secret=new_secret()
-    )
-    payload = EventPayload.objects.create(project=project, payload={})
-    delivery = Delivery.objects.create(project=project, subscription=subscription, event=subscription.event,
-                                       event_payload=payload, attempt_count=1)  # fmt: skip
-
-    tasks.schedule_retry(delivery)
-
-    retry = Schedule.objects.get(name=f"retry-{delivery.pk}-2")
+    settings.HOOKS_RETRY_WAKE_S = 1.0
+    moment = timezone.now().replace(microsecond=100_000) + timedelta(minutes=5)
+    delivery_queue.wake_at(moment)
+    delivery_queue.wake_at(moment + timedelta(milliseconds=500))
+    wakes = Schedule.objects.filter(func=delivery_queue.DELIVER_DUE)
+    (wake,) = wakes
+    assert wake.func == delivery_queue.DELIVER_DUE
+    assert wake.next_run == moment.replace(microsecond=0) + timedelta(seconds=1)  # the slot's end
     # The scheduler reads the stored kwargs back with ast.literal_eval.
-    assert retry.func == tasks.DELIVER and ast.literal_eval(retry.kwargs) == {"q_options": {"save": False}}
+    assert ast.literal_eval(wake.kwargs) == {"q_options": {"save": False}}
+
+    delivery_queue.wake_at(moment + timedelta(seconds=2))
+    assert Schedule.objects.filter(func=delivery_queue.DELIVER_DUE).count() == 2
 
 
 @pytest.fixture
@@ -113,36 +109,31 @@ def publish(project) -> str:
     return delivery_id
 
 
-def queued_ids(broker) -> list[str]:
-    return [i for task in queued(broker) for i in task["args"][0]]
-
-
 class Rollback(Exception):
     pass
 
 
-def test_a_transaction_publishing_many_events_queues_them_together_when_it_commits(redis_queue, subscribed, settings):
+def test_a_transaction_publishing_many_events_wakes_a_worker_once_when_it_commits(redis_queue, subscribed):
     from django.db import transaction
 
-    settings.HOOKS_BATCH_SIZE = 50
     with transaction.atomic():
-        ids = [publish(subscribed.project) for _ in range(120)]
+        for _ in range(120):
+            publish(subscribed.project)
         assert queued(redis_queue) == []
 
-    assert [len(task["args"][0]) for task in queued(redis_queue)] == [50, 50, 20]
-    assert queued_ids(redis_queue) == ids
+    assert [task["func"] for task in queued(redis_queue)] == [delivery_queue.DELIVER_DUE]
 
 
-def test_events_published_after_a_rolled_back_savepoint_are_still_queued(redis_queue, subscribed):
+def test_events_published_after_a_rolled_back_savepoint_still_wake_a_worker(redis_queue, subscribed):
     from django.db import transaction
 
     with transaction.atomic():
         with pytest.raises(Rollback), transaction.atomic():  # a savepoint
             publish(subscribed.project)
             raise Rollback
-        kept = publish(subscribed.project)
+        publish(subscribed.project)
 
-    assert queued_ids(redis_queue) == [kept]
+    assert len(queued(redis_queue)) == 1
 
 
 def test_a_rolled_back_transaction_queues_nothing_and_the_next_one_queues_its_own(redis_queue, subscribed):
@@ -153,6 +144,6 @@ def test_a_rolled_back_transaction_queues_nothing_and_the_next_one_queues_its_ow
         raise Rollback
     assert queued(redis_queue) == []
     with transaction.atomic():
-        kept = publish(subscribed.project)
+        publish(subscribed.project)
 
-    assert queued_ids(redis_queue) == [kept]
+    assert len(queued(redis_queue)) == 1

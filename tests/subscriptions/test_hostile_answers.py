@@ -9,9 +9,10 @@ from urllib.parse import quote
 
 from werkzeug import Response
 
-from subscriptions import tasks
-from subscriptions.delivery import prepare, record_outcomes, send_all
+from subscriptions import tasks, transitions
 from subscriptions.models import Attempt, Delivery, Subscription
+from subscriptions.outcomes import record_outcomes
+from subscriptions.sender import prepare, send_all
 from tests.factories import pending_delivery, subscribed
 from tests.reliability.hooks import emit
 
@@ -54,7 +55,7 @@ def test_a_row_the_database_refuses_does_not_keep_the_rest_of_its_group_from_bei
     httpserver.expect_request("/hook").respond_with_json({})
     gone, kept = (subscribed(api, project.pk, httpserver.url_for("/hook"), "event.emit") for _ in range(2))
     deliveries = [pending_delivery(Subscription.objects.get(pk=s["id"])) for s in (gone, kept)]
-    claimed = tasks.claim_many([d.pk for d in deliveries])
+    claimed = transitions.claim([d.pk for d in deliveries])
     assert len(claimed) == 2
     sent = [outgoing for group in send_all([prepare(d) for d in claimed]) for outgoing in group]
     Subscription.objects.filter(pk=gone["id"]).delete()

@@ -23,7 +23,7 @@ PAYLOAD = {
 def queued(monkeypatch) -> list[str]:
     """The delivery ids handed to the queue after commit (nothing is sent here)."""
     handed: list[str] = []
-    monkeypatch.setattr("subscriptions.tasks.enqueue_deliveries", handed.extend)
+    monkeypatch.setattr("subscriptions.publishing.enqueue_deliveries", handed.extend)
     return handed
 
 
@@ -109,3 +109,21 @@ def test_delivery_ids_are_time_ordered_object_ids(project):
 
     assert len(first) == 24 and set(first) <= set("0123456789abcdef")
     assert abs(int(first[:8], 16) - datetime.now(UTC).timestamp()) < 60
+
+
+def test_django_keeps_pending_commit_callbacks_where_the_commit_batch_looks_for_them(db):
+    """publishing.enqueue_after_commit joins the batch whose callback is still registered with the
+    transaction, read from `connection.run_on_commit` as (savepoint ids, callback, robust): a
+    Django that stores them otherwise fails here rather than enqueueing each event alone."""
+    from django.db import connection, transaction
+
+    def callback() -> None:
+        pass
+
+    with transaction.atomic():
+        transaction.on_commit(callback, robust=True)
+        assert any(entry[1] is callback for entry in connection.run_on_commit)
+        with pytest.raises(RuntimeError), transaction.atomic():  # a savepoint rolled back
+            transaction.on_commit(callback)
+            raise RuntimeError
+        assert sum(entry[1] is callback for entry in connection.run_on_commit) == 1

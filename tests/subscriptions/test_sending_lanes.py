@@ -8,7 +8,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from subscriptions import delivery, tasks
+from subscriptions import sender, tasks
 from subscriptions.models import Attempt, Delivery, EventPayload, Subscription
 from tests.conftest import deliver_batch_in_another_worker, wait_for
 from tests.factories import subscription
@@ -36,20 +36,20 @@ def httpserver():
 def sending_threads(monkeypatch) -> set[str]:
     """The names of the threads the deliveries were sent from."""
     names: set[str] = set()
-    real_send = delivery.send
+    real_send = sender.send
 
     def send(outgoing):
         names.add(threading.current_thread().name)
         return real_send(outgoing)
 
-    monkeypatch.setattr(delivery, "send", send)
+    monkeypatch.setattr(sender, "send", send)
     return names
 
 
 def test_a_batch_whose_targets_answer_within_the_stagger_is_sent_on_one_thread(
     project, httpserver, sending_threads, monkeypatch
 ):
-    monkeypatch.setattr(delivery, "LANE_STAGGER_S", 5.0)  # every answer comes sooner than this
+    monkeypatch.setattr(sender, "LANE_STAGGER_S", 5.0)  # every answer comes sooner than this
     httpserver.expect_request("/fast").respond_with_data("ok")
     deliveries = [pending_delivery(subscription(project, httpserver.url_for("/fast"))) for _ in range(20)]
 

@@ -258,7 +258,7 @@ SUBSCRIPTION_MAY = {
 
 
 def subscription_client(project_id: str) -> APIClient:
-    from subscriptions.delivery import hook_representation
+    from subscriptions.envelope import hook_representation
     from subscriptions.envelope_token import encode_envelope_token
     from subscriptions.models import Subscription
 

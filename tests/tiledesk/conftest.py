@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from subscriptions.delivery import hook_representation
+from subscriptions.envelope import hook_representation
 from subscriptions.envelope_token import encode_envelope_token
 from subscriptions.models import Subscription
 from subscriptions.signing import new_secret

@@ -5,7 +5,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.timezone import is_naive, make_aware
 from tqdm import tqdm
 
-from subscriptions import events, replay, tasks
+from subscriptions import replay, tasks
 from subscriptions.models import Delivery, Subscription
 from support.models import Project
 
@@ -36,7 +36,7 @@ class Command(BaseCommand):
         delivery = Delivery.objects.select_related("subscription").filter(pk=delivery_id).first()
         if delivery is None:
             raise CommandError(f"No delivery {delivery_id!r}.")
-        if delivery.event == events.OPERATOR_SELECT:
+        if not delivery.redeliverable:
             raise CommandError("operator.select calls are synchronous and cannot be redelivered.")
         if not dry_run:
             tasks.redeliver(delivery)

@@ -1,0 +1,104 @@
+"""The project's few statements in plain SQL, and what they need, in one place.
+
+The ORM writes every other query. These are on hot paths (the outbox written in every domain
+write, the worker's claim, attempt rows, run rows, the purge), where the ORM's query builder costs
+more CPU than the statement (bench/README.md), or where the ORM has no form for them: an UPDATE
+that returns the rows it changed is how a worker learns which rows it owns, even when another
+worker claims some of the same ones at the same moment.
+
+Both backends take `UPDATE ... RETURNING`: PostgreSQL, and SQLite from 3.35 (checked at start-up,
+`check_sqlite_version`). Statements with many parameters are cut to the backend's limit."""
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection, models
+
+SQLITE_MIN = (3, 35, 0)
+# SQLite's default SQLITE_MAX_VARIABLE_NUMBER before 3.32 was 999; PostgreSQL takes 65,535.
+_PARAMETER_LIMIT = {"sqlite": 999, "postgresql": 65535}
+
+
+def check_sqlite_version(engine: str) -> None:
+    """Refuse to start on a SQLite without `RETURNING` (the claim depends on it)."""
+    if engine.endswith("sqlite3") and sqlite3.sqlite_version_info < SQLITE_MIN:
+        raise ImproperlyConfigured(
+            f"SQLite {sqlite3.sqlite_version} is too old: {'.'.join(map(str, SQLITE_MIN))} or later is needed "
+            "(UPDATE ... RETURNING)."
+        )
+
+
+def parameter_limit() -> int:
+    return _PARAMETER_LIMIT.get(connection.vendor, 999)
+
+
+def chunks(values: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(values), max(1, size)):
+        yield values[start : start + size]
+
+
+def table(model: type[models.Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def column(model: type[models.Model], field: str) -> str:
+    return connection.ops.quote_name(model._meta.get_field(field).column)
+
+
+def in_list(values: Sequence) -> str:
+    """`%s, %s, ...` for an IN (...) of these values."""
+    return ", ".join(["%s"] * len(values))
+
+
+def datetime_param(value) -> Any:
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def select(sql: str, params: Sequence) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+def update_returning(
+    model: type[models.Model], assignments: str, where: str, params: Sequence, returning: str = "id"
+) -> list[tuple]:
+    """`UPDATE <table> SET <assignments> WHERE <where> RETURNING <returning columns>`: the rows
+    this statement changed, and only those."""
+    sql = f"UPDATE {table(model)} SET {assignments} WHERE {where} RETURNING {returning}"
+    return select(sql, params)
+
+
+def delete_ids(model: type[models.Model], ids: Sequence) -> None:
+    """DELETE rows by primary key without Django's cascade collector (which loads every row
+    first): for rows chosen because nothing refers to them any more."""
+    pk = connection.ops.quote_name(model._meta.pk.column)
+    with connection.cursor() as cursor:
+        for chunk in chunks(ids, parameter_limit()):
+            cursor.execute(f"DELETE FROM {table(model)} WHERE {pk} IN ({in_list(chunk)})", chunk)
+
+
+def insert_all(objs: Sequence[models.Model]) -> None:
+    """INSERT new instances of one model in one plain statement (or as few as the parameter limit
+    allows). `QuerySet.bulk_create` and `Model.save` spend most of their CPU building the statement:
+    about 0.3 ms per statement plus per-field work for each row, against 0.05 ms here (cProfile and
+    py-spy of bench/throughput.py). The rows are still model instances with their defaults applied
+    by Django, and every value goes through its field's `pre_save` and `get_db_prep_save`, as
+    bulk_create does, so both backends store exactly what the ORM would. Like bulk_create, no
+    model signals are sent."""
+    if not objs:
+        return
+    meta = objs[0]._meta
+    fields = meta.concrete_fields
+    quote = connection.ops.quote_name
+    head = f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) VALUES "
+    placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    size = max(1, min(connection.ops.bulk_batch_size(fields, objs), parameter_limit() // len(fields)))
+    with connection.cursor() as cursor:
+        for chunk in chunks(objs, size):
+            params = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for obj in chunk for f in fields]
+            cursor.execute(head + ", ".join([placeholders] * len(chunk)), params)
+    for obj in objs:
+        obj._state.adding, obj._state.db = False, connection.alias

@@ -1,0 +1,130 @@
+"""Waking workers to send what the outbox holds.
+
+A task carries no delivery ids: the outbox (pending deliveries, due at `next_attempt_at`) is the
+truth, and a woken worker claims the longest-waiting due deliveries itself (subscriptions/tasks.py,
+`deliver_due`), a batch at a time, for as long as there are more. So a task's cost (pickling,
+signing, the broker, django-q2's pusher and monitor hops) is paid per batch of deliveries, not per
+delivery, whatever the size of the transactions that published them.
+
+Wake-ups are coalesced: with the Redis broker a flag (`SET NX`) marks that a wake-up is queued and
+not yet taken, and commits meanwhile queue none, so a burst of API calls queues a few tasks, not
+one each. The woken worker clears the flag before its first claim, so a delivery committed after
+that is either seen by one of its claims or queues a new wake-up: none is left waiting. A worker
+that claims a full batch wakes another, so a backlog is drained by every worker. Retries are found
+by `next_attempt_at` too: one scheduled wake-up serves every retry due in the same
+HOOKS_RETRY_WAKE_S (not one django-q2 Schedule row per retry)."""
+
+import logging
+import math
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django_q.brokers import Broker, get_broker
+from django_q.brokers.redis_broker import Redis as RedisBroker
+from django_q.conf import Conf
+from django_q.models import Schedule
+from django_q.tasks import async_task, schedule
+
+from core.per_process import PerProcess
+
+logger = logging.getLogger(__name__)
+
+DELIVER_DUE = "subscriptions.tasks.deliver_due"
+# Longer than a drain normally waits in the queue; if a wake-up is lost (a broker flushed), the
+# next commit after this long queues another (and the sweep wakes a worker every minute).
+WAKE_FLAG_TTL_MS = 10_000
+
+
+# The process's broker. Without it django-q2's `async_task` builds a new broker, and so opens a new
+# Redis connection, for every task enqueued (measured in bench/throughput.py). Kept per process and
+# per queue name, so a fork or a change of queue never reuses the wrong one.
+_broker = PerProcess(lambda: get_broker(Conf.PREFIX), key=lambda: Conf.PREFIX)
+
+
+def queue_broker() -> Broker:
+    return _broker.get()
+
+
+class _Collector:
+    """Stands in for the broker inside `async_task`, which packs and signs each task as usual and
+    hands it to `enqueue`; the packs are then pushed together (see `enqueue_deliveries`)."""
+
+    def __init__(self, broker: Broker):
+        self.list_key = broker.list_key
+        self.packs: list[str] = []
+
+    def enqueue(self, pack: str) -> None:
+        self.packs.append(pack)
+
+
+def _push(broker: Broker, packs: list[str]) -> None:
+    """One round trip per 500 tasks on Redis (what its broker's `enqueue` does: RPUSH to the
+    queue's list); other brokers one by one."""
+    if isinstance(broker, RedisBroker):
+        for start in range(0, len(packs), 500):
+            broker.connection.rpush(broker.list_key, *packs[start : start + 500])
+    else:
+        for pack in packs:
+            broker.enqueue(pack)
+
+
+def _flag_key(broker: RedisBroker) -> str:
+    return f"{broker.list_key}:wake-queued"
+
+
+def wake(workers: int = 1) -> None:
+    """Have `workers` workers drain the outbox (coalesced with a wake-up queued and not yet taken;
+    a count above one is for a known backlog, and is not coalesced)."""
+    broker = queue_broker()
+    if workers == 1 and isinstance(broker, RedisBroker) and not Conf.SYNC:
+        try:
+            if not broker.connection.set(_flag_key(broker), 1, nx=True, px=WAKE_FLAG_TTL_MS):
+                return  # one is queued already: its worker will see this commit's deliveries
+        except Exception:  # the broker is down: the rows stay pending and the sweep picks them up
+            logger.exception("could not reach the broker to wake a worker; retry_pending will")
+            return
+    collector = _Collector(broker)
+    for _ in range(workers):
+        # save=False: django-q2 would otherwise store every successful run in its task table and,
+        # with save_limit, re-read up to `save_limit` stored results per task to prune them; the
+        # Attempt rows are the log already. Failed runs (exceptions) are still stored.
+        async_task(DELIVER_DUE, task_name="deliver-due", group="deliveries", save=False, broker=collector)
+    try:
+        _push(broker, collector.packs)
+    except Exception:  # the broker is down: the rows stay pending and the sweep picks them up
+        logger.exception("could not queue %d wake-ups; retry_pending will", len(collector.packs))
+
+
+def woken() -> None:
+    """A worker took a wake-up and is about to claim: the next commit queues a new one."""
+    broker = queue_broker()
+    if isinstance(broker, RedisBroker):
+        try:
+            broker.connection.delete(_flag_key(broker))
+        except Exception:  # the flag expires by itself
+            logger.exception("could not clear the wake-up flag")
+
+
+def wake_at(moment: datetime) -> None:
+    """Wake a worker when `moment` comes (a retry's time): one django-q2 schedule per
+    HOOKS_RETRY_WAKE_S-wide slot, at the slot's end, serves every retry due in the slot (the
+    scheduler looks every ~30 s: API.md's "a retry may fire up to ~30 s late")."""
+    width = settings.HOOKS_RETRY_WAKE_S
+    slot = math.ceil(moment.timestamp() / width)
+    name = f"deliver-due-{slot}"
+    if Schedule.objects.filter(name=name).exists():
+        return
+    schedule(
+        DELIVER_DUE,
+        name=name,
+        schedule_type=Schedule.ONCE,
+        repeats=-1,
+        next_run=datetime.fromtimestamp(slot * width, tz=UTC),
+        q_options={"save": False},
+    )
+
+
+def enqueue_deliveries(delivery_ids: list[str]) -> None:
+    """Hand committed deliveries to the workers: a wake-up, coalesced (the ids are in the outbox)."""
+    if delivery_ids:
+        wake()

@@ -1,0 +1,217 @@
+"""Every change of a delivery's state, in one place.
+
+    pending --claim--> pending, leased (locked_until) --succeed--> success
+                                   |--retry_at--> pending, due later
+                                   |--fail / stop--> failed
+                                   |--park--> pending, parked (parked_at), due PARK_S later
+    parked --release--> pending, due now
+    success | failed --redeliver--> pending, due now (a new round of attempts)
+
+A worker owns a delivery from its claim until it writes the outcome: the claim is one
+`UPDATE ... RETURNING`, so the rows it returns are exactly those this worker owns, even when another
+worker claims some of the same ids at the same moment. Texts are cut to their column here, once."""
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from core import sql
+
+from .models import Delivery
+
+Status = Delivery.Status
+_ERROR_LENGTH = Delivery._meta.get_field("last_error").max_length
+# What `write_outcomes` and `write_outcome` store of a delivery the worker moved on.
+OUTCOME_FIELDS = ["status", "attempt_count", "next_attempt_at", "locked_until", "parked_at", "last_error", "updated_at"]
+
+
+def _error(text: str) -> str:
+    return text[:_ERROR_LENGTH]
+
+
+def claim(delivery_ids: Sequence[str]) -> list[Delivery]:
+    """Own, for one lease, those of the deliveries that are pending, due, and not owned by a live
+    worker; returns them with their subscriptions and payloads, in the order asked."""
+    ids = list(dict.fromkeys(delivery_ids))
+    now = timezone.now()
+    lease = sql.datetime_param(now + timedelta(seconds=settings.HOOKS_CLAIM_LEASE_S))
+    pk, status, due, locked, parked = (
+        sql.column(Delivery, name) for name in ("id", "status", "next_attempt_at", "locked_until", "parked_at")
+    )
+    claimed: list[str] = []
+    for chunk in sql.chunks(ids, sql.parameter_limit() - 8):
+        rows = sql.update_returning(
+            Delivery,
+            f"{locked} = %s, {parked} = NULL",
+            f"{pk} IN ({sql.in_list(chunk)}) AND {status} = %s AND {due} <= %s AND ({locked} IS NULL OR {locked} < %s)",
+            [lease, *chunk, Status.PENDING, sql.datetime_param(now), sql.datetime_param(now)],
+            returning=pk,
+        )
+        claimed += [row[0] for row in rows]
+    if not claimed:
+        return []
+    rows = Delivery.objects.select_related("subscription", "event_payload").in_bulk(claimed)
+    return [rows[pk] for pk in ids if pk in rows]
+
+
+def claim_due(limit: int) -> list[Delivery]:
+    """Own, for one lease, up to `limit` of the pending deliveries that are due and not owned by a
+    live worker, the longest-waiting first: what a worker woken by the queue sends next.
+
+    On PostgreSQL the rows are chosen `FOR UPDATE SKIP LOCKED`, so workers claiming at the same
+    moment take different rows instead of waiting on each other's; SQLite runs one writing
+    statement at a time, so the same UPDATE is atomic there as it is. (Further rules of who goes
+    next, such as one delivery at a time per subscription or a rate per subscription, are
+    conditions of this choice.)"""
+    now = timezone.now()
+    lease = sql.datetime_param(now + timedelta(seconds=settings.HOOKS_CLAIM_LEASE_S))
+    moment = sql.datetime_param(now)
+    pk, status, due, locked, parked = (
+        sql.column(Delivery, name) for name in ("id", "status", "next_attempt_at", "locked_until", "parked_at")
+    )
+    claimable = f"{status} = %s AND {due} <= %s AND ({locked} IS NULL OR {locked} < %s)"
+    claimable_params = [Status.PENDING, moment, moment]
+    if connection.vendor == "postgresql":
+        # The choice materialized first: as an IN (subquery) the planner may run it again for
+        # later rows, and a claim could then take more than `limit`.
+        table = sql.table(Delivery)
+        rows = sql.select(
+            f"WITH chosen AS MATERIALIZED (SELECT {pk} FROM {table} WHERE {claimable} ORDER BY {due} LIMIT %s "
+            f"FOR UPDATE SKIP LOCKED) UPDATE {table} SET {locked} = %s, {parked} = NULL FROM chosen "
+            f"WHERE {table}.{pk} = chosen.{pk} AND {claimable} RETURNING {table}.{pk}",
+            [*claimable_params, limit, lease, *claimable_params],
+        )
+    else:
+        chosen = f"SELECT {pk} FROM {sql.table(Delivery)} WHERE {claimable} ORDER BY {due} LIMIT %s"
+        rows = sql.update_returning(
+            Delivery,
+            f"{locked} = %s, {parked} = NULL",
+            f"{pk} IN ({chosen}) AND {claimable}",
+            [lease, *claimable_params, limit, *claimable_params],
+            returning=pk,
+        )
+    if not rows:
+        return []
+    claimed = Delivery.objects.select_related("subscription", "event_payload").in_bulk([row[0] for row in rows])
+    return sorted(claimed.values(), key=lambda d: (d.next_attempt_at, d.created_at))
+
+
+def park(deliveries: list[Delivery], until: datetime) -> None:
+    """Give the claims back without an attempt; the deliveries wait their turn (or, if the chain
+    of releases breaks, the sweep at `until`). Only claims still held are touched."""
+    now = timezone.now()
+    for delivery in deliveries:
+        Delivery.objects.filter(pk=delivery.pk, locked_until=delivery.locked_until).update(
+            locked_until=None, parked_at=now, next_attempt_at=until, updated_at=now
+        )
+        delivery.locked_until, delivery.parked_at, delivery.next_attempt_at = None, now, until
+
+
+def release_next(subscription_id: str, excluding: str) -> str | None:
+    """Make the oldest parked delivery of the subscription due now; returns its id, if any."""
+    now = timezone.now()
+    with transaction.atomic():
+        parked = Delivery.objects.filter(subscription_id=subscription_id, status=Status.PENDING)
+        parked = parked.filter(parked_at__isnull=False)
+        following = parked.exclude(pk=excluding).order_by("created_at").select_for_update(skip_locked=True)
+        following = following.values_list("pk", flat=True).first()
+        if following is not None:
+            Delivery.objects.filter(pk=following).update(parked_at=None, next_attempt_at=now, updated_at=now)
+    return following
+
+
+def succeed(delivery: Delivery, now: datetime) -> None:
+    delivery.status, delivery.next_attempt_at, delivery.last_error = Status.SUCCESS, None, ""
+    delivery.locked_until, delivery.parked_at, delivery.updated_at = None, None, now
+
+
+def retry_at(delivery: Delivery, when: datetime, error: str, now: datetime) -> None:
+    delivery.next_attempt_at, delivery.last_error = when, _error(error)
+    delivery.locked_until, delivery.parked_at, delivery.updated_at = None, None, now
+
+
+def fail(delivery: Delivery, error: str, now: datetime) -> None:
+    delivery.status, delivery.next_attempt_at, delivery.last_error = Status.FAILED, None, _error(error)
+    delivery.locked_until, delivery.parked_at, delivery.updated_at = None, None, now
+
+
+def write_outcomes(deliveries: list[Delivery], now: datetime) -> None:
+    """Store a group of deliveries moved on by succeed/retry_at/fail: the successes in one UPDATE
+    (the claim is ours, so the count read with it is still the row's), the others in one more."""
+    succeeded = [d.pk for d in deliveries if d.status == Status.SUCCESS]
+    others = [d for d in deliveries if d.status != Status.SUCCESS]
+    if succeeded:
+        Delivery.objects.filter(pk__in=succeeded).update(
+            status=Status.SUCCESS,
+            attempt_count=F("attempt_count") + 1,
+            next_attempt_at=None,
+            locked_until=None,
+            parked_at=None,
+            last_error="",
+            updated_at=now,
+        )
+    if others:
+        Delivery.objects.bulk_update(others, OUTCOME_FIELDS)
+
+
+def write_outcome(delivery: Delivery) -> None:
+    Delivery.objects.bulk_update([delivery], OUTCOME_FIELDS)
+
+
+def stop(delivery: Delivery, note: str) -> None:
+    """A claimed delivery that must not be sent (its subscription is disabled) fails, saying why."""
+    fail(delivery, note, timezone.now())
+    write_outcome(delivery)
+
+
+def stop_pending(subscription_id: str, note: str) -> None:
+    """Every delivery still waiting for the subscription fails, saying why (it can be redelivered)."""
+    Delivery.objects.filter(subscription_id=subscription_id, status=Status.PENDING).update(
+        status=Status.FAILED,
+        next_attempt_at=None,
+        locked_until=None,
+        parked_at=None,
+        last_error=_error(note),
+        updated_at=timezone.now(),
+    )
+
+
+def note(delivery_id: str, text: str) -> None:
+    """Say on a delivery why something happened to it (e.g. the attempt that disabled its subscription)."""
+    Delivery.objects.filter(pk=delivery_id).update(last_error=_error(text))
+
+
+def redeliver(delivery: Delivery) -> None:
+    """Start a new round of attempts on the same delivery (same id; attempt numbers continue)."""
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=Status.PENDING,
+        next_attempt_at=timezone.now(),
+        locked_until=None,
+        parked_at=None,
+        round_started_after=delivery.attempt_count,
+        last_error="",
+        updated_at=timezone.now(),
+    )
+
+
+def overdue(grace_s: float) -> list[str]:
+    """Pending deliveries due at least `grace_s` ago and not leased to a live worker."""
+    now = timezone.now()
+    return list(
+        Delivery.objects.filter(status=Status.PENDING, next_attempt_at__lte=now - timedelta(seconds=grace_s))
+        .exclude(locked_until__gte=now)
+        .values_list("pk", flat=True)
+    )
+
+
+def in_flight_elsewhere(subscription_id: str, excluding: list[str], now: datetime) -> bool:
+    """Whether another worker holds a delivery of this subscription right now."""
+    return (
+        Delivery.objects.filter(subscription_id=subscription_id, status=Status.PENDING, locked_until__gt=now)
+        .exclude(pk__in=excluding)
+        .exists()
+    )
