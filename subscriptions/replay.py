@@ -9,7 +9,7 @@ from datetime import datetime
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from . import events, tasks
+from . import events, queue, tasks
 from .models import Delivery
 
 
@@ -57,5 +57,5 @@ def replay_missing(subscription, since: datetime, until: datetime | None = None)
         Delivery.objects.filter(pk__in=chunk, status=Delivery.Status.SKIPPED).update(
             status=Delivery.Status.PENDING, next_attempt_at=timezone.now(), locked_until=None, last_error=""
         )
-        tasks.enqueue_deliveries(chunk)
+    queue.enqueue_deliveries(ids)
     return ids

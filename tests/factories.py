@@ -22,6 +22,18 @@ def subscribed(api: APIClient, project_id: str, target: str, event: str = "reque
     return response.json()
 
 
+def create_request(api: APIClient, project: Project, on_commit, *, channel: str | None = None, **fields) -> dict:
+    """A conversation created through `/api/` ("hello" from a new lead, Ann, unless `fields` say
+    otherwise; `channel` by name), its events published as its transaction commits."""
+    body = {"first_text": "hello", "lead": {"fullname": "Ann"}, **fields}
+    if channel is not None:
+        body["channel"] = {"name": channel}
+    with on_commit():
+        response = api.post(f"/api/projects/{project.pk}/requests/", body, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
 def subscription(
     project: Project, target: str = "https://hooks.example.com/", event: str = "request.create", **fields
 ) -> Subscription:

@@ -13,20 +13,11 @@ from subscriptions.models import Attempt, Delivery, Subscription
 from subscriptions.signing import sign
 from support.models import FaqKb
 from tests.conftest import received, wait_for
-from tests.factories import subscribed
+from tests.factories import create_request, subscribed
 
 
 def base(project) -> str:
     return f"/api/projects/{project.pk}"
-
-
-def create_request(api, project, on_commit, **extra) -> dict:
-    with on_commit():
-        response = api.post(
-            f"{base(project)}/requests/", {"first_text": "hello", "lead": {"fullname": "Ann"}, **extra}, format="json"
-        )
-    assert response.status_code == 201
-    return response.json()
 
 
 def run_due_retries(wait_s: float = 0.3) -> None:
@@ -184,7 +175,7 @@ def test_channel_sub_event_goes_only_to_that_channels_subscribers(api, project, 
     subscribed(api, project.pk, httpserver.url_for("/tg"), event="message.create.request.channel.telegram")
     subscribed(api, project.pk, httpserver.url_for("/wa"), event="message.create.request.channel.whatsapp")
     subscribed(api, project.pk, httpserver.url_for("/all"), event="message.create")
-    request = create_request(api, project, on_commit, channel={"name": "telegram"})
+    request = create_request(api, project, on_commit, channel="telegram")
     with on_commit():
         api.post(f"{base(project)}/requests/{request['id']}/messages/", {"text": "hi"}, format="json")
     paths = sorted(g["path"] for g in received(httpserver))

@@ -10,15 +10,7 @@ from werkzeug import Response
 
 from subscriptions.models import Delivery
 from tests.conftest import received
-from tests.factories import subscribed
-
-
-def create_request(api, project, on_commit) -> None:
-    with on_commit():
-        response = api.post(
-            f"/api/projects/{project.pk}/requests/", {"first_text": "hi", "lead": {"fullname": "Ann"}}, format="json"
-        )
-    assert response.status_code == 201
+from tests.factories import create_request, subscribed
 
 
 def test_each_subscription_numbers_its_deliveries_from_one(api, project, httpserver, on_commit):

@@ -3,15 +3,7 @@ and comes back (`subscription.enabled`); the admin shows a banner for a disabled
 
 from subscriptions.models import Subscription
 from tests.conftest import received
-from tests.factories import subscribed
-
-
-def create_request(api, project, on_commit) -> None:
-    with on_commit():
-        response = api.post(
-            f"/api/projects/{project.pk}/requests/", {"first_text": "hi", "lead": {"fullname": "Ann"}}, format="json"
-        )
-    assert response.status_code == 201
+from tests.factories import create_request, subscribed
 
 
 def test_a_410_disables_and_the_project_is_told_with_the_reason_and_last_attempt(api, project, httpserver, on_commit):

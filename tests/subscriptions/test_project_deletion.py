@@ -8,9 +8,9 @@ from subscriptions.deleted_projects import erase_deleted_projects
 from subscriptions.models import Attempt, Delivery, EventPayload, Subscription
 from support.models import Department, Project
 from tests.conftest import received
-from tests.factories import subscribed
+from tests.factories import create_request, subscribed
 
-from .test_delivery import base, create_request, run_due_retries
+from .test_delivery import base, run_due_retries
 
 
 def delete(api, project, on_commit):

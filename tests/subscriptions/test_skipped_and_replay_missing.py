@@ -14,20 +14,11 @@ from django.utils import timezone
 from subscriptions import maintenance, publishing
 from subscriptions.models import Attempt, Delivery, Subscription
 from tests.conftest import client_for, received
-from tests.factories import subscribed
+from tests.factories import create_request, subscribed
 
 
 def url(project, suffix="") -> str:
     return f"/api/projects/{project.pk}/subscriptions/{suffix}"
-
-
-def create_request(api, project, on_commit, text="hi") -> dict:
-    with on_commit():
-        response = api.post(
-            f"/api/projects/{project.pk}/requests/", {"first_text": text, "lead": {"fullname": "Ann"}}, format="json"
-        )
-    assert response.status_code == 201
-    return response.json()
 
 
 @pytest.fixture
@@ -56,8 +47,8 @@ def test_an_event_for_a_disabled_subscription_makes_a_skipped_row_and_sends_noth
 
 
 def test_replay_missing_sends_them_in_order_with_their_sequence(api, project, httpserver, on_commit, paused):
-    first = create_request(api, project, on_commit, "one")
-    second = create_request(api, project, on_commit, "two")
+    first = create_request(api, project, on_commit, first_text="one")
+    second = create_request(api, project, on_commit, first_text="two")
     enable(api, project, paused)
     with on_commit():
         response = api.post(
@@ -73,9 +64,9 @@ def test_replay_missing_sends_them_in_order_with_their_sequence(api, project, ht
 
 
 def test_replay_missing_takes_only_the_window(api, project, httpserver, on_commit, paused):
-    create_request(api, project, on_commit, "early")
+    create_request(api, project, on_commit, first_text="early")
     Delivery.objects.update(created_at=timezone.now() - timedelta(hours=3))
-    create_request(api, project, on_commit, "late")
+    create_request(api, project, on_commit, first_text="late")
     enable(api, project, paused)
     with on_commit():
         response = api.post(
@@ -155,9 +146,9 @@ def test_the_command_queues_them_and_refuses_a_disabled_subscription(api, projec
 
 def test_skipped_rows_older_than_the_retention_are_purged(api, project, on_commit, paused, settings):
     settings.HOOKS_EVENT_RETENTION_DAYS = 30
-    create_request(api, project, on_commit, "old")
+    create_request(api, project, on_commit, first_text="old")
     Delivery.objects.update(created_at=timezone.now() - timedelta(days=31))
-    create_request(api, project, on_commit, "recent")
+    create_request(api, project, on_commit, first_text="recent")
 
     assert maintenance.purge_expired_skipped() == 1
     [kept] = Delivery.objects.filter(subscription_id=paused["id"])

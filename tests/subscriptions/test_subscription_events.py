@@ -5,7 +5,7 @@ import pytest
 
 from subscriptions.models import Delivery, Subscription
 from tests.conftest import received
-from tests.factories import subscribed
+from tests.factories import create_request, subscribed
 
 TARGET = "https://hooks.example.com/in"
 
@@ -16,17 +16,6 @@ def url(project, suffix="") -> str:
 
 def subscribe(api, project, target=TARGET, **body) -> dict:
     return subscribed(api, project.pk, target, **body)
-
-
-def create_request(api, project, on_commit, channel="chat21") -> dict:
-    with on_commit():
-        response = api.post(
-            f"/api/projects/{project.pk}/requests/",
-            {"first_text": "hello", "lead": {"fullname": "Ann"}, "channel": {"name": channel}},
-            format="json",
-        )
-    assert response.status_code == 201
-    return response.json()
 
 
 def send_message(api, project, on_commit, request_id: str) -> None:

@@ -6,7 +6,7 @@ import pytest
 from subscriptions import payload_filter
 from subscriptions.models import Delivery
 from tests.conftest import received
-from tests.factories import subscribed
+from tests.factories import create_request, subscribed
 
 TARGET = "https://hooks.example.com/in"
 
@@ -17,17 +17,6 @@ def url(project, suffix="") -> str:
 
 def subscribe(api, project, target=TARGET, **body) -> dict:
     return subscribed(api, project.pk, target, **body)
-
-
-def create_request(api, project, on_commit, channel="chat21", **extra) -> dict:
-    with on_commit():
-        response = api.post(
-            f"/api/projects/{project.pk}/requests/",
-            {"first_text": "hello", "lead": {"fullname": "Ann"}, "channel": {"name": channel}, **extra},
-            format="json",
-        )
-    assert response.status_code == 201
-    return response.json()
 
 
 def test_the_filter_reads_back_as_saved(api, project):

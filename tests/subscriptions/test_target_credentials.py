@@ -10,7 +10,7 @@ from werkzeug import Response
 from subscriptions.models import Attempt, Subscription
 from subscriptions.target_credentials import MASK
 from tests.conftest import received
-from tests.factories import subscribed
+from tests.factories import create_request, subscribed
 
 TARGET = "https://hooks.example.com/in"
 TOKEN = "tok_live_9f8e7d6c5b4a"
@@ -23,14 +23,6 @@ def url(project, suffix="") -> str:
 
 def subscribe(api, project, target=TARGET, **body) -> dict:
     return subscribed(api, project.pk, target, **body)
-
-
-def create_request(api, project, on_commit) -> None:
-    with on_commit():
-        response = api.post(
-            f"/api/projects/{project.pk}/requests/", {"first_text": "hello", "lead": {"fullname": "Ann"}}, format="json"
-        )
-    assert response.status_code == 201
 
 
 def test_headers_and_bearer_auth_are_sent_with_the_delivery(api, project, httpserver, on_commit):

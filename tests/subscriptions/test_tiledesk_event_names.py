@@ -5,9 +5,9 @@ import pytest
 
 from subscriptions import events
 from tests.conftest import received
-from tests.factories import subscribed
+from tests.factories import create_request, subscribed
 
-from .test_delivery import base, create_request
+from .test_delivery import base
 
 # services/subscriptionNotifier.js:228 (message.create.**.channel.*), :494 (project.update), :510
 # (project.delete); services/subscriptionNotifierQueued.js:116-118 (project_user.update.agent).
@@ -72,7 +72,7 @@ def test_a_message_reaches_the_subscribers_of_its_channel_only(api, project, htt
     httpserver.expect_request("/wa").respond_with_data("ok")
     subscribed(api, project.pk, httpserver.url_for("/tg"), event="message.create.channel.telegram")
     subscribed(api, project.pk, httpserver.url_for("/wa"), event="message.create.channel.whatsapp")
-    request = create_request(api, project, on_commit, channel={"name": "telegram"})
+    request = create_request(api, project, on_commit, channel="telegram")
     with on_commit():
         sent = api.post(f"{base(project)}/requests/{request['id']}/messages/", {"text": "hi"}, format="json").json()
 
