@@ -22,28 +22,24 @@ def take(subscription_ids: list[str]) -> dict[str, int]:
         return {}
     quote = connection.ops.quote_name
     meta = Subscription._meta
-    pk, last = quote(meta.pk.column), quote(meta.get_field("last_sequence").column)
-    taken: dict[str, int] = {}
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
+    last = quote(meta.get_field("last_sequence").column)
+    ids = list(counts)
+    listed = ", ".join(["%s"] * len(ids))
+    chosen = f"SELECT {pk} FROM {table} WHERE {pk} IN ({listed})"
+    if connection.features.has_select_for_update:
+        # The rows are locked in one order (their ids), so two transactions publishing to the same
+        # subscriptions queue behind each other instead of deadlocking, as an UPDATE locking rows in
+        # its scan order could.
+        chosen += f" ORDER BY {pk} FOR UPDATE"
+    increments = " ".join(["WHEN %s THEN %s"] * len(ids))
     with connection.cursor() as cursor:
-        if connection.features.has_select_for_update:
-            # Lock the rows in one order (their ids) before counting: two transactions publishing
-            # to the same subscriptions then queue behind each other instead of deadlocking, which
-            # an UPDATE locking rows in its scan order could do.
-            cursor.execute(
-                f"SELECT {pk} FROM {quote(meta.db_table)} WHERE {pk} IN ({', '.join(['%s'] * len(counts))}) "
-                f"ORDER BY {pk} FOR UPDATE",
-                list(counts),
-            )
-        # One statement per distinct count: a publish takes one number per subscription.
-        for count in sorted(set(counts.values())):
-            ids = [subscription_id for subscription_id, n in counts.items() if n == count]
-            cursor.execute(
-                f"UPDATE {quote(meta.db_table)} SET {last} = {last} + %s "
-                f"WHERE {pk} IN ({', '.join(['%s'] * len(ids))}) RETURNING {pk}, {last}",
-                [count, *ids],
-            )
-            taken.update({subscription_id: value - count for subscription_id, value in cursor.fetchall()})
-    return taken
+        cursor.execute(
+            f"UPDATE {table} SET {last} = {last} + CASE {pk} {increments} END "
+            f"WHERE {pk} IN ({chosen}) RETURNING {pk}, {last}",
+            [value for subscription_id in ids for value in (subscription_id, counts[subscription_id])] + ids,
+        )
+        return {subscription_id: value - counts[subscription_id] for subscription_id, value in cursor.fetchall()}
 
 
 def assign(deliveries) -> None:
