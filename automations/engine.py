@@ -165,7 +165,7 @@ class Execution:
         run.status, run.error = status, run.scrub(error)[:2000]
         run.finished_at = timezone.now()
         run.duration_ms = int((time.monotonic() - self.started) * 1000)
-        run.save()
+        run.write()
         if status != Run.Status.SUCCEEDED:
             try:
                 publish_failed_run(run, self.ctx.automation)
@@ -175,7 +175,7 @@ class Execution:
     def _save_trace(self) -> None:
         """Development runs are written after every step, so the debug page can show them live."""
         if self.run._state.adding:
-            self.run.save(force_insert=True)
+            Run.objects.insert(self.run)
         else:
             Run.objects.filter(pk=self.run.pk).update(
                 trace=self.run.recordable(self.ctx.trace), updated_at=timezone.now()

@@ -66,7 +66,7 @@ def execute(run: Run, automation: Automation, inbound) -> Run:
     """Run the flow to its end, recording the answer the caller would have had."""
     execution = Execution(run, automation, inbound)
     if execution.live:
-        run.save(force_insert=True)
+        Run.objects.insert(run)
     answer = execution.next_response()
     if answer is None:
         ended_without_response(run)

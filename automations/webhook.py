@@ -118,7 +118,7 @@ def _answer(request: HttpRequest, automation: Automation, dev: bool, started: fl
 
     execution = Execution(run, automation, inbound, started=started)
     if execution.live:
-        run.save(force_insert=True)
+        Run.objects.insert(run)
     answer = execution.next_response()
     if answer is None:
         return ended_without_response(run)
@@ -153,7 +153,7 @@ def _refuse(run: Run, status: int, message: str) -> JsonResponse:
     run.response = {"status": status, "headers": {}, "body": body}
     run.finished_at = timezone.now()
     run.duration_ms = 0
-    run.save(force_insert=True)
+    Run.objects.insert(run)
     return JsonResponse(body, status=status)
 
 
@@ -164,7 +164,7 @@ def _fire_and_forget(run: Run, request: HttpRequest, headers: dict, body: bytes)
     run.response = {"status": 200, "headers": {}, "body": answer}
     call = recorded_call(run, request, storable(headers), body)
     with transaction.atomic():
-        run.save(force_insert=True)
+        Run.objects.insert(run)
         call.save(force_insert=True)
     try:
         async_task(EXECUTE, run.pk, task_name=f"automation-run-{run.pk}", group="automations")
