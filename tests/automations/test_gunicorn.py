@@ -15,6 +15,7 @@ from tests.conftest import child_env, wait_for
 from .conftest import finished_run
 
 REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture

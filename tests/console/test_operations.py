@@ -36,6 +36,7 @@ def test_healthz_is_200_once_a_qcluster_runs(client, start_worker):
     assert worker["clusters"] == 1 and worker["workers"] >= 1 and worker["heartbeat_age_s"] < 60
 
 
+@pytest.mark.e2e
 def test_healthz_is_503_when_the_broker_is_unreachable(db):
     """A separate process configured with a Redis broker on a closed port, asked over the real view."""
     script = (

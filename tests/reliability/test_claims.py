@@ -106,6 +106,7 @@ def test_a_crashed_workers_lease_expires_and_the_delivery_is_taken_again(api, pr
         {"HOOKS_TIMEOUT_S": "2", "AUTOMATION_MAX_RUNTIME_S": "300"},
     ],
 )
+@pytest.mark.e2e
 def test_queue_timings_cannot_hand_one_task_to_two_workers(env):
     """django-q2 re-queues a task not acknowledged within `retry` seconds, so `retry` must exceed
     the task `timeout` (its documented pitfall), and the task timeout and the claim's lease must

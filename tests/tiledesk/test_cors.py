@@ -82,6 +82,7 @@ def test_the_global_setting_never_answers_for_webhooks(client, db, settings):
         assert "Access-Control-Allow-Origin" not in response.headers, path
 
 
+@pytest.mark.e2e
 def test_the_setting_is_read_from_the_environment():
     """`CORS_ALLOWED_ORIGINS` is a comma-separated list, `*` for any origin."""
     code = (
