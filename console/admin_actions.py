@@ -28,14 +28,41 @@ def send_test_event(modeladmin, request, queryset):
         )
 
 
-class ReplayForm(forms.Form):
-    SCOPES = (("subscription", "these subscriptions"), ("project", "every subscription of their projects"))
-
-    since = forms.DateTimeField(
-        help_text="UTC, e.g. 2026-11-23 08:00. Failed deliveries created at or after it are sent again.",
+def moment_field(help_text: str, required: bool = True) -> forms.DateTimeField:
+    """A UTC moment, typed or picked (the browser's datetime-local input)."""
+    return forms.DateTimeField(
+        required=required,
+        help_text=help_text,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"}),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"],
     )
+
+
+def a_day_ago() -> str:
+    return (timezone.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+
+
+def action_page(modeladmin, request, queryset, form, *, template: str, title: str, action: str) -> TemplateResponse:
+    """The page an action shows before it acts: the selected subscriptions and the form it needs."""
+    return TemplateResponse(
+        request,
+        template,
+        {
+            **modeladmin.admin_site.each_context(request),
+            "title": title,
+            "opts": modeladmin.model._meta,
+            "subscriptions": queryset.select_related("project"),
+            "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "action": action,
+        },
+    )
+
+
+class ReplayForm(forms.Form):
+    SCOPES = (("subscription", "these subscriptions"), ("project", "every subscription of their projects"))
+
+    since = moment_field("UTC, e.g. 2026-11-23 08:00. Failed deliveries created at or after it are sent again.")
     scope = forms.ChoiceField(choices=SCOPES, initial="subscription", widget=forms.RadioSelect)
 
 
@@ -60,17 +87,13 @@ def replay_failed_since(modeladmin, request, queryset):
         )
         return None
     if not form.is_bound:
-        form = ReplayForm(initial={"since": (timezone.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")})
-    return TemplateResponse(
+        form = ReplayForm(initial={"since": a_day_ago()})
+    return action_page(
+        modeladmin,
         request,
-        "admin/subscriptions/subscription/replay_failed.html",
-        {
-            **modeladmin.admin_site.each_context(request),
-            "title": "Replay failed deliveries",
-            "opts": modeladmin.model._meta,
-            "subscriptions": queryset.select_related("project"),
-            "form": form,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "action": "replay_failed_since",
-        },
+        queryset,
+        form,
+        template="admin/subscriptions/subscription/replay_failed.html",
+        title="Replay failed deliveries",
+        action="replay_failed_since",
     )

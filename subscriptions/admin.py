@@ -1,19 +1,15 @@
 """The operator's console for REST Hooks: subscriptions, deliveries and their attempts."""
 
 import json
-from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.db import models
 from django.db.models import Count, Q
-from django.template.response import TemplateResponse
-from django.utils import timezone
 from django.utils.html import format_html
 
 from console import charts
-from console.admin_actions import replay_failed_since, send_test_event
+from console.admin_actions import a_day_ago, action_page, moment_field, replay_failed_since, send_test_event
 
 from . import replay, signing, stats, tasks
 from .models import Attempt, Delivery, Subscription
@@ -30,21 +26,11 @@ def pretty_json(value) -> str:
 
 
 STATUS_COLOURS = {"success": "#3a8f3a", "failed": "#c0392b", "pending": "#9aa5b1", "skipped": "#d4a017"}
-_MOMENT_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]
 
 
 class ReplayMissingForm(forms.Form):
-    since = forms.DateTimeField(
-        help_text="UTC. Skipped deliveries created at or after it are queued.",
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"}),
-        input_formats=_MOMENT_FORMATS,
-    )
-    until = forms.DateTimeField(
-        required=False,
-        help_text="UTC, optional: and at or before it.",
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"}),
-        input_formats=_MOMENT_FORMATS,
-    )
+    since = moment_field("UTC. Skipped deliveries created at or after it are queued.")
+    until = moment_field("UTC, optional: and at or before it.", required=False)
 
 
 @admin.action(description="Queue deliveries missed while disabled…")
@@ -58,19 +44,15 @@ def replay_missing(modeladmin, request, queryset):
         modeladmin.message_user(request, f"{len(queued)} missed delivery(ies) queued.", messages.SUCCESS)
         return None
     if not form.is_bound:
-        form = ReplayMissingForm(initial={"since": (timezone.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")})
-    return TemplateResponse(
+        form = ReplayMissingForm(initial={"since": a_day_ago()})
+    return action_page(
+        modeladmin,
         request,
-        "admin/subscriptions/subscription/replay_missing.html",
-        {
-            **modeladmin.admin_site.each_context(request),
-            "title": "Queue deliveries missed while disabled",
-            "opts": modeladmin.model._meta,
-            "subscriptions": queryset.select_related("project"),
-            "form": form,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "action": "replay_missing",
-        },
+        queryset,
+        form,
+        template="admin/subscriptions/subscription/replay_missing.html",
+        title="Queue deliveries missed while disabled",
+        action="replay_missing",
     )
 
 

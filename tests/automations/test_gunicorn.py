@@ -59,12 +59,18 @@ def test_chunked_bodies_are_read_and_bounded_under_gunicorn(gunicorn, make_autom
     assert large.status_code == 413 and large.json()["detail"]
 
 
-def test_caller_gets_the_response_before_the_rest_of_the_flow_runs(gunicorn, make_automation, httpserver):
+def answer_slowly(httpserver) -> None:
+    """/slow answers after 3 s: a flow's step after its response that takes a while."""
+
     def slow(request):
         time.sleep(3)
         return "{}"
 
     httpserver.expect_request("/slow").respond_with_handler(slow)
+
+
+def test_caller_gets_the_response_before_the_rest_of_the_flow_runs(gunicorn, make_automation, httpserver):
+    answer_slowly(httpserver)
     automation = make_automation(
         [
             {"action": "response", "status": 202, "body": {"queued": True}},
@@ -83,11 +89,7 @@ def test_caller_gets_the_response_before_the_rest_of_the_flow_runs(gunicorn, mak
 def test_the_callers_next_request_on_the_same_connection_does_not_wait_for_the_rest(
     gunicorn, make_automation, httpserver
 ):
-    def slow(request):
-        time.sleep(3)
-        return "{}"
-
-    httpserver.expect_request("/slow").respond_with_handler(slow)
+    answer_slowly(httpserver)
     automation = make_automation(
         [
             {"action": "response", "status": 202, "body": {"queued": True}},
