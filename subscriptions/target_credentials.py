@@ -92,7 +92,7 @@ def merged_auth(given: Any, stored: dict) -> dict:
     of the same type."""
     if given is None:
         return {}
-    if not isinstance(given, dict) or given.get("type") not in AUTH_FIELDS:
+    if not isinstance(given, dict) or not isinstance(given.get("type"), str) or given["type"] not in AUTH_FIELDS:
         raise CredentialsProblem('{"type": "bearer", "token"} or {"type": "basic", "username", "password"}.')
     kind = given["type"]
     fields = AUTH_FIELDS[kind]

@@ -122,6 +122,8 @@ def test_protocol_headers_are_refused(api, project, name):
         {"type": "digest", "token": "x"},
         {"type": "basic", "username": "a"},
         {"type": "bearer", "token": "x", "extra": 1},
+        {"type": {"name": "bearer"}, "token": "x"},
+        {"type": ["bearer"], "token": "x"},
         "Bearer x",
     ],
 )
