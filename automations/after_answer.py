@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from functools import cache
 
@@ -32,6 +33,22 @@ def _pool() -> ThreadPoolExecutor:
 
 _in_flight: set[Future] = set()
 _in_flight_lock = threading.Lock()
+# Answers out whose run has not been handed on or written yet (their response's close() does it).
+_answers_open = 0
+_answers_closed = threading.Condition(_in_flight_lock)
+
+
+def answer_opened() -> None:
+    global _answers_open
+    with _in_flight_lock:
+        _answers_open += 1
+
+
+def answer_closed() -> None:
+    global _answers_open
+    with _in_flight_lock:
+        _answers_open -= 1
+        _answers_closed.notify_all()
 
 
 def finish_later(execution: Execution) -> None:
@@ -48,11 +65,15 @@ def _forget(future: Future) -> None:
 
 
 def wait_idle(timeout_s: float) -> bool:
-    """Whether every run handed over so far has ended within `timeout_s` (for whoever must not go
-    on while one may still write: a test before its database is emptied)."""
+    """Whether every answered run has been written or handed over, and every run handed over has
+    ended, within `timeout_s` (for whoever must not go on while one may still write: a test before
+    its database is emptied)."""
+    deadline = time.monotonic() + timeout_s
     with _in_flight_lock:
+        if not _answers_closed.wait_for(lambda: _answers_open == 0, timeout=timeout_s):
+            return False
         pending = list(_in_flight)
-    return not wait(pending, timeout=timeout_s).not_done
+    return not wait(pending, timeout=max(0.0, deadline - time.monotonic())).not_done
 
 
 def _finish(execution: Execution) -> None:

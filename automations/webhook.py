@@ -28,7 +28,7 @@ from django_q.tasks import async_task
 
 from core.text import storable
 
-from . import answer_headers
+from . import after_answer, answer_headers
 from .after_answer import finish_later
 from .engine import Execution
 from .flow import has_response
@@ -51,11 +51,13 @@ class ContinuingResponse(HttpResponse):
     def __init__(self, *args, then, **kwargs):
         super().__init__(*args, **kwargs)
         self._then = then
+        after_answer.answer_opened()
 
     def close(self) -> None:
         try:
             self._then()
         finally:
+            after_answer.answer_closed()
             super().close()
 
 

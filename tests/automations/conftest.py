@@ -19,6 +19,9 @@ def fresh_throttle():
 
 @pytest.fixture
 def make_automation(project, owner):
+    """Automations saved through the real validation. Their runs may still be written after the
+    test saw the answer: the test waits for that before its database is emptied."""
+
     def make(steps: list, name: str = "flow", target_project=None, **extra) -> Automation:
         checked = validate_flow({"steps": steps})
         assert not checked.problems, checked.problems
@@ -26,7 +29,8 @@ def make_automation(project, owner):
             project=target_project or project, name=name, flow=checked.flow, created_by=owner, **extra
         )
 
-    return make
+    yield make
+    assert after_answer.wait_idle(timeout_s=30), "a run was still being written after its answer"
 
 
 @pytest.fixture
