@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.dispatch import Signal
@@ -33,6 +34,11 @@ subscription_enabled = Signal()
 
 
 class Subscription(models.Model):
+    class Ordering(models.TextChoices):
+        NONE = "none"
+        # One delivery in flight at a time, in `sequence` order (subscriptions/transitions.py).
+        FIFO = "fifo"
+
     id = _object_id()
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="subscriptions")
     # The first of `events`: Tiledesk's one name, read by its clients and by the unique
@@ -55,6 +61,13 @@ class Subscription(models.Model):
     previous_secret = models.CharField(max_length=100, blank=True, default="")
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     enabled = models.BooleanField(default=True)
+    ordering = models.CharField(max_length=10, choices=Ordering.choices, default=Ordering.NONE)
+    # Deliveries per second, null for no limit (subscriptions/pacing.py); `rate_next_at` is the
+    # pacing's one piece of state: when the next delivery may go without exceeding it.
+    rate_limit = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.001), MaxValueValidator(100_000)]
+    )
+    rate_next_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The `sequence` of its latest delivery (subscriptions/sequences.py).
     last_sequence = models.BigIntegerField(default=0, editable=False)
     disabled_reason = models.CharField(max_length=300, blank=True, default="")
@@ -82,6 +95,12 @@ class Subscription(models.Model):
         if problem := targets.credentials_problem(self.target):
             raise ValidationError({"target": problem})
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._stored_ordering = instance.__dict__.get("ordering")
+        return instance
+
     def save(self, *args, **kwargs):
         self.events = list(self.events or [self.event])
         self.event = self.events[0]
@@ -90,6 +109,16 @@ class Subscription(models.Model):
         if update_fields is not None and {"event", "events"} & set(update_fields):
             kwargs["update_fields"] = {*update_fields, "event", "events", "matches_many"}
         super().save(*args, **kwargs)
+        stored = getattr(self, "_stored_ordering", None)
+        if stored is not None and stored != self.ordering and (update_fields is None or "ordering" in update_fields):
+            # What is still waiting (or may be replayed) follows the new ordering too.
+            waiting = self.deliveries.filter(status__in=[Delivery.Status.PENDING, Delivery.Status.SKIPPED])
+            waiting.update(in_order=self.in_order)
+        self._stored_ordering = self.ordering
+
+    @property
+    def in_order(self) -> bool:
+        return self.ordering == self.Ordering.FIFO
 
     # The lifecycle, used alike by the API, the admin, the commands and the worker. Each writes
     # `updated_at`: the auto-disable rule counts failures from a subscription's last change, so an
@@ -158,6 +187,9 @@ class Delivery(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     # Increasing per subscription, given when the row is made, the same on every retry.
     sequence = models.BigIntegerField(null=True, blank=True, editable=False)
+    # Its subscription's `ordering` is "fifo": only the pending delivery of lowest sequence may be
+    # claimed (a copy on the row, so that the claim reads one table).
+    in_order = models.BooleanField(default=False, editable=False)
     attempt_count = models.PositiveIntegerField(default=0)
     # Attempts counted from here belong to the current round; a redelivery starts a new round with
     # the full retry schedule while attempt numbers keep counting.
@@ -188,6 +220,12 @@ class Delivery(models.Model):
                 fields=["subscription", "created_at"],
                 condition=Q(parked_at__isnull=False),
                 name="delivery_parked_idx",
+            ),
+            # The claim's "is there an earlier pending delivery of this ordered subscription".
+            models.Index(
+                fields=["subscription", "sequence"],
+                condition=Q(status="pending", in_order=True),
+                name="delivery_in_order_idx",
             ),
         ]
 

@@ -4,10 +4,10 @@ Inside the caller's transaction it writes the outbox (an `EventPayload` and one 
 matching enabled subscription); only after commit are the deliveries handed to the queue, so a
 rolled-back change sends nothing and a committed one is never lost.
 
-Because it runs inside every domain write, the outbox is read and written with three plain SQL
-statements (`_matching_subscriptions`, and `rows.insert_all` for the rows) rather than through the
-ORM's query builder: the same three statements built by QuerySet and bulk_create cost about 1.05 ms
-of CPU per event, these about 0.45 ms, on PostgreSQL (bench/README.md, "Third session")."""
+Because it runs inside every domain write, the outbox is read and written with plain SQL statements
+(`_matching_subscriptions`, `sequences.take`, and `sql.insert_all` for the rows) rather than through
+the ORM's query builder: the same statements built by QuerySet and bulk_create cost about 1.05 ms of
+CPU per event, these about 0.45 ms, on PostgreSQL (bench/README.md, publishing cost)."""
 
 import json
 import logging
@@ -15,11 +15,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from core.sql import insert_all
+from core import sql
 
 from . import events, matching, payload_filter, sequences
 from .events import OPERATOR_SELECT
@@ -59,8 +59,9 @@ def publish_to_subscription(
     """Publish one payload to one subscription only, whatever its events and state: the "send test
     event" of the API and the admin. It takes the same outbox and queue path as a real event, so
     it is delivered, retried and logged like any delivery. Returns the delivery id."""
-    subscribed = [(subscription.pk, event or matching.example_event(subscription.event), True)]
-    return _write_outbox(subscription.project_id, subscribed, payload, occurred_at or timezone.now())[0]
+    name = event or matching.example_event(subscription.event)
+    subscribed = Subscribed(subscription.pk, name, enabled=True, in_order=subscription.in_order)
+    return _write_outbox(subscription.project_id, [subscribed], payload, occurred_at or timezone.now())[0]
 
 
 @dataclass(frozen=True)
@@ -80,34 +81,41 @@ def publish_test_event(subscription: Subscription) -> TestEvent:
     return TestEvent(delivery_id, name, payload_filter.matches(subscription.filter, payload))
 
 
-def _matching_subscriptions(project_id: str, names: list[str], payload: dict) -> list[tuple[str, str, bool]]:
-    """(id, delivery's event name, enabled) of the project's subscriptions that take one of these
-    names and whose filter the payload meets: those whose one `event` is among the names (the
-    index), and those whose `events` take more (several names or a wildcard: `matches_many`),
-    matched here. One per subscription, named by the most specific name it takes. Disabled ones
-    come in the same statement (their deliveries are made `skipped`, for replay_missing), so a
-    project without disabled subscriptions pays nothing for them."""
+@dataclass(frozen=True)
+class Subscribed:
+    """A subscription an event is published to, as its delivery needs it."""
+
+    subscription_id: str
+    event: str  # the delivery's event name
+    enabled: bool
+    in_order: bool
+
+
+def _matching_subscriptions(project_id: str, names: list[str], payload: dict) -> list[Subscribed]:
+    """The project's subscriptions that take one of these names and whose filter the payload
+    meets: those whose one `event` is among the names (the index), and those whose `events` take
+    more (several names or a wildcard: `matches_many`), matched here. One per subscription, named
+    by the most specific name it takes. Disabled ones come in the same statement (their deliveries
+    are made `skipped`, for replay_missing), so a project without disabled subscriptions pays
+    nothing for them."""
     if not names:
         return []
-    quote = connection.ops.quote_name
     column = {
-        name: quote(Subscription._meta.get_field(name).column)
-        for name in ("id", "event", "events", "filter", "project", "enabled", "matches_many")
+        name: sql.column(Subscription, name)
+        for name in ("id", "event", "events", "filter", "project", "enabled", "matches_many", "ordering")
     }
-    sql = (
+    rows = sql.select(
         f"SELECT {column['id']}, {column['event']}, {column['matches_many']}, {column['events']}, "
-        f"{column['filter']}, {column['enabled']} FROM {quote(Subscription._meta.db_table)} "
+        f"{column['filter']}, {column['enabled']}, {column['ordering']} FROM {sql.table(Subscription)} "
         f"WHERE {column['project']} = %s "
-        f"AND ({column['event']} IN ({', '.join(['%s'] * len(names))}) OR {column['matches_many']} = %s)"
+        f"AND ({column['event']} IN ({sql.in_list(names)}) OR {column['matches_many']} = %s)",
+        [project_id, *names, True],
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [project_id, *names, True])
-        rows = cursor.fetchall()
     matched = []
-    for subscription_id, event, many, patterns, conditions, enabled in rows:
+    for subscription_id, event, many, patterns, conditions, enabled, ordering in rows:
         name = matching.most_specific_match(_json(patterns), names) if many else event
         if name and (conditions is None or payload_filter.matches(_json(conditions), payload)):
-            matched.append((subscription_id, name, bool(enabled)))
+            matched.append(Subscribed(subscription_id, name, bool(enabled), ordering == Subscription.Ordering.FIFO))
     return matched
 
 
@@ -116,29 +124,28 @@ def _json(value):
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
-def _write_outbox(
-    project_id: str, subscriptions: list[tuple[str, str, bool]], payload: dict, occurred_at: datetime
-) -> list[str]:
-    """The payload once and one delivery per (subscription id, event, enabled); the enabled
-    subscriptions' deliveries are queued after commit, the others are made `skipped`."""
+def _write_outbox(project_id: str, subscriptions: list[Subscribed], payload: dict, occurred_at: datetime) -> list[str]:
+    """The payload once and one delivery per subscription; the enabled subscriptions' deliveries
+    are queued after commit, the others are made `skipped`."""
     if not subscriptions:
         return []
     stored = EventPayload(project_id=project_id, payload=payload, occurred_at=occurred_at)
     deliveries = [
         Delivery(
             project_id=project_id,
-            subscription_id=subscription_id,
-            event=event,
+            subscription_id=subscribed.subscription_id,
+            event=subscribed.event,
             event_payload=stored,
-            status=Delivery.Status.PENDING if enabled else Delivery.Status.SKIPPED,
-            next_attempt_at=occurred_at if enabled else None,
+            status=Delivery.Status.PENDING if subscribed.enabled else Delivery.Status.SKIPPED,
+            next_attempt_at=occurred_at if subscribed.enabled else None,
+            in_order=subscribed.in_order,
             created_at=occurred_at,
         )
-        for subscription_id, event, enabled in subscriptions
+        for subscribed in subscriptions
     ]
     sequences.assign(deliveries)
-    insert_all([stored])
-    insert_all(deliveries)
+    sql.insert_all([stored])
+    sql.insert_all(deliveries)
     delivery_ids = [d.pk for d in deliveries if d.status == Delivery.Status.PENDING]
     if delivery_ids:
         enqueue_after_commit(delivery_ids)

@@ -10,15 +10,20 @@ Wake-ups are coalesced: with the Redis broker a flag (`SET NX`) marks that a wak
 not yet taken, and commits meanwhile queue none, so a burst of API calls queues a few tasks, not
 one each. The woken worker clears the flag before its first claim, so a delivery committed after
 that is either seen by one of its claims or queues a new wake-up: none is left waiting. A worker
-that claims a full batch wakes another, so a backlog is drained by every worker. Retries are found
-by `next_attempt_at` too: one scheduled wake-up serves every retry due in the same
-HOOKS_RETRY_WAKE_S (not one django-q2 Schedule row per retry)."""
+that claims a full batch wakes another, so a backlog is drained by every worker. Retries, and
+deliveries a rate limit holds back, are found by `next_attempt_at` too: the worker process that
+set the time wakes a worker then (an in-process alarm), and for a retry one scheduled wake-up per
+HOOKS_RETRY_WAKE_S is the durable fallback (not one django-q2 Schedule row per retry)."""
 
+import heapq
 import logging
 import math
+import threading
+import time
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.db import connection
 from django_q.brokers import Broker, get_broker
 from django_q.brokers.redis_broker import Redis as RedisBroker
 from django_q.conf import Conf
@@ -106,9 +111,11 @@ def woken() -> None:
 
 
 def wake_at(moment: datetime) -> None:
-    """Wake a worker when `moment` comes (a retry's time): one django-q2 schedule per
+    """Wake a worker when `moment` comes (a retry's time): this process's alarm rings then
+    (`wake_later`), and, should the process be gone by then, one django-q2 schedule per
     HOOKS_RETRY_WAKE_S-wide slot, at the slot's end, serves every retry due in the slot (the
     scheduler looks every ~30 s: API.md's "a retry may fire up to ~30 s late")."""
+    wake_later(moment)
     width = settings.HOOKS_RETRY_WAKE_S
     slot = math.ceil(moment.timestamp() / width)
     name = f"deliver-due-{slot}"
@@ -122,6 +129,57 @@ def wake_at(moment: datetime) -> None:
         next_run=datetime.fromtimestamp(slot * width, tz=UTC),
         q_options={"save": False},
     )
+
+
+class _Alarm:
+    """Wake-ups this process has promised for later moments (deliveries a rate limit holds back),
+    rung by one timer thread at the earliest. It dies with the process; the `retry_pending` sweep
+    then wakes a worker for what is overdue. With tasks run inline (Q_SYNC: tests) nothing rings:
+    an inline task on a timer thread would run outside the caller's database transaction."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.moments: list[float] = []
+        self.timer: threading.Timer | None = None
+
+    def set(self, moment: float) -> None:
+        with self.lock:
+            if any(abs(m - moment) < ALARM_RESOLUTION_S for m in self.moments):
+                return
+            heapq.heappush(self.moments, moment)
+            if self.moments[0] == moment:
+                self._arm()
+
+    def _arm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = threading.Timer(max(0.0, self.moments[0] - time.time()), self._ring)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def _ring(self) -> None:
+        with self.lock:
+            now = time.time()
+            while self.moments and self.moments[0] <= now + ALARM_RESOLUTION_S:
+                heapq.heappop(self.moments)
+            self.timer = None
+            if self.moments:
+                self._arm()
+        try:
+            wake()
+        finally:
+            connection.close()  # this thread's own (the ORM broker enqueues through the database)
+
+
+# Moments closer than this share one wake-up.
+ALARM_RESOLUTION_S = 0.005
+_alarm = PerProcess(_Alarm)
+
+
+def wake_later(moment: datetime) -> None:
+    """Wake a worker at `moment` (within a few milliseconds), from this process."""
+    if not Conf.SYNC:
+        _alarm.get().set(moment.timestamp())
 
 
 def enqueue_deliveries(delivery_ids: list[str]) -> None:

@@ -10,6 +10,8 @@ after another from the moment they publish."""
 
 from django.db import connection
 
+from core import sql
+
 from .models import Subscription
 
 
@@ -20,26 +22,26 @@ def take(subscription_ids: list[str]) -> dict[str, int]:
         counts[subscription_id] = counts.get(subscription_id, 0) + 1
     if not counts:
         return {}
-    quote = connection.ops.quote_name
-    meta = Subscription._meta
-    table, pk = quote(meta.db_table), quote(meta.pk.column)
-    last = quote(meta.get_field("last_sequence").column)
-    ids = list(counts)
-    listed = ", ".join(["%s"] * len(ids))
-    chosen = f"SELECT {pk} FROM {table} WHERE {pk} IN ({listed})"
-    if connection.features.has_select_for_update:
-        # The rows are locked in one order (their ids), so two transactions publishing to the same
-        # subscriptions queue behind each other instead of deadlocking, as an UPDATE locking rows in
-        # its scan order could.
-        chosen += f" ORDER BY {pk} FOR UPDATE"
-    increments = " ".join(["WHEN %s THEN %s"] * len(ids))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET {last} = {last} + CASE {pk} {increments} END "
-            f"WHERE {pk} IN ({chosen}) RETURNING {pk}, {last}",
-            [value for subscription_id in ids for value in (subscription_id, counts[subscription_id])] + ids,
+    table, pk, last = sql.table(Subscription), sql.column(Subscription, "id"), sql.column(Subscription, "last_sequence")
+    first: dict[str, int] = {}
+    # Three parameters per subscription; chunks taken in id order keep the locking order.
+    for ids in sql.chunks(sorted(counts), sql.parameter_limit() // 3):
+        chosen = f"SELECT {pk} FROM {table} WHERE {pk} IN ({sql.in_list(ids)})"
+        if connection.features.has_select_for_update:
+            # The rows are locked in one order (their ids), so two transactions publishing to the
+            # same subscriptions queue behind each other instead of deadlocking, as an UPDATE
+            # locking rows in its scan order could.
+            chosen += f" ORDER BY {pk} FOR UPDATE"
+        increments = " ".join(["WHEN %s THEN %s"] * len(ids))
+        rows = sql.update_returning(
+            Subscription,
+            f"{last} = {last} + CASE {pk} {increments} END",
+            f"{pk} IN ({chosen})",
+            [value for subscription_id in ids for value in (subscription_id, counts[subscription_id])] + list(ids),
+            returning=f"{pk}, {last}",
         )
-        return {subscription_id: value - counts[subscription_id] for subscription_id, value in cursor.fetchall()}
+        first.update({subscription_id: value - counts[subscription_id] for subscription_id, value in rows})
+    return first
 
 
 def assign(deliveries) -> None:

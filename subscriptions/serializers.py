@@ -87,11 +87,22 @@ class SubscriptionSerializer(ProjectScopedSerializer):
             "auth",
             "target",
             "enabled",
+            "ordering",
+            "rate_limit",
             "disabled_reason",
             "secret",
             "createdBy",
         )
         read_only_fields = ("disabled_reason",)
+        extra_kwargs = {
+            "ordering": {
+                "help_text": '"fifo": one delivery in flight at a time, in publish order (a failing one holds '
+                "those after it until it succeeds or fails finally); \"none\" (default): side by side."
+            },
+            "rate_limit": {
+                "help_text": "Deliveries per second at most (null: no limit); the excess waits, it does not fail."
+            },
+        }
 
     def get_fields(self):
         # `__v` (Tiledesk's document version) cannot be a class attribute: Python would mangle it.

@@ -1,10 +1,11 @@
 """django-q2's entry points for deliveries: draining the outbox when woken, a batch of given ids,
 and the sweep.
 
-A woken worker claims a batch of due deliveries at once (subscriptions/transitions.py), sends them
-side by side (sender.py) and logs them in a few statements (outcomes.py), and claims again while
-there are more; slow targets are kept from holding every worker (isolation.py), failing ones are
-disabled (disabling.py)."""
+A woken worker claims a batch of due deliveries at once (subscriptions/transitions.py, which also
+keeps ordered subscriptions to one delivery at a time), sends them side by side (sender.py) and logs
+them in a few statements (outcomes.py), and claims again while there are more; rate limits hold
+back what would go too early (pacing.py), slow targets are kept from holding every worker
+(isolation.py), failing ones are disabled (disabling.py)."""
 
 import logging
 import math
@@ -13,7 +14,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 
-from . import isolation, queue, transitions
+from . import isolation, pacing, queue, transitions
 from .disabling import disable_failing, stop_if_disabled
 from .models import Delivery
 from .outcomes import record_outcomes
@@ -23,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 NOT_DUE = "not due or taken"
 PARKED = "parked"
+DEFERRED = "deferred"
 # A pending delivery this late has lost its task (a broker flush, an enqueue that failed after
 # commit, a worker killed after taking it); the sweep hands it to the queue again.
 SWEEP_GRACE_S = settings.HOOKS_SWEEP_GRACE_S
@@ -44,18 +46,30 @@ def claim(delivery_id: str) -> Delivery | None:
 
 def deliver_due() -> int:
     """Drain the outbox: claim the longest-waiting due deliveries, a batch at a time, and send
-    them, until a claim finds less than a full batch (or DRAIN_S has passed). Returns how many
+    them, until a claim finds less than a full batch and let none of an ordered subscription's
+    deliveries go (or DRAIN_S has passed: another worker is woken to go on). Returns how many
     were claimed."""
     queue.woken()
     size, started, claimed = settings.HOOKS_BATCH_SIZE, time.monotonic(), 0
     while True:
         batch = transitions.claim_due(size)
-        if len(batch) == size:
+        full = len(batch) == size
+        if full:
             queue.wake()  # more are waiting: another worker joins in
         claimed += len(batch)
         send_claimed(batch)
-        if len(batch) < size or time.monotonic() - started > DRAIN_S:
+        if not full and not _lets_next_go(batch):
             return claimed
+        if time.monotonic() - started > DRAIN_S:
+            if not full:
+                queue.wake()
+            return claimed
+
+
+def _lets_next_go(batch: list[Delivery]) -> bool:
+    """Whether an ordered subscription's delivery in the batch ended (success or final failure),
+    so that its next one may be claimable now."""
+    return any(d.in_order and d.status != Delivery.Status.PENDING for d in batch)
 
 
 def deliver_batch(delivery_ids: list[str]) -> dict[str, str]:
@@ -63,7 +77,10 @@ def deliver_batch(delivery_ids: list[str]) -> dict[str, str]:
     its new status, "parked", or "not due or taken" (sent already, not due yet, or another worker
     has it)."""
     outcome = dict.fromkeys(delivery_ids, NOT_DUE)
-    outcome.update(send_claimed(transitions.claim(delivery_ids)))
+    claimed = transitions.claim(delivery_ids)
+    outcome.update(send_claimed(claimed))
+    if _lets_next_go(claimed):
+        queue.wake()
     return outcome
 
 
@@ -74,14 +91,18 @@ def deliver(delivery_id: str) -> str:
 
 def send_claimed(claimed: list[Delivery]) -> dict[str, str]:
     """Send deliveries this worker has claimed, log them and move them on; returns each one's
-    new status (or "parked")."""
+    new status (or "parked", or "deferred": held back by its subscription's rate limit)."""
     outcome, live = {}, []
     for delivery in claimed:
         if stop_if_disabled(delivery):
             outcome[delivery.pk] = delivery.status
         else:
             live.append(delivery)
-    to_send, to_park = isolation.split_claimed(live)  # one in flight at a time for a slow target
+    admitted = pacing.admit(live)
+    if len(admitted) < len(live):
+        going = {d.pk for d in admitted}
+        outcome.update({d.pk: DEFERRED for d in live if d.pk not in going})
+    to_send, to_park = isolation.split_claimed(admitted)  # one in flight at a time for a slow target
     isolation.park(to_park)
     outcome.update(dict.fromkeys((d.pk for d in to_park), PARKED))
     if not to_send:

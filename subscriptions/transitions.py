@@ -5,6 +5,7 @@
                                    |--fail / stop--> failed
                                    |--park--> pending, parked (parked_at), due PARK_S later
     parked --release--> pending, due now
+    leased --defer--> pending, due when its subscription's rate allows (no attempt)
     success | failed --redeliver--> pending, due now (a new round of attempts)
 
 A worker owns a delivery from its claim until it writes the outcome: the claim is one
@@ -33,22 +34,42 @@ def _error(text: str) -> str:
     return text[:_ERROR_LENGTH]
 
 
+def _claimable(now: datetime) -> tuple[str, list]:
+    """The condition (and its parameters) a delivery row must meet to be claimed: pending, due,
+    not leased to a live worker, and, for a subscription with `ordering: "fifo"`, the pending
+    delivery of lowest `sequence`. So an ordered subscription has one delivery in flight at a time,
+    in publish order, and one waiting for a retry holds those after it until it succeeds or fails
+    finally. Columns are qualified with the table's name, for statements that join another."""
+    table = sql.table(Delivery)
+    status, due, locked, in_order, subscription, sequence = (
+        sql.column(Delivery, name)
+        for name in ("status", "next_attempt_at", "locked_until", "in_order", "subscription", "sequence")
+    )
+    moment = sql.datetime_param(now)
+    condition = (
+        f"{table}.{status} = %s AND {table}.{due} <= %s AND ({table}.{locked} IS NULL OR {table}.{locked} < %s) "
+        f"AND ({table}.{in_order} = %s OR NOT EXISTS (SELECT 1 FROM {table} earlier "
+        f"WHERE earlier.{subscription} = {table}.{subscription} AND earlier.{in_order} = %s "
+        f"AND earlier.{status} = %s AND earlier.{sequence} < {table}.{sequence}))"
+    )
+    return condition, [Status.PENDING, moment, moment, False, True, Status.PENDING]
+
+
 def claim(delivery_ids: Sequence[str]) -> list[Delivery]:
-    """Own, for one lease, those of the deliveries that are pending, due, and not owned by a live
-    worker; returns them with their subscriptions and payloads, in the order asked."""
+    """Own, for one lease, those of the deliveries that are claimable (`_claimable`); returns them
+    with their subscriptions and payloads, in the order asked."""
     ids = list(dict.fromkeys(delivery_ids))
     now = timezone.now()
     lease = sql.datetime_param(now + timedelta(seconds=settings.HOOKS_CLAIM_LEASE_S))
-    pk, status, due, locked, parked = (
-        sql.column(Delivery, name) for name in ("id", "status", "next_attempt_at", "locked_until", "parked_at")
-    )
+    pk, locked, parked = (sql.column(Delivery, name) for name in ("id", "locked_until", "parked_at"))
+    claimable, claimable_params = _claimable(now)
     claimed: list[str] = []
-    for chunk in sql.chunks(ids, sql.parameter_limit() - 8):
+    for chunk in sql.chunks(ids, sql.parameter_limit() - 16):
         rows = sql.update_returning(
             Delivery,
             f"{locked} = %s, {parked} = NULL",
-            f"{pk} IN ({sql.in_list(chunk)}) AND {status} = %s AND {due} <= %s AND ({locked} IS NULL OR {locked} < %s)",
-            [lease, *chunk, Status.PENDING, sql.datetime_param(now), sql.datetime_param(now)],
+            f"{pk} IN ({sql.in_list(chunk)}) AND {claimable}",
+            [lease, *chunk, *claimable_params],
             returning=pk,
         )
         claimed += [row[0] for row in rows]
@@ -59,22 +80,20 @@ def claim(delivery_ids: Sequence[str]) -> list[Delivery]:
 
 
 def claim_due(limit: int) -> list[Delivery]:
-    """Own, for one lease, up to `limit` of the pending deliveries that are due and not owned by a
-    live worker, the longest-waiting first: what a worker woken by the queue sends next.
+    """Own, for one lease, up to `limit` of the claimable deliveries (`_claimable`), the
+    longest-waiting first: what a worker woken by the queue sends next.
 
     On PostgreSQL the rows are chosen `FOR UPDATE SKIP LOCKED`, so workers claiming at the same
     moment take different rows instead of waiting on each other's; SQLite runs one writing
-    statement at a time, so the same UPDATE is atomic there as it is. (Further rules of who goes
-    next, such as one delivery at a time per subscription or a rate per subscription, are
-    conditions of this choice.)"""
+    statement at a time, so the same UPDATE is atomic there as it is. A subscription's rate limit
+    is applied to what was claimed (subscriptions/pacing.py), not here: only paced subscriptions'
+    rows pay for it."""
     now = timezone.now()
     lease = sql.datetime_param(now + timedelta(seconds=settings.HOOKS_CLAIM_LEASE_S))
-    moment = sql.datetime_param(now)
-    pk, status, due, locked, parked = (
-        sql.column(Delivery, name) for name in ("id", "status", "next_attempt_at", "locked_until", "parked_at")
+    pk, due, locked, parked = (
+        sql.column(Delivery, name) for name in ("id", "next_attempt_at", "locked_until", "parked_at")
     )
-    claimable = f"{status} = %s AND {due} <= %s AND ({locked} IS NULL OR {locked} < %s)"
-    claimable_params = [Status.PENDING, moment, moment]
+    claimable, claimable_params = _claimable(now)
     if connection.vendor == "postgresql":
         # The choice materialized first: as an IN (subquery) the planner may run it again for
         # later rows, and a claim could then take more than `limit`.
@@ -109,6 +128,17 @@ def park(deliveries: list[Delivery], until: datetime) -> None:
             locked_until=None, parked_at=now, next_attempt_at=until, updated_at=now
         )
         delivery.locked_until, delivery.parked_at, delivery.next_attempt_at = None, now, until
+
+
+def defer(deliveries: list[tuple[Delivery, datetime]]) -> None:
+    """Give claims back without an attempt, each due at its own moment (its turn under its
+    subscription's rate limit). Only claims still held are touched."""
+    now = timezone.now()
+    for delivery, until in deliveries:
+        Delivery.objects.filter(pk=delivery.pk, locked_until=delivery.locked_until).update(
+            locked_until=None, next_attempt_at=until, updated_at=now
+        )
+        delivery.locked_until, delivery.next_attempt_at = None, until
 
 
 def release_next(subscription_id: str, excluding: str) -> str | None:

@@ -70,7 +70,13 @@ def test_the_command_refuses_the_same_deliveries_as_the_admin(project):
 def test_a_new_subscription_gets_its_secret_from_the_model(operator, project):
     operator.post(
         "/admin/subscriptions/subscription/add/",
-        {"project": project.pk, "event": "request.create", "target": "https://hooks.example.com/in", "enabled": "on"},
+        {
+            "project": project.pk,
+            "event": "request.create",
+            "target": "https://hooks.example.com/in",
+            "enabled": "on",
+            "ordering": "none",
+        },
     )
     made = Subscription.objects.get()
     assert made.secret.startswith(SECRET_PREFIX) and len(made.secret) == len(SECRET_PREFIX) + 44
