@@ -97,7 +97,7 @@ class SubscriptionSerializer(ProjectScopedSerializer):
         extra_kwargs = {
             "ordering": {
                 "help_text": '"fifo": one delivery in flight at a time, in publish order (a failing one holds '
-                "those after it until it succeeds or fails finally); \"none\" (default): side by side."
+                'those after it until it succeeds or fails finally); "none" (default): side by side.'
             },
             "rate_limit": {
                 "help_text": "Deliveries per second at most (null: no limit); the excess waits, it does not fail."
