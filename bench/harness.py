@@ -128,12 +128,20 @@ def make_project(name: str = "bench"):
     return project, token.key
 
 
-def subscribe(project, target: str, event: str = EVENT, enabled: bool = True):
+# A subscription of several `events` (a wildcard among them) and a `filter` that a request.create
+# example meets: what `--events-and-filter` subscribes, so that matching takes its longer path.
+EVENTS_AND_FILTER = {
+    "events": ["request.create", "message.*", "lead.create"],
+    "filter": {"channel.name": {"$in": ["chat21", "whatsapp"]}, "status": {"$lt": 1000}},
+}
+
+
+def subscribe(project, target: str, event: str = EVENT, enabled: bool = True, **fields):
     from subscriptions.models import Subscription
     from subscriptions.signing import new_secret
 
     return Subscription.objects.create(
-        project=project, event=event, target=target, secret=new_secret(), enabled=enabled
+        project=project, event=event, target=target, secret=new_secret(), enabled=enabled, **fields
     )
 
 

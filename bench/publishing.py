@@ -37,11 +37,8 @@ def main() -> None:
     receiver = harness.Receiver()
     project, token = harness.make_project()
     for i in range(args.subscriptions):
-        subscription = harness.subscribe(project, receiver.url(f"/fast/publishing/{i}"))
-        if args.events_and_filter:
-            subscription.events = ["request.create", "message.*", "lead.create"]
-            subscription.filter = {"channel.name": {"$in": ["chat21", "whatsapp"]}, "status": {"$lt": 1000}}
-            subscription.save()
+        fields = harness.EVENTS_AND_FILTER if args.events_and_filter else {}
+        harness.subscribe(project, receiver.url(f"/fast/publishing/{i}"), **fields)
     # The case without subscriptions keeps them in another project: a disabled subscription of the
     # project would still get its (skipped) delivery rows.
     elsewhere, _ = harness.make_project("elsewhere")

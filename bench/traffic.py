@@ -43,6 +43,11 @@ def options(parser) -> None:
     parser.add_argument("--workers", help="worker counts: 2,4, or 2 with --smoke")
     parser.add_argument("--publishers", type=int, default=4, help="publishing processes (a web tier's)")
     parser.add_argument("--shapes", default="one,twenty,slow")
+    parser.add_argument(
+        "--events-and-filter",
+        action="store_true",
+        help="subscriptions with several `events` (a wildcard among them) and a `filter` the event meets",
+    )
     parser.add_argument("--open-seconds", type=float, help="seconds of offered load per open-loop rate: 10, or 1")
     parser.add_argument(
         "--worker-env", action="append", default=[], metavar="NAME=VALUE", help="extra environment of the worker"
@@ -173,10 +178,11 @@ def shape(name: str, receiver, payload, workers: int, raw: dict, args) -> dict:
     fast = subscriptions - 1 if slow else subscriptions
     harness.reset_state()
     project, _ = harness.make_project(f"traffic-{name}")
+    fields = harness.EVENTS_AND_FILTER if args.events_and_filter else {}
     for i in range(fast):
-        harness.subscribe(project, receiver.url(f"/fast/traffic/{i}"))
+        harness.subscribe(project, receiver.url(f"/fast/traffic/{i}"), **fields)
     if slow:
-        harness.subscribe(project, receiver.url(f"/slow/traffic?sleep={SLOW_TIMEOUT_S + 1}"))
+        harness.subscribe(project, receiver.url(f"/slow/traffic?sleep={SLOW_TIMEOUT_S + 1}"), **fields)
     events = max(1, args.deliveries // subscriptions)
     harness.clear_outbox()
     cluster = start_cluster(workers, slow, args)
@@ -269,8 +275,9 @@ def main() -> None:
         rows.append({"workers": workers, "ceiling": raw, "shapes": shapes})
     print(table(rows))
     harness.write_result(
-        "traffic",
+        "traffic_events_filter" if args.events_and_filter else "traffic",
         {"deliveries": args.deliveries, "publishers": args.publishers, "open_seconds": args.open_seconds,
+         "events_and_filter": args.events_and_filter,
          "slow_timeout_s": SLOW_TIMEOUT_S, "body_bytes": len(body), "worker_env": args.worker_env, "rows": rows},
         args,
     )  # fmt: skip
