@@ -53,7 +53,7 @@ def admit(claimed: list[Delivery]) -> list[Delivery]:
     now = timezone.now()
     waiting: list[tuple[Delivery, datetime]] = []
     with transaction.atomic():
-        rows = Subscription.objects.select_for_update().filter(pk__in=list(paced)).order_by("pk")
+        rows = Subscription.objects.select_for_update(no_key=True).filter(pk__in=list(paced)).order_by("pk")
         found = {pk: (rate, next_free) for pk, rate, next_free in rows.values_list("pk", "rate_limit", "rate_next_at")}
         for subscription_id, group in paced.items():
             rate, next_free = found.get(subscription_id, (None, None))

@@ -27,11 +27,14 @@ def take(subscription_ids: list[str]) -> dict[str, int]:
     # Three parameters per subscription; chunks taken in id order keep the locking order.
     for ids in sql.chunks(sorted(counts), sql.parameter_limit() // 3):
         chosen = f"SELECT {pk} FROM {table} WHERE {pk} IN ({sql.in_list(ids)})"
-        if connection.features.has_select_for_update:
+        if connection.features.has_select_for_no_key_update:
             # The rows are locked in one order (their ids), so two transactions publishing to the
             # same subscriptions queue behind each other instead of deadlocking, as an UPDATE
-            # locking rows in its scan order could.
-            chosen += f" ORDER BY {pk} FOR UPDATE"
+            # locking rows in its scan order could. NO KEY UPDATE is the lock the UPDATE takes
+            # anyway: a plain FOR UPDATE would also block, in no set order, the key-share locks
+            # that workers' attempt rows take on the subscription (their foreign key), and
+            # deadlock with them.
+            chosen += f" ORDER BY {pk} FOR NO KEY UPDATE"
         increments = " ".join(["WHEN %s THEN %s"] * len(ids))
         rows = sql.update_returning(
             Subscription,

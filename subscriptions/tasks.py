@@ -133,7 +133,7 @@ def retry_pending(grace_s: float = SWEEP_GRACE_S, progress: Callable[[int, int],
     """Wake workers for the pending deliveries that are overdue and unclaimed (their wake-up was
     lost: a broker flushed, a worker killed), one per batch of them up to the number of workers.
     Scheduled every minute, and the `retry_pending` command; returns how many are overdue."""
-    count = len(transitions.overdue(grace_s))
+    count = transitions.overdue(grace_s)
     if count:
         queue.wake(min(math.ceil(count / settings.HOOKS_BATCH_SIZE), settings.Q_CLUSTER["workers"]))
     if progress:  # the command's progress bar: (woken for, total)

@@ -34,25 +34,26 @@ def _error(text: str) -> str:
     return text[:_ERROR_LENGTH]
 
 
-def _claimable(now: datetime) -> tuple[str, list]:
+def _claimable(now: datetime, due_by: datetime | None = None) -> tuple[str, list]:
     """The condition (and its parameters) a delivery row must meet to be claimed: pending, due,
     not leased to a live worker, and, for a subscription with `ordering: "fifo"`, the pending
     delivery of lowest `sequence`. So an ordered subscription has one delivery in flight at a time,
     in publish order, and one waiting for a retry holds those after it until it succeeds or fails
-    finally. Columns are qualified with the table's name, for statements that join another."""
+    finally. Due by `due_by` (default: now). Columns are qualified with the table's name, for
+    statements that join another."""
     table = sql.table(Delivery)
     status, due, locked, in_order, subscription, sequence = (
         sql.column(Delivery, name)
         for name in ("status", "next_attempt_at", "locked_until", "in_order", "subscription", "sequence")
     )
-    moment = sql.datetime_param(now)
+    moment, due_moment = sql.datetime_param(now), sql.datetime_param(due_by or now)
     condition = (
         f"{table}.{status} = %s AND {table}.{due} <= %s AND ({table}.{locked} IS NULL OR {table}.{locked} < %s) "
         f"AND ({table}.{in_order} = %s OR NOT EXISTS (SELECT 1 FROM {table} earlier "
         f"WHERE earlier.{subscription} = {table}.{subscription} AND earlier.{in_order} = %s "
         f"AND earlier.{status} = %s AND earlier.{sequence} < {table}.{sequence}))"
     )
-    return condition, [Status.PENDING, moment, moment, False, True, Status.PENDING]
+    return condition, [Status.PENDING, due_moment, moment, False, True, Status.PENDING]
 
 
 def claim(delivery_ids: Sequence[str]) -> list[Delivery]:
@@ -228,14 +229,12 @@ def redeliver(delivery: Delivery) -> None:
     )
 
 
-def overdue(grace_s: float) -> list[str]:
-    """Pending deliveries due at least `grace_s` ago and not leased to a live worker."""
+def overdue(grace_s: float) -> int:
+    """How many deliveries have been claimable for at least `grace_s` (due that long ago, not leased
+    to a live worker, not held behind an earlier delivery of an ordered subscription)."""
     now = timezone.now()
-    return list(
-        Delivery.objects.filter(status=Status.PENDING, next_attempt_at__lte=now - timedelta(seconds=grace_s))
-        .exclude(locked_until__gte=now)
-        .values_list("pk", flat=True)
-    )
+    claimable, params = _claimable(now, due_by=now - timedelta(seconds=grace_s))
+    return sql.select(f"SELECT COUNT(*) FROM {sql.table(Delivery)} WHERE {claimable}", params)[0][0]
 
 
 def in_flight_elsewhere(subscription_id: str, excluding: list[str], now: datetime) -> bool:

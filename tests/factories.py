@@ -34,6 +34,14 @@ def create_request(api: APIClient, project: Project, on_commit, *, channel: str 
     return response.json()
 
 
+def create_requests_unsent(api: APIClient, project: Project, count: int) -> None:
+    """`count` conversations created through `/api/` whose deliveries stay in the outbox: the test's
+    transaction never commits, so nothing wakes a worker (the test then plays the worker)."""
+    for _ in range(count):
+        body = {"first_text": "hi", "lead": {"fullname": "Ann"}}
+        assert api.post(f"/api/projects/{project.pk}/requests/", body, format="json").status_code == 201
+
+
 def subscription(
     project: Project, target: str = "https://hooks.example.com/", event: str = "request.create", **fields
 ) -> Subscription:

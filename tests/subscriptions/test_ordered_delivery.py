@@ -6,7 +6,7 @@ from werkzeug import Response
 
 from subscriptions import tasks, transitions
 from subscriptions.models import Attempt, Delivery
-from tests.factories import create_request, subscribed
+from tests.factories import create_request, create_requests_unsent, subscribed
 
 
 def url(project, rest: str = "") -> str:
@@ -37,24 +37,10 @@ def test_an_unknown_ordering_is_a_400_on_the_field(api, project):
     assert "ordering" in response.json()
 
 
-def publish_unsent(api, project, count: int) -> None:
-    """`count` conversations whose deliveries stay in the outbox: the test's transaction never
-    commits, so nothing wakes a worker (the test then plays the worker)."""
-    for _ in range(count):
-        assert (
-            api.post(
-                f"/api/projects/{project.pk}/requests/",
-                {"first_text": "hi", "lead": {"fullname": "Ann"}},
-                format="json",
-            ).status_code
-            == 201
-        )
-
-
 def test_only_the_oldest_pending_delivery_of_an_ordered_subscription_is_claimed(api, project):
     ordered = subscribed(api, project.pk, "https://hooks.example.com/ordered", ordering="fifo")
     plain = subscribed(api, project.pk, "https://hooks.example.com/plain")
-    publish_unsent(api, project, 3)
+    create_requests_unsent(api, project, 3)
 
     claimed = transitions.claim_due(10)
 
@@ -83,7 +69,7 @@ def test_a_delivery_that_fails_finally_lets_the_next_go(api, project, httpserver
     answers = iter([500])
     httpserver.expect_request("/ordered").respond_with_handler(lambda request: Response("", status=next(answers, 200)))
     subscribed(api, project.pk, httpserver.url_for("/ordered"), ordering="fifo")
-    publish_unsent(api, project, 3)
+    create_requests_unsent(api, project, 3)
 
     tasks.deliver_due()
 
@@ -105,7 +91,7 @@ def test_deliveries_of_other_subscriptions_are_not_held_by_an_ordered_ones_retry
 
 def test_switching_a_subscription_to_fifo_orders_what_is_still_waiting(api, project):
     hook = subscribed(api, project.pk, "https://hooks.example.com/later-ordered")
-    publish_unsent(api, project, 3)
+    create_requests_unsent(api, project, 3)
 
     response = api.patch(url(project, f"{hook['id']}/"), {"ordering": "fifo"}, format="json")
 

@@ -8,20 +8,11 @@ from django.utils import timezone
 
 from subscriptions import pacing, tasks
 from subscriptions.models import Attempt, Delivery, Subscription
-from tests.factories import subscribed
+from tests.factories import create_requests_unsent, subscribed
 
 
 def url(project, rest: str = "") -> str:
     return f"/api/projects/{project.pk}/subscriptions/{rest}"
-
-
-def publish_unsent(api, project, count: int) -> None:
-    """`count` conversations whose deliveries stay in the outbox (the test's transaction never
-    commits, so nothing wakes a worker: the test plays the worker)."""
-    for _ in range(count):
-        response = api.post(f"/api/projects/{project.pk}/requests/", {"first_text": "hi", "lead": {"fullname": "Ann"}},
-                            format="json")  # fmt: skip
-        assert response.status_code == 201
 
 
 def test_rate_limit_reads_back_null_by_default_and_the_number_given(api, project):
@@ -69,7 +60,7 @@ def test_after_a_burst_the_next_delivery_waits_for_its_interval():
 def test_claimed_deliveries_beyond_the_rate_are_given_back_unattempted_due_at_their_turn(api, project, httpserver):
     httpserver.expect_request("/paced").respond_with_data("ok")
     paced = subscribed(api, project.pk, httpserver.url_for("/paced"), rate_limit=1)
-    publish_unsent(api, project, 3)
+    create_requests_unsent(api, project, 3)
 
     tasks.deliver_due()
 
@@ -84,7 +75,7 @@ def test_claimed_deliveries_beyond_the_rate_are_given_back_unattempted_due_at_th
 def test_when_their_turn_comes_they_go_one_by_one(api, project, httpserver, clock):
     httpserver.expect_request("/paced").respond_with_data("ok")
     subscribed(api, project.pk, httpserver.url_for("/paced"), rate_limit=1)
-    publish_unsent(api, project, 3)
+    create_requests_unsent(api, project, 3)
     tasks.deliver_due()
 
     for sent in (2, 3):
@@ -101,7 +92,7 @@ def test_a_paced_subscriptions_backlog_does_not_slow_other_subscriptions(api, pr
     httpserver.expect_request("/free").respond_with_data("ok")
     subscribed(api, project.pk, httpserver.url_for("/paced"), rate_limit=1)
     subscribed(api, project.pk, httpserver.url_for("/free"))
-    publish_unsent(api, project, 10)
+    create_requests_unsent(api, project, 10)
 
     tasks.deliver_due()
 
@@ -112,7 +103,7 @@ def test_a_paced_subscriptions_backlog_does_not_slow_other_subscriptions(api, pr
 def test_lifting_the_limit_lets_what_waits_go_at_its_turn_without_further_pacing(api, project, httpserver, clock):
     httpserver.expect_request("/paced").respond_with_data("ok")
     paced = subscribed(api, project.pk, httpserver.url_for("/paced"), rate_limit=1)
-    publish_unsent(api, project, 4)
+    create_requests_unsent(api, project, 4)
     tasks.deliver_due()
 
     api.patch(url(project, f"{paced['id']}/"), {"rate_limit": None}, format="json")

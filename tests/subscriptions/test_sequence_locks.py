@@ -1,0 +1,95 @@
+"""What numbering deliveries locks, on PostgreSQL: publishers to the same subscriptions wait for
+each other (numbers follow commits), and nothing else does: a worker committing attempt rows of
+those subscriptions (whose foreign keys take key-share locks on them at commit) is not held up by a
+publishing transaction, so the two can never deadlock."""
+
+import threading
+import time
+
+import pytest
+from django.db import connection, transaction
+
+from subscriptions import sequences
+from subscriptions.models import Attempt
+from tests.factories import logged_attempt, pending_delivery, subscription
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def postgresql_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks are PostgreSQL's (SQLite runs one writing transaction at a time)")
+
+
+def in_thread(work) -> tuple[threading.Thread, dict]:
+    """Run `work` in a thread with its own database connection; the dict gets when it ended."""
+    ended: dict[str, float] = {}
+
+    def run() -> None:
+        try:
+            work()
+            ended["at"] = time.monotonic()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, ended
+
+
+def test_a_publishing_transaction_does_not_hold_up_a_worker_logging_attempts_of_its_subscriptions(project):
+    hooks = [subscription(project, f"https://hooks.example.com/{n}") for n in range(3)]
+    deliveries = [pending_delivery(hook) for hook in reversed(hooks)]
+    publishing_holds = threading.Event()
+    release = threading.Event()
+
+    def publisher() -> None:
+        with transaction.atomic():
+            sequences.take([hook.pk for hook in hooks])
+            publishing_holds.set()
+            release.wait(10)
+
+    def worker() -> None:
+        with transaction.atomic():  # the attempts' foreign keys are checked at this commit
+            for delivery in deliveries:
+                logged_attempt(delivery)
+
+    publishing, _ = in_thread(publisher)
+    assert publishing_holds.wait(10)
+    logging, logged = in_thread(worker)
+    logging.join(5)
+    release.set()
+    publishing.join(10)
+
+    assert "at" in logged, "the worker's commit waited for the publishing transaction"
+    assert Attempt.objects.count() == 3
+
+
+def test_two_publishers_to_the_same_subscriptions_take_their_numbers_one_after_the_other(project):
+    hooks = [subscription(project, f"https://hooks.example.com/{n}") for n in range(3)]
+    first_holds = threading.Event()
+    release = threading.Event()
+    taken: dict[str, dict[str, int]] = {}
+
+    def first() -> None:
+        with transaction.atomic():
+            taken["first"] = sequences.take([hook.pk for hook in hooks])
+            first_holds.set()
+            release.wait(10)
+
+    def second() -> None:
+        with transaction.atomic():
+            taken["second"] = sequences.take([hook.pk for hook in reversed(hooks)])
+
+    one, _ = in_thread(first)
+    assert first_holds.wait(10)
+    two, second_ended = in_thread(second)
+    two.join(0.5)
+    waited = "at" not in second_ended
+    release.set()
+    one.join(10)
+    two.join(10)
+
+    assert waited
+    assert set(taken["first"].values()) == {0} and set(taken["second"].values()) == {1}
