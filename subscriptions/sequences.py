@@ -3,7 +3,8 @@ the same on every retry, so any receiver can put deliveries back in order or see
 missing (retries and parallel workers deliver out of order).
 
 The counter is the subscription row's `last_sequence`, taken for all of a publish's subscriptions
-in one `UPDATE ... RETURNING` inside the publishing transaction: the row lock it takes orders
+in one `UPDATE ... RETURNING` (after one statement locking their rows in order, when there are
+several) inside the publishing transaction: the row lock it takes orders
 concurrent publishers to one subscription, so numbers are gapless as committed (a rolled-back
 transaction takes its numbers back with it). The price: publishers to one subscription commit one
 after another from the moment they publish."""
@@ -26,20 +27,22 @@ def take(subscription_ids: list[str]) -> dict[str, int]:
     first: dict[str, int] = {}
     # Three parameters per subscription; chunks taken in id order keep the locking order.
     for ids in sql.chunks(sorted(counts), sql.parameter_limit() // 3):
-        chosen = f"SELECT {pk} FROM {table} WHERE {pk} IN ({sql.in_list(ids)})"
-        if connection.features.has_select_for_no_key_update:
-            # The rows are locked in one order (their ids), so two transactions publishing to the
-            # same subscriptions queue behind each other instead of deadlocking, as an UPDATE
-            # locking rows in its scan order could. NO KEY UPDATE is the lock the UPDATE takes
-            # anyway: a plain FOR UPDATE would also block, in no set order, the key-share locks
-            # that workers' attempt rows take on the subscription (their foreign key), and
-            # deadlock with them.
-            chosen += f" ORDER BY {pk} FOR NO KEY UPDATE"
+        if len(ids) > 1 and connection.features.has_select_for_no_key_update:
+            # The rows locked first, in one order (their ids), by a statement of its own, so two
+            # transactions publishing to the same subscriptions queue behind each other instead of
+            # deadlocking: an UPDATE locks rows in its scan order, and one whose WHERE locks them
+            # in a subquery locks each row twice, against two snapshots, which can deadlock even
+            # on one row. NO KEY UPDATE is the lock the UPDATE takes anyway (a plain FOR UPDATE
+            # would also block the key-share locks that workers' attempt rows take on the
+            # subscription at commit, their foreign key, and deadlock with them).
+            sql.select(
+                f"SELECT {pk} FROM {table} WHERE {pk} IN ({sql.in_list(ids)}) ORDER BY {pk} FOR NO KEY UPDATE", ids
+            )
         increments = " ".join(["WHEN %s THEN %s"] * len(ids))
         rows = sql.update_returning(
             Subscription,
             f"{last} = {last} + CASE {pk} {increments} END",
-            f"{pk} IN ({chosen})",
+            f"{pk} IN ({sql.in_list(ids)})",
             [value for subscription_id in ids for value in (subscription_id, counts[subscription_id])] + list(ids),
             returning=f"{pk}, {last}",
         )

@@ -93,3 +93,29 @@ def test_two_publishers_to_the_same_subscriptions_take_their_numbers_one_after_t
 
     assert waited
     assert set(taken["first"].values()) == {0} and set(taken["second"].values()) == {1}
+
+
+@pytest.mark.parametrize("subscriptions", [1, 3])
+def test_publishers_racing_on_the_same_subscriptions_never_deadlock_and_leave_no_gap(project, subscriptions):
+    hooks = [subscription(project, f"https://hooks.example.com/{n}") for n in range(subscriptions)]
+    failures: list[Exception] = []
+
+    def publisher(order: list) -> None:
+        for _ in range(PUBLISHES):
+            try:
+                with transaction.atomic():
+                    sequences.take([hook.pk for hook in order])
+            except Exception as exc:  # a deadlock is rolled back and reported here
+                failures.append(exc)
+
+    threads = [in_thread(lambda n=n: publisher(hooks[n % 2 :] + hooks[: n % 2]))[0] for n in range(PUBLISHERS)]
+    for thread in threads:
+        thread.join(60)
+
+    assert failures == []
+    for hook in hooks:
+        hook.refresh_from_db()
+        assert hook.last_sequence == PUBLISHERS * PUBLISHES
+
+
+PUBLISHERS, PUBLISHES = 6, 100
