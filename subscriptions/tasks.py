@@ -11,8 +11,13 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
+from django.db import connection
+from django_q.conf import Conf
+
+from core.per_process import PerProcess
 
 from . import isolation, pacing, queue, transitions
 from .disabling import disable_failing, stop_if_disabled
@@ -25,6 +30,7 @@ logger = logging.getLogger(__name__)
 NOT_DUE = "not due or taken"
 PARKED = "parked"
 DEFERRED = "deferred"
+SENDING = "sending"
 # A pending delivery this late has lost its task (a broker flush, an enqueue that failed after
 # commit, a worker killed after taking it); the sweep hands it to the queue again.
 SWEEP_GRACE_S = settings.HOOKS_SWEEP_GRACE_S
@@ -57,7 +63,7 @@ def deliver_due() -> int:
         if full:
             queue.wake()  # more are waiting: another worker joins in
         claimed += len(batch)
-        send_claimed(batch)
+        send_claimed(batch, detach_slow=not Conf.SYNC)
         if not full and not _lets_next_go(batch):
             return claimed
         if time.monotonic() - started > DRAIN_S:
@@ -89,9 +95,16 @@ def deliver(delivery_id: str) -> str:
     return deliver_batch([delivery_id])[delivery_id]
 
 
-def send_claimed(claimed: list[Delivery]) -> dict[str, str]:
+def send_claimed(claimed: list[Delivery], detach_slow: bool = False) -> dict[str, str]:
     """Send deliveries this worker has claimed, log them and move them on; returns each one's
-    new status (or "parked", or "deferred": held back by its subscription's rate limit)."""
+    new status (or "parked", or "deferred": held back by its subscription's rate limit).
+
+    With `detach_slow`, those to targets known to be slow are sent and logged on a thread of
+    their own ("sending"), and the drain goes on without waiting for them: otherwise a worker
+    whose batch holds the one delivery in flight to a hanging target waits HOOKS_TIMEOUT_S before
+    its next claim, and with 2 workers half the capacity goes to waiting (bench/traffic.py, shape
+    "slow"). Their claims stay leased meanwhile; if the process dies, the lease runs out and the
+    sweep hands them on."""
     outcome, live = {}, []
     for delivery in claimed:
         if stop_if_disabled(delivery):
@@ -105,10 +118,18 @@ def send_claimed(claimed: list[Delivery]) -> dict[str, str]:
     to_send, to_park = isolation.split_claimed(admitted)  # one in flight at a time for a slow target
     isolation.park(to_park)
     outcome.update(dict.fromkeys((d.pk for d in to_park), PARKED))
-    if not to_send:
-        return outcome
+    if detach_slow and (slow := [d for d in to_send if isolation.known_slow(d.subscription)]):
+        to_send = [d for d in to_send if not isolation.known_slow(d.subscription)]
+        _detached.get().submit(_send_detached, slow)
+        outcome.update(dict.fromkeys((d.pk for d in slow), SENDING))
+    outcome.update(_send_and_record(to_send))
+    return outcome
+
+
+def _send_and_record(to_send: list[Delivery]) -> dict[str, str]:
+    outcome: dict[str, str] = {}
     retry_slots: dict[int, Delivery] = {}
-    for sent in send_all([prepare(delivery) for delivery in to_send]):
+    for sent in send_all([prepare(delivery) for delivery in to_send]) if to_send else ():
         attempts = record_outcomes(sent)
         disable_failing(sent, attempts)
         for outgoing, attempt in zip(sent, attempts, strict=True):
@@ -121,6 +142,22 @@ def send_claimed(claimed: list[Delivery]) -> dict[str, str]:
     for delivery in retry_slots.values():
         queue.wake_at(delivery.next_attempt_at)
     return outcome
+
+
+def _send_detached(deliveries: list[Delivery]) -> None:
+    try:
+        _send_and_record(deliveries)
+        if _lets_next_go(deliveries):
+            queue.wake()
+    except Exception:  # the claims run out and the sweep hands the deliveries on
+        logger.exception("sending %d deliveries to slow targets", len(deliveries))
+    finally:
+        connection.close()  # this thread's own
+
+
+# Threads that send and log deliveries to slow targets off the drain loop (send_claimed): at most
+# one delivery is in flight per slow target, so a handful of threads serve many.
+_detached = PerProcess(lambda: ThreadPoolExecutor(max_workers=16, thread_name_prefix="hooks-slow"))
 
 
 def redeliver(delivery: Delivery) -> None:

@@ -3,15 +3,18 @@
 tasks run in-process (Q_SYNC) through the real queue calls."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from werkzeug import Response
 
 from subscriptions import isolation, tasks
 from subscriptions.models import Delivery, EventPayload, Subscription
 from subscriptions.signing import new_secret
 from tests.conftest import deliver_batch_in_another_worker, wait_for
+from tests.reliability.hooks import Receiver
 
 
 @pytest.fixture
@@ -110,8 +113,6 @@ def test_a_target_still_answering_after_the_slow_threshold_is_known_slow_to_ever
 
     def hang(request):
         answered.wait(10)
-        from werkzeug import Response
-
         return Response("late")
 
     httpserver.expect_request("/slow").respond_with_handler(hang)
@@ -128,3 +129,29 @@ def test_a_target_still_answering_after_the_slow_threshold_is_known_slow_to_ever
         thread.join(15)
     assert results == {first.pk: "success"}
     assert hook_ids(httpserver) == [first.pk, second.pk]  # the first one's end let the parked one go
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_draining_worker_sends_a_slow_targets_delivery_on_the_side_and_goes_on(project, httpserver):
+    """The drain loop (deliver_due) hands a known-slow target's delivery to a thread of its own:
+    the batch's other deliveries are logged and the worker free for its next claim while the slow
+    exchange goes on, and its attempt is logged when it ends."""
+    slow_receiver = Receiver(delay_s=1.5).start()  # a threaded server: the slow answer holds one thread
+    httpserver.expect_request("/fast").respond_with_data("ok")
+    slow, fast = (
+        Subscription.objects.create(project=project, event="request.create", target=target, secret=new_secret())
+        for target in (slow_receiver.url, httpserver.url_for("/fast"))
+    )
+    isolation.mark_slow([slow.pk])
+    to_slow, to_fast = pending_delivery(slow), pending_delivery(fast)
+    try:
+        started = time.monotonic()
+        outcome = tasks.send_claimed(tasks.claim_many([to_slow.pk, to_fast.pk]), detach_slow=True)
+        took_s = time.monotonic() - started
+
+        assert outcome == {to_fast.pk: "success", to_slow.pk: "sending"}
+        assert took_s < 1.0 and Delivery.objects.get(pk=to_slow.pk).attempt_count == 0
+        assert wait_for(lambda: Delivery.objects.get(pk=to_slow.pk).status == "success", timeout=10)
+        assert hook_ids(httpserver) == [to_fast.pk] and slow_receiver.ids_received() == {to_slow.pk}
+    finally:
+        slow_receiver.down()
