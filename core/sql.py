@@ -11,11 +11,10 @@ Both backends take `UPDATE ... RETURNING`: PostgreSQL, and SQLite from 3.35 (che
 
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection, models, transaction
+from django.db import connection, models
 
 SQLITE_MIN = (3, 35, 0)
 # SQLite's default SQLITE_MAX_VARIABLE_NUMBER before 3.32 was 999; PostgreSQL takes 65,535.
@@ -29,22 +28,6 @@ def check_sqlite_version(engine: str) -> None:
             f"SQLite {sqlite3.sqlite_version} is too old: {'.'.join(map(str, SQLITE_MIN))} or later is needed "
             "(UPDATE ... RETURNING)."
         )
-
-
-@contextmanager
-def commit_without_flush() -> Iterator[None]:
-    """A transaction whose commit does not wait for the disk (PostgreSQL's `synchronous_commit`
-    off for it alone), for writes whose loss in a crash of the machine is harmless, such as a
-    worker's lease: the row is then simply claimable again. A later synchronous commit flushes it
-    too, so it is never lost while a later write survives. Inside a caller's transaction, or on
-    SQLite, it is a plain block: that transaction's commit is not the statement's to weaken."""
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        yield
-        return
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        yield
 
 
 def parameter_limit() -> int:

@@ -66,14 +66,13 @@ def claim(delivery_ids: Sequence[str]) -> list[Delivery]:
     claimable, claimable_params = _claimable(now)
     claimed: list[str] = []
     for chunk in sql.chunks(ids, sql.parameter_limit() - 16):
-        with sql.commit_without_flush():  # a lease lost in a crash is only claimable again
-            rows = sql.update_returning(
-                Delivery,
-                f"{locked} = %s, {parked} = NULL",
-                f"{pk} IN ({sql.in_list(chunk)}) AND {claimable}",
-                [lease, *chunk, *claimable_params],
-                returning=pk,
-            )
+        rows = sql.update_returning(
+            Delivery,
+            f"{locked} = %s, {parked} = NULL",
+            f"{pk} IN ({sql.in_list(chunk)}) AND {claimable}",
+            [lease, *chunk, *claimable_params],
+            returning=pk,
+        )
         claimed += [row[0] for row in rows]
     if not claimed:
         return []
@@ -100,13 +99,12 @@ def claim_due(limit: int) -> list[Delivery]:
         # The choice materialized first: as an IN (subquery) the planner may run it again for
         # later rows, and a claim could then take more than `limit`.
         table = sql.table(Delivery)
-        with sql.commit_without_flush():  # a lease lost in a crash is only claimable again
-            rows = sql.select(
-                f"WITH chosen AS MATERIALIZED (SELECT {pk} FROM {table} WHERE {claimable} ORDER BY {due} LIMIT %s "
-                f"FOR UPDATE SKIP LOCKED) UPDATE {table} SET {locked} = %s, {parked} = NULL FROM chosen "
-                f"WHERE {table}.{pk} = chosen.{pk} AND {claimable} RETURNING {table}.{pk}",
-                [*claimable_params, limit, lease, *claimable_params],
-            )
+        rows = sql.select(
+            f"WITH chosen AS MATERIALIZED (SELECT {pk} FROM {table} WHERE {claimable} ORDER BY {due} LIMIT %s "
+            f"FOR UPDATE SKIP LOCKED) UPDATE {table} SET {locked} = %s, {parked} = NULL FROM chosen "
+            f"WHERE {table}.{pk} = chosen.{pk} AND {claimable} RETURNING {table}.{pk}",
+            [*claimable_params, limit, lease, *claimable_params],
+        )
     else:
         chosen = f"SELECT {pk} FROM {sql.table(Delivery)} WHERE {claimable} ORDER BY {due} LIMIT %s"
         rows = sql.update_returning(
