@@ -119,7 +119,7 @@ def send_claimed(claimed: list[Delivery], detach_slow: bool = False) -> dict[str
     isolation.park(to_park)
     outcome.update(dict.fromkeys((d.pk for d in to_park), PARKED))
     if detach_slow and (slow := [d for d in to_send if isolation.known_slow(d.subscription)]):
-        to_send = [d for d in to_send if not isolation.known_slow(d.subscription)]
+        to_send = [d for d in to_send if d not in slow]
         _detached.get().submit(_send_detached, slow)
         outcome.update(dict.fromkeys((d.pk for d in slow), SENDING))
     outcome.update(_send_and_record(to_send))
