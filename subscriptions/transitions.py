@@ -123,23 +123,25 @@ def claim_due(limit: int) -> list[Delivery]:
 def park(deliveries: list[Delivery], until: datetime) -> None:
     """Give the claims back without an attempt; the deliveries wait their turn (or, if the chain
     of releases breaks, the sweep at `until`). Only claims still held are touched."""
-    now = timezone.now()
-    for delivery in deliveries:
-        Delivery.objects.filter(pk=delivery.pk, locked_until=delivery.locked_until).update(
-            locked_until=None, parked_at=now, next_attempt_at=until, updated_at=now
-        )
-        delivery.locked_until, delivery.parked_at, delivery.next_attempt_at = None, now, until
+    _give_back([(delivery, until) for delivery in deliveries], parked=True)
 
 
 def defer(deliveries: list[tuple[Delivery, datetime]]) -> None:
     """Give claims back without an attempt, each due at its own moment (its turn under its
     subscription's rate limit). Only claims still held are touched."""
+    _give_back(deliveries, parked=False)
+
+
+def _give_back(deliveries: list[tuple[Delivery, datetime]], parked: bool) -> None:
     now = timezone.now()
+    parked_at = {"parked_at": now} if parked else {}
     for delivery, until in deliveries:
         Delivery.objects.filter(pk=delivery.pk, locked_until=delivery.locked_until).update(
-            locked_until=None, next_attempt_at=until, updated_at=now
+            locked_until=None, next_attempt_at=until, updated_at=now, **parked_at
         )
         delivery.locked_until, delivery.next_attempt_at = None, until
+        if parked:
+            delivery.parked_at = now
 
 
 def release_next(subscription_id: str, excluding: str) -> str | None:

@@ -323,21 +323,31 @@ def start_gunicorn(transactional_db, tmp_path):
         log.close()
 
 
-def deliver_batch_in_another_worker(delivery_ids: list[str]) -> tuple[threading.Thread, dict[str, str]]:
-    """`tasks.deliver_batch` in a thread with its own database connection: another worker
-    process, as far as the database can tell. Returns the thread and the outcome it fills in."""
-    from subscriptions import tasks
+def in_another_connection(work) -> tuple[threading.Thread, dict]:
+    """Run `work()` in a thread with its own database connection (another worker process, as far
+    as the database can tell). Returns the thread and a dict that gets `result` and `ended_at`
+    (time.monotonic()) once `work` has returned."""
+    done: dict = {}
 
-    outcome: dict[str, str] = {}
-
-    def worker() -> None:
+    def run() -> None:
         try:
-            outcome.update(tasks.deliver_batch(delivery_ids))
+            done["result"] = work()
+            done["ended_at"] = time.monotonic()
         finally:
             connection.close()
 
-    thread = threading.Thread(target=worker)
+    thread = threading.Thread(target=run)
     thread.start()
+    return thread, done
+
+
+def deliver_batch_in_another_worker(delivery_ids: list[str]) -> tuple[threading.Thread, dict[str, str]]:
+    """`tasks.deliver_batch` in another connection's thread. Returns the thread and the outcome it
+    fills in."""
+    from subscriptions import tasks
+
+    outcome: dict[str, str] = {}
+    thread, _ = in_another_connection(lambda: outcome.update(tasks.deliver_batch(delivery_ids)))
     return thread, outcome
 
 

@@ -4,13 +4,13 @@ those subscriptions (whose foreign keys take key-share locks on them at commit) 
 publishing transaction, so the two can never deadlock."""
 
 import threading
-import time
 
 import pytest
 from django.db import connection, transaction
 
 from subscriptions import sequences
 from subscriptions.models import Attempt
+from tests.conftest import in_another_connection
 from tests.factories import logged_attempt, pending_delivery, subscription
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,22 +20,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def postgresql_only():
     if connection.vendor != "postgresql":
         pytest.skip("row locks are PostgreSQL's (SQLite runs one writing transaction at a time)")
-
-
-def in_thread(work) -> tuple[threading.Thread, dict]:
-    """Run `work` in a thread with its own database connection; the dict gets when it ended."""
-    ended: dict[str, float] = {}
-
-    def run() -> None:
-        try:
-            work()
-            ended["at"] = time.monotonic()
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, ended
 
 
 def test_a_publishing_transaction_does_not_hold_up_a_worker_logging_attempts_of_its_subscriptions(project):
@@ -55,14 +39,14 @@ def test_a_publishing_transaction_does_not_hold_up_a_worker_logging_attempts_of_
             for delivery in deliveries:
                 logged_attempt(delivery)
 
-    publishing, _ = in_thread(publisher)
+    publishing, _ = in_another_connection(publisher)
     assert publishing_holds.wait(10)
-    logging, logged = in_thread(worker)
+    logging, logged = in_another_connection(worker)
     logging.join(5)
     release.set()
     publishing.join(10)
 
-    assert "at" in logged, "the worker's commit waited for the publishing transaction"
+    assert "ended_at" in logged, "the worker's commit waited for the publishing transaction"
     assert Attempt.objects.count() == 3
 
 
@@ -82,11 +66,11 @@ def test_two_publishers_to_the_same_subscriptions_take_their_numbers_one_after_t
         with transaction.atomic():
             taken["second"] = sequences.take([hook.pk for hook in reversed(hooks)])
 
-    one, _ = in_thread(first)
+    one, _ = in_another_connection(first)
     assert first_holds.wait(10)
-    two, second_ended = in_thread(second)
+    two, second_ended = in_another_connection(second)
     two.join(0.5)
-    waited = "at" not in second_ended
+    waited = "ended_at" not in second_ended
     release.set()
     one.join(10)
     two.join(10)
@@ -108,7 +92,8 @@ def test_publishers_racing_on_the_same_subscriptions_never_deadlock_and_leave_no
             except Exception as exc:  # a deadlock is rolled back and reported here
                 failures.append(exc)
 
-    threads = [in_thread(lambda n=n: publisher(hooks[n % 2 :] + hooks[: n % 2]))[0] for n in range(PUBLISHERS)]
+    orders = [hooks[n % 2 :] + hooks[: n % 2] for n in range(PUBLISHERS)]
+    threads = [in_another_connection(lambda order=order: publisher(order))[0] for order in orders]
     for thread in threads:
         thread.join(60)
 
