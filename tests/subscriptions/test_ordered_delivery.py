@@ -49,7 +49,8 @@ def test_only_the_oldest_pending_delivery_of_an_ordered_subscription_is_claimed(
     assert transitions.claim_due(10) == []  # the first is in flight: the second is not next yet
 
 
-def test_a_failing_delivery_holds_the_ones_after_it_until_it_succeeds(api, project, httpserver, on_commit):
+def test_a_failing_delivery_holds_the_ones_after_it_until_it_succeeds(api, project, httpserver, on_commit, settings):
+    settings.HOOKS_RETRY_DELAYS_S = [60]  # the retry comes due when the test says so, not mid-test
     answers = iter([500])
     httpserver.expect_request("/ordered").respond_with_handler(lambda request: Response("", status=next(answers, 200)))
     subscribed(api, project.pk, httpserver.url_for("/ordered"), ordering="fifo")
@@ -77,7 +78,10 @@ def test_a_delivery_that_fails_finally_lets_the_next_go(api, project, httpserver
     assert sorted(Delivery.objects.values_list("sequence", "status")) == [(1, "failed"), (2, "success"), (3, "success")]
 
 
-def test_deliveries_of_other_subscriptions_are_not_held_by_an_ordered_ones_retry(api, project, httpserver, on_commit):
+def test_deliveries_of_other_subscriptions_are_not_held_by_an_ordered_ones_retry(
+    api, project, httpserver, on_commit, settings
+):
+    settings.HOOKS_RETRY_DELAYS_S = [60]  # the first one's retry stays ahead for the whole test
     httpserver.expect_request("/ordered").respond_with_data("down", status=503)
     httpserver.expect_request("/plain").respond_with_data("ok")
     subscribed(api, project.pk, httpserver.url_for("/ordered"), ordering="fifo")
