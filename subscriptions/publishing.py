@@ -143,8 +143,10 @@ def _write_outbox(project_id: str, subscriptions: list[Subscribed], payload: dic
         )
         for subscribed in subscriptions
     ]
-    sequences.assign(deliveries)
     sql.insert_all([stored])
+    # The numbers last: their row lock is held until the commit, so the less there is between, the
+    # sooner publishers to the same subscription follow each other.
+    sequences.assign(deliveries)
     sql.insert_all(deliveries)
     delivery_ids = [d.pk for d in deliveries if d.status == Delivery.Status.PENDING]
     if delivery_ids:
