@@ -18,7 +18,9 @@ AWKWARD_TEXTS = ['{"a": 1}', "NULL", "a,b", 'say "hi"', "back\\slash", "", "Ã¼nÃ
 def delivery(project) -> Delivery:
     subscribed = subscription(project)
     payload = EventPayload.objects.create(project=project, payload={}, occurred_at=timezone.now())
-    return Delivery.objects.create(project=project, subscription=subscribed, event="request.create", event_payload=payload)
+    return Delivery.objects.create(
+        project=project, subscription=subscribed, event="request.create", event_payload=payload
+    )
 
 
 def attempt(delivery: Delivery, number: int, **fields) -> Attempt:
