@@ -1,6 +1,6 @@
 """The plain-SQL insert stores exactly what the ORM would, whatever the values hold: on PostgreSQL
-several rows travel as arrays, where text with braces, quotes, commas or the word NULL, JSON and
-missing values must all come back as they went in."""
+several rows of short values travel as arrays, where text with braces, quotes, commas or the word
+NULL and missing values must come back as they went in; rows with JSON and long text as VALUES."""
 
 from datetime import timedelta
 
@@ -36,7 +36,7 @@ def attempt(delivery: Delivery, number: int, **fields) -> Attempt:
     )
 
 
-def test_several_rows_come_back_as_they_went_in_whatever_their_text_and_json(delivery):
+def test_several_rows_with_json_and_long_text_come_back_as_they_went_in(delivery):
     rows = [
         attempt(
             delivery,
@@ -59,6 +59,29 @@ def test_several_rows_come_back_as_they_went_in_whatever_their_text_and_json(del
         assert (again.request_body, again.response_body) == (row.request_body, row.response_body)
         assert (again.request_headers, again.response_headers) == (row.request_headers, row.response_headers)
         assert again.status_code == row.status_code and again.created_at == row.created_at
+
+
+def test_several_rows_of_short_values_come_back_as_they_went_in_whatever_their_text(delivery):
+    rows = [
+        Delivery(
+            project_id=delivery.project_id,
+            subscription_id=delivery.subscription_id,
+            event=f"request.{text}",
+            event_payload=delivery.event_payload,
+            last_error=text,
+            decision=text[::-1],
+            sequence=None if number % 2 else number,
+        )
+        for number, text in enumerate(AWKWARD_TEXTS)
+    ]
+
+    sql.insert_all(rows)
+
+    stored = Delivery.objects.in_bulk([row.pk for row in rows])
+    for row in rows:
+        again = stored[row.pk]
+        assert (again.event, again.last_error, again.decision) == (row.event, row.last_error, row.decision)
+        assert again.sequence == row.sequence
 
 
 def test_rows_sharing_a_value_and_rows_without_one_keep_each_their_own(delivery):
