@@ -104,7 +104,8 @@ def send_claimed(claimed: list[Delivery], detach_slow: bool = False) -> dict[str
     whose batch holds the one delivery in flight to a hanging target waits HOOKS_TIMEOUT_S before
     its next claim, and with 2 workers half the capacity goes to waiting (bench/traffic.py, shape
     "slow"). Their claims stay leased meanwhile; if the process dies, the lease runs out and the
-    sweep hands them on."""
+    sweep hands them on. Each is renewed when its thread takes it, and one that waited for a free
+    thread past its lease, and was claimed by another worker meanwhile, is left to that worker."""
     outcome, live = {}, []
     for delivery in claimed:
         if stop_if_disabled(delivery):
@@ -146,6 +147,8 @@ def _send_and_record(to_send: list[Delivery]) -> dict[str, str]:
 
 def _send_detached(deliveries: list[Delivery]) -> None:
     try:
+        # It may have waited for a free thread: only what is still this worker's goes.
+        deliveries = transitions.renew(deliveries)
         _send_and_record(deliveries)
         if _lets_next_go(deliveries):
             queue.wake()

@@ -6,6 +6,7 @@
                                    |--park--> pending, parked (parked_at), due PARK_S later
     parked --release--> pending, due now
     leased --defer--> pending, due when its subscription's rate allows (no attempt)
+    leased --renew--> leased again from now, if the lease is still this worker's
     success | failed --redeliver--> pending, due now (a new round of attempts)
 
 A worker owns a delivery from its claim until it writes the outcome: the claim is one
@@ -118,6 +119,21 @@ def claim_due(limit: int) -> list[Delivery]:
         return []
     claimed = Delivery.objects.select_related("subscription", "event_payload").in_bulk([row[0] for row in rows])
     return sorted(claimed.values(), key=lambda d: (d.next_attempt_at, d.created_at))
+
+
+def renew(deliveries: list[Delivery]) -> list[Delivery]:
+    """Those of the claimed deliveries whose claim this worker still holds, each with a new lease
+    from now. For a delivery that waited after its claim (on a thread of its own, behind others):
+    if it outlived its lease, another worker may own it by now, and sending it too would be a
+    second send of the same delivery."""
+    lease = timezone.now() + timedelta(seconds=settings.HOOKS_CLAIM_LEASE_S)
+    held = []
+    for delivery in deliveries:
+        ours = Delivery.objects.filter(pk=delivery.pk, status=Status.PENDING, locked_until=delivery.locked_until)
+        if ours.update(locked_until=lease):
+            delivery.locked_until = lease
+            held.append(delivery)
+    return held
 
 
 def park(deliveries: list[Delivery], until: datetime) -> None:

@@ -155,3 +155,33 @@ def test_a_draining_worker_sends_a_slow_targets_delivery_on_the_side_and_goes_on
         assert hook_ids(httpserver) == [to_fast.pk] and slow_receiver.ids_received() == {to_slow.pk}
     finally:
         slow_receiver.down()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_targets_delivery_that_outlived_its_lease_before_its_thread_took_it_is_left_to_its_new_owner(
+    project,
+):
+    """A delivery sent on the side may wait for a free thread; if its lease ran out meanwhile and
+    another worker claimed it, the first worker's thread sends nothing: one send, by the owner."""
+    slow_receiver = Receiver().start()
+    slow = Subscription.objects.create(
+        project=project, event="request.create", target=slow_receiver.url, secret=new_secret()
+    )
+    isolation.mark_slow([slow.pk])
+    delivery = pending_delivery(slow)
+    try:
+        [claimed_first] = tasks.claim_many([delivery.pk])
+        Delivery.objects.filter(pk=delivery.pk).update(locked_until=timezone.now() - timedelta(seconds=1))
+        [claimed_again] = tasks.claim_many([delivery.pk])  # the lease ran out: another worker's now
+
+        outcome = tasks.send_claimed([claimed_first], detach_slow=True)
+
+        assert outcome == {delivery.pk: "sending"}
+        time.sleep(1.0)  # the side thread has long decided by now
+        assert slow_receiver.ids_received() == set()
+        row = Delivery.objects.get(pk=delivery.pk)
+        assert (row.status, row.attempt_count, row.locked_until) == ("pending", 0, claimed_again.locked_until)
+        assert tasks.send_claimed([claimed_again]) == {delivery.pk: "success"}
+        assert slow_receiver.ids_received() == {delivery.pk}
+    finally:
+        slow_receiver.down()
