@@ -100,12 +100,11 @@ def insert_all(objs: Sequence[models.Model]) -> None:
         return
     meta = objs[0]._meta
     fields = meta.concrete_fields
-    quote = connection.ops.quote_name
     head = f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql" and len(objs) > 1 and not any(_long(f) for f in fields):
-            arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
-            cursor.execute(f"{head}SELECT * FROM unnest({arrays})", [_column(f, objs) for f in fields])
+            arrays, values = unnest_arrays(objs, fields)
+            cursor.execute(f"{head}SELECT * FROM unnest({arrays})", values)
         else:
             placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
             size = max(1, min(connection.ops.bulk_batch_size(fields, objs), parameter_limit() // len(fields)))
@@ -113,8 +112,24 @@ def insert_all(objs: Sequence[models.Model]) -> None:
                 columns = [_column(f, chunk) for f in fields]
                 params = [column[row] for row in range(len(chunk)) for column in columns]
                 cursor.execute(head + "VALUES " + ", ".join([placeholders] * len(chunk)), params)
+    mark_saved(objs)
+
+
+def unnest_arrays(objs: Sequence[models.Model], fields: Sequence[models.Field]) -> tuple[str, list]:
+    """The arguments of a PostgreSQL `unnest(...)` giving these rows' values of these fields (one
+    typed array parameter per field), and the parameters."""
+    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+    return arrays, [_column(field, objs) for field in fields]
+
+
+def mark_saved(objs: Sequence[models.Model]) -> None:
+    """What Django records on instances it has inserted."""
     for obj in objs:
         obj._state.adding, obj._state.db = False, connection.alias
+
+
+def quote(name: str) -> str:
+    return connection.ops.quote_name(name)
 
 
 def _long(field: models.Field) -> bool:

@@ -5,7 +5,7 @@ matching enabled subscription); only after commit are the deliveries handed to t
 rolled-back change sends nothing and a committed one is never lost.
 
 Because it runs inside every domain write, the outbox is read and written with plain SQL statements
-(`_matching_subscriptions`, `sequences.take`, and `sql.insert_all` for the rows) rather than through
+(`_matching_subscriptions`, `sql.insert_all` and `sequences.insert_numbered` for the rows) rather than through
 the ORM's query builder: the same statements built by QuerySet and bulk_create cost about 1.05 ms of
 CPU per event, these about 0.45 ms, on PostgreSQL (bench/README.md, publishing cost)."""
 
@@ -144,10 +144,8 @@ def _write_outbox(project_id: str, subscriptions: list[Subscribed], payload: dic
         for subscribed in subscriptions
     ]
     sql.insert_all([stored])
-    # The numbers last: their row lock is held until the commit, so the less there is between, the
-    # sooner publishers to the same subscription follow each other.
-    sequences.assign(deliveries)
-    sql.insert_all(deliveries)
+    # The deliveries last, with their numbers: the numbers' row lock is held until the commit.
+    sequences.insert_numbered(deliveries)
     delivery_ids = [d.pk for d in deliveries if d.status == Delivery.Status.PENDING]
     if delivery_ids:
         enqueue_after_commit(delivery_ids)
