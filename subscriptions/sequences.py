@@ -8,7 +8,7 @@ committed (a rolled-back transaction takes its numbers back with it). The price:
 subscription commit one after another from the moment they take their numbers to their commit. So
 on PostgreSQL the outbox takes them in the very statement that inserts the deliveries
 (`insert_numbered`), the last before the commit: with the numbers taken by a statement of their
-own and the INSERT after it, 4 publishers to one subscription committed 36-44 % fewer events
+own and the INSERT after it, 4 publishers to one subscription committed about 10 % fewer events
 (bench/README.md, "Publishing as arrays")."""
 
 from collections import Counter
