@@ -172,7 +172,8 @@ def main() -> int:
         server.terminate()
         server.wait(20)
 
-    lines = access_log.read_text().splitlines() if access_log.exists() else []
+    # One line per request: split on newlines only (a fuzzed path may hold other line separators).
+    lines = [line for line in access_log.read_text().split("\n") if line] if access_log.exists() else []
     errors = [line for line in lines if re.match(r"5\d\d ", line)]
     print(
         f"\nfuzz: {len(lines)} requests (max {args.max_examples} examples per operation), {len(errors)} server errors"
