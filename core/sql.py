@@ -40,11 +40,11 @@ def chunks(values: Sequence, size: int) -> Iterator[Sequence]:
 
 
 def table(model: type[models.Model]) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
+    return quote(model._meta.db_table)
 
 
 def column(model: type[models.Model], field: str) -> str:
-    return connection.ops.quote_name(model._meta.get_field(field).column)
+    return quote(model._meta.get_field(field).column)
 
 
 def in_list(values: Sequence) -> str:
@@ -74,7 +74,7 @@ def update_returning(
 def delete_ids(model: type[models.Model], ids: Sequence) -> None:
     """DELETE rows by primary key without Django's cascade collector (which loads every row
     first): for rows chosen because nothing refers to them any more."""
-    pk = connection.ops.quote_name(model._meta.pk.column)
+    pk = quote(model._meta.pk.column)
     with connection.cursor() as cursor:
         for chunk in chunks(ids, parameter_limit()):
             cursor.execute(f"DELETE FROM {table(model)} WHERE {pk} IN ({in_list(chunk)})", chunk)
