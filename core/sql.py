@@ -10,11 +10,11 @@ Both backends take `UPDATE ... RETURNING`: PostgreSQL, and SQLite from 3.35 (che
 `check_sqlite_version`). Statements with many parameters are cut to the backend's limit."""
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
 SQLITE_MIN = (3, 35, 0)
 # SQLite's default SQLITE_MAX_VARIABLE_NUMBER before 3.32 was 999; PostgreSQL takes 65,535.
@@ -28,6 +28,20 @@ def check_sqlite_version(engine: str) -> None:
             f"SQLite {sqlite3.sqlite_version} is too old: {'.'.join(map(str, SQLITE_MIN))} or later is needed "
             "(UPDATE ... RETURNING)."
         )
+
+
+_statements: dict[tuple, str] = {}
+
+
+def statement(key: tuple, build: Callable[[], str]) -> str:
+    """A statement's text, built once per backend and `key`: the hot paths' texts do not change
+    between calls, and building them again (quoting names, asking fields for their column types)
+    was a tenth of a publish's CPU."""
+    key = (connection.vendor, *key)
+    text = _statements.get(key)
+    if text is None:
+        text = _statements[key] = build()
+    return text
 
 
 def parameter_limit() -> int:
@@ -56,10 +70,28 @@ def datetime_param(value) -> Any:
     return connection.ops.adapt_datetimefield_value(value)
 
 
+def cursor():
+    """A cursor for this module's statements. On PostgreSQL it binds parameters on the server, so
+    a statement run again is prepared once per connection (`prepare_threshold`, settings.py) and
+    PostgreSQL stops parsing and planning it: Django's own cursors merge every value into the
+    statement's text in Python (client-side binding), which was a third of a publish's CPU, and a
+    text that changes with its values can never be prepared. The ORM's queries keep Django's."""
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.vendor != "postgresql" or db.settings_dict["OPTIONS"].get("server_side_binding"):
+        return db.cursor()
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    with db.wrap_database_errors:
+        # What BaseDatabaseWrapper.cursor does, with this cursor class instead of create_cursor's.
+        return db._prepare_cursor(ServerBindingCursor(db.connection))
+
+
 def select(sql: str, params: Sequence) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [tuple(row) for row in cursor.fetchall()]
+    with cursor() as cursor_:
+        cursor_.execute(sql, params)
+        return [tuple(row) for row in cursor_.fetchall()]
 
 
 def update_returning(
@@ -75,9 +107,9 @@ def delete_ids(model: type[models.Model], ids: Sequence) -> None:
     """DELETE rows by primary key without Django's cascade collector (which loads every row
     first): for rows chosen because nothing refers to them any more."""
     pk = quote(model._meta.pk.column)
-    with connection.cursor() as cursor:
+    with cursor() as cursor_:
         for chunk in chunks(ids, parameter_limit()):
-            cursor.execute(f"DELETE FROM {table(model)} WHERE {pk} IN ({in_list(chunk)})", chunk)
+            cursor_.execute(f"DELETE FROM {table(model)} WHERE {pk} IN ({in_list(chunk)})", chunk)
 
 
 def insert_all(objs: Sequence[models.Model]) -> None:
@@ -100,26 +132,36 @@ def insert_all(objs: Sequence[models.Model]) -> None:
         return
     meta = objs[0]._meta
     fields = meta.concrete_fields
-    head = f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and len(objs) > 1 and not any(_long(f) for f in fields):
-            arrays, values = unnest_arrays(objs, fields)
-            cursor.execute(f"{head}SELECT * FROM unnest({arrays})", values)
+    db = connections[DEFAULT_DB_ALIAS]
+    head = statement(
+        ("insert", meta.label),
+        lambda: f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) ",
+    )
+    with cursor() as cursor_:
+        if db.vendor == "postgresql" and len(objs) > 1 and not any(_long(f) for f in fields):
+            arrays = statement(
+                ("unnest", meta.label), lambda: f"{head}SELECT * FROM unnest({unnest_arguments(fields)})"
+            )
+            cursor_.execute(arrays, unnest_values(objs, fields))
         else:
             placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
-            size = max(1, min(connection.ops.bulk_batch_size(fields, objs), parameter_limit() // len(fields)))
+            size = max(1, min(db.ops.bulk_batch_size(fields, objs), parameter_limit() // len(fields)))
             for chunk in chunks(objs, size):
-                columns = [_column(f, chunk) for f in fields]
+                columns = [_column(f, chunk, db) for f in fields]
                 params = [column[row] for row in range(len(chunk)) for column in columns]
-                cursor.execute(head + "VALUES " + ", ".join([placeholders] * len(chunk)), params)
+                cursor_.execute(head + "VALUES " + ", ".join([placeholders] * len(chunk)), params)
     mark_saved(objs)
 
 
-def unnest_arrays(objs: Sequence[models.Model], fields: Sequence[models.Field]) -> tuple[str, list]:
-    """The arguments of a PostgreSQL `unnest(...)` giving these rows' values of these fields (one
-    typed array parameter per field), and the parameters."""
-    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
-    return arrays, [_column(field, objs) for field in fields]
+def unnest_arguments(fields: Sequence[models.Field]) -> str:
+    """The arguments of a PostgreSQL `unnest(...)` of rows of these fields: one typed array
+    parameter per field (the values: `unnest_values`)."""
+    return ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+
+
+def unnest_values(objs: Sequence[models.Model], fields: Sequence[models.Field]) -> list[list]:
+    db = connections[DEFAULT_DB_ALIAS]
+    return [_column(field, objs, db) for field in fields]
 
 
 def mark_saved(objs: Sequence[models.Model]) -> None:
@@ -136,7 +178,7 @@ def _long(field: models.Field) -> bool:
     return isinstance(field, models.TextField | models.JSONField | models.BinaryField)
 
 
-def _column(field: models.Field, objs: Sequence[models.Model]) -> list:
+def _column(field: models.Field, objs: Sequence[models.Model], db) -> list:
     """The field's database values for these rows. The rows of one write mostly share their values
     (the same project, payload, status and moment), so a value that is the very object of the row
     before is prepared once."""
@@ -146,6 +188,6 @@ def _column(field: models.Field, objs: Sequence[models.Model]) -> list:
     for obj in objs:
         value = field.pre_save(obj, add=True)
         if value is not previous:
-            previous, prepared = value, field.get_db_prep_save(value, connection)
+            previous, prepared = value, field.get_db_prep_save(value, db)
         values.append(prepared)
     return values

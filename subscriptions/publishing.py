@@ -100,16 +100,8 @@ def _matching_subscriptions(project_id: str, names: list[str], payload: dict) ->
     nothing for them."""
     if not names:
         return []
-    column = {
-        name: sql.column(Subscription, name)
-        for name in ("id", "event", "events", "filter", "project", "enabled", "matches_many", "ordering")
-    }
     rows = sql.select(
-        f"SELECT {column['id']}, {column['event']}, {column['matches_many']}, {column['events']}, "
-        f"{column['filter']}, {column['enabled']}, {column['ordering']} FROM {sql.table(Subscription)} "
-        f"WHERE {column['project']} = %s "
-        f"AND ({column['event']} IN ({sql.in_list(names)}) OR {column['matches_many']} = %s)",
-        [project_id, *names, True],
+        sql.statement(("matching", len(names)), lambda: _matching_statement(len(names))), [project_id, *names, True]
     )
     matched = []
     for subscription_id, event, many, patterns, conditions, enabled, ordering in rows:
@@ -117,6 +109,19 @@ def _matching_subscriptions(project_id: str, names: list[str], payload: dict) ->
         if name and (conditions is None or payload_filter.matches(_json(conditions), payload)):
             matched.append(Subscribed(subscription_id, name, bool(enabled), ordering == Subscription.Ordering.FIFO))
     return matched
+
+
+def _matching_statement(names: int) -> str:
+    column = {
+        name: sql.column(Subscription, name)
+        for name in ("id", "event", "events", "filter", "project", "enabled", "matches_many", "ordering")
+    }
+    return (
+        f"SELECT {column['id']}, {column['event']}, {column['matches_many']}, {column['events']}, "
+        f"{column['filter']}, {column['enabled']}, {column['ordering']} FROM {sql.table(Subscription)} "
+        f"WHERE {column['project']} = %s "
+        f"AND ({column['event']} IN ({', '.join(['%s'] * names)}) OR {column['matches_many']} = %s)"
+    )
 
 
 def _json(value):

@@ -6,11 +6,14 @@ truth, and a woken worker claims the longest-waiting due deliveries itself (subs
 signing, the broker, django-q2's pusher and monitor hops) is paid per batch of deliveries, not per
 delivery, whatever the size of the transactions that published them.
 
-Wake-ups are coalesced: with the Redis broker a flag (`SET NX`) marks that a wake-up is queued and
-not yet taken, and commits meanwhile queue none, so a burst of API calls queues a few tasks, not
-one each. The woken worker clears the flag before its first claim, so a delivery committed after
-that is either seen by one of its claims or queues a new wake-up: none is left waiting. A worker
-that claims a full batch wakes another, so a backlog is drained by every worker. Retries, and
+Wake-ups are coalesced: with the Redis broker a flag (`SET NX`) marks that a wake-up is queued or
+a worker is draining, and commits meanwhile queue none, so a burst of API calls queues a few
+tasks, not one each; and under a steady stream of one-event transactions one worker drains them
+as they come, with no task per commit at all. A draining worker holds the flag (`hold_wake_ups`)
+and, when a claim finds nothing, lets go of it (`release_wake_ups`) and claims once more: a
+delivery committed while the flag was held is seen by that last claim, and one committed after it
+queues a new wake-up, so none is left waiting. A worker that claims a full batch wakes another
+past the flag (`coalesce=False`), so a backlog is drained by every worker. Retries, and
 deliveries a rate limit holds back, are found by `next_attempt_at` too: the worker process that
 set the time wakes a worker then (an in-process alarm), and for a retry one scheduled wake-up per
 HOOKS_RETRY_WAKE_S is the durable fallback (not one django-q2 Schedule row per retry)."""
@@ -77,14 +80,15 @@ def _flag_key(broker: RedisBroker) -> str:
     return f"{broker.list_key}:wake-queued"
 
 
-def wake(workers: int = 1) -> None:
-    """Have `workers` workers drain the outbox (coalesced with a wake-up queued and not yet taken;
-    a count above one is for a known backlog, and is not coalesced)."""
+def wake(workers: int = 1, coalesce: bool = True) -> None:
+    """Have `workers` workers drain the outbox: coalesced with a wake-up queued and not yet taken,
+    or a worker draining; a count above one (a known backlog) or `coalesce=False` (a worker asking
+    for help) always queues."""
     broker = queue_broker()
-    if workers == 1 and isinstance(broker, RedisBroker) and not Conf.SYNC:
+    if coalesce and workers == 1 and isinstance(broker, RedisBroker) and not Conf.SYNC:
         try:
             if not broker.connection.set(_flag_key(broker), 1, nx=True, px=WAKE_FLAG_TTL_MS):
-                return  # one is queued already: its worker will see this commit's deliveries
+                return  # a worker will claim after this commit: the one queued, or the one draining
         except Exception:  # the broker is down: the rows stay pending and the sweep picks them up
             logger.exception("could not reach the broker to wake a worker; retry_pending will")
             return
@@ -100,14 +104,25 @@ def wake(workers: int = 1) -> None:
         logger.exception("could not queue %d wake-ups; retry_pending will", len(collector.packs))
 
 
-def woken() -> None:
-    """A worker took a wake-up and is about to claim: the next commit queues a new one."""
+def hold_wake_ups() -> None:
+    """A worker drains and will claim again: commits meanwhile need queue no wake-up. Renewed by
+    the worker as it goes; should it die, the flag runs out after WAKE_FLAG_TTL_MS (and the sweep
+    wakes a worker for what waited)."""
+    _set_flag(lambda connection, key: connection.set(key, 1, px=WAKE_FLAG_TTL_MS))
+
+
+def release_wake_ups() -> None:
+    """A worker is about to make its last claim: the next commit queues a new wake-up."""
+    _set_flag(lambda connection, key: connection.delete(key))
+
+
+def _set_flag(change) -> None:
     broker = queue_broker()
-    if isinstance(broker, RedisBroker):
+    if isinstance(broker, RedisBroker) and not Conf.SYNC:
         try:
-            broker.connection.delete(_flag_key(broker))
-        except Exception:  # the flag expires by itself
-            logger.exception("could not clear the wake-up flag")
+            change(broker.connection, _flag_key(broker))
+        except Exception:  # commits queue wake-ups as if there were no flag, or it runs out
+            logger.exception("could not change the wake-up flag")
 
 
 def wake_at(moment: datetime) -> None:

@@ -39,25 +39,30 @@ def insert_numbered(deliveries: list[Delivery]) -> None:
         seen[delivery.subscription_id] += 1
         behind.append(counts[delivery.subscription_id] - seen[delivery.subscription_id])
     fields = [field for field in Delivery._meta.concrete_fields if field.name != "sequence"]
-    columns = [sql.quote(field.column) for field in fields]
-    arrays, values = sql.unnest_arrays(deliveries, fields)
-    table, pk, last = sql.table(Subscription), sql.column(Subscription, "id"), sql.column(Subscription, "last_sequence")
-    subscription, sequence = sql.column(Delivery, "subscription"), sql.column(Delivery, "sequence")
     rows = sql.select(
-        f"WITH taken AS (UPDATE {table} SET {last} = {table}.{last} + counted.n "
-        f"FROM unnest({_id_array()}, %s::bigint[]) AS counted(id, n) WHERE {table}.{pk} = counted.id "
-        f"RETURNING {table}.{pk}, {table}.{last}) "
-        f"INSERT INTO {sql.table(Delivery)} ({', '.join(columns)}, {sequence}) "
-        f"SELECT {', '.join(f'made.{column}' for column in columns)}, taken.{last} - made.behind "
-        f"FROM unnest({arrays}, %s::bigint[]) AS made({', '.join(columns)}, behind) "
-        f"JOIN taken ON taken.{pk} = made.{subscription} "
-        f"RETURNING {sql.column(Delivery, 'id')}, {sequence}",
-        [ids, [counts[subscription_id] for subscription_id in ids], *values, behind],
+        sql.statement(("insert_numbered",), lambda: _numbered_insert(fields)),
+        [ids, [counts[subscription_id] for subscription_id in ids], *sql.unnest_values(deliveries, fields), behind],
     )
     numbers = dict(rows)
     for delivery in deliveries:
         delivery.sequence = numbers[delivery.pk]
     sql.mark_saved(deliveries)
+
+
+def _numbered_insert(fields: list) -> str:
+    columns = [sql.quote(field.column) for field in fields]
+    table, pk, last = sql.table(Subscription), sql.column(Subscription, "id"), sql.column(Subscription, "last_sequence")
+    subscription, sequence = sql.column(Delivery, "subscription"), sql.column(Delivery, "sequence")
+    return (
+        f"WITH taken AS (UPDATE {table} SET {last} = {table}.{last} + counted.n "
+        f"FROM unnest({_id_array()}, %s::bigint[]) AS counted(id, n) WHERE {table}.{pk} = counted.id "
+        f"RETURNING {table}.{pk}, {table}.{last}) "
+        f"INSERT INTO {sql.table(Delivery)} ({', '.join(columns)}, {sequence}) "
+        f"SELECT {', '.join(f'made.{column}' for column in columns)}, taken.{last} - made.behind "
+        f"FROM unnest({sql.unnest_arguments(fields)}, %s::bigint[]) AS made({', '.join(columns)}, behind) "
+        f"JOIN taken ON taken.{pk} = made.{subscription} "
+        f"RETURNING {sql.column(Delivery, 'id')}, {sequence}"
+    )
 
 
 def take(subscription_ids: list[str]) -> dict[str, int]:

@@ -117,6 +117,14 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = True
 # per worker here). The price: an OS or database crash can lose that process's last few hundred
 # ms of commits; for deliveries that means sending some again (same webhook-id), but an event
 # published inside that process (an automation's step) could be lost. Unset: the server's setting.
+if "postgresql" in DATABASES["default"]["ENGINE"]:
+    # core/sql.py's statements (the outbox, the claim, the log) bind on the server and are prepared
+    # on their fifth run in a connection. Django's ORM binds on the client and never prepares, so
+    # this changes nothing else. 0 turns it off (a transaction-mode pooler without prepared
+    # statement support, such as PgBouncer before 1.21).
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        int(os.environ.get("DB_PREPARE_THRESHOLD", "5")) or None
+    )
 if (_sync_commit := os.environ.get("DB_SYNCHRONOUS_COMMIT")) and "postgresql" in DATABASES["default"]["ENGINE"]:
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = f"-c synchronous_commit={_sync_commit}"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -1,4 +1,5 @@
-"""Waking workers after commit: one broker per process, wake-ups coalesced while one is queued,
+"""Waking workers after commit: one broker per process, wake-ups coalesced while one is queued or
+a worker drains,
 retries woken for by one schedule per slot, and no stored django-q result for a successful
 delivery run (the attempt row is the log). Against a real Redis (db 5 of 127.0.0.1, a queue of
 its own) when one answers."""
@@ -47,14 +48,24 @@ def test_a_commit_queues_one_wake_up_that_names_no_delivery(redis_queue, setting
     assert (task["func"], task["args"], task["kwargs"]) == (delivery_queue.DELIVER_DUE, (), {})
 
 
-def test_a_burst_of_commits_queues_one_wake_up_until_a_worker_takes_it(redis_queue):
+def test_a_burst_of_commits_queues_one_wake_up_until_a_worker_lets_go_of_it(redis_queue):
     for i in range(100):
         delivery_queue.enqueue_deliveries([f"{i:024x}"])
     assert len(queued(redis_queue)) == 1
 
-    delivery_queue.woken()  # a worker took it and is about to claim
+    delivery_queue.hold_wake_ups()  # a worker took it and drains
+    delivery_queue.enqueue_deliveries(["e" * 24])
+    assert len(queued(redis_queue)) == 1
+
+    delivery_queue.release_wake_ups()  # its claims found nothing more
     delivery_queue.enqueue_deliveries(["f" * 24])
     assert len(queued(redis_queue)) == 2
+
+
+def test_a_worker_asking_for_help_queues_a_wake_up_past_the_flag(redis_queue):
+    delivery_queue.hold_wake_ups()
+    delivery_queue.wake(coalesce=False)
+    assert len(queued(redis_queue)) == 1
 
 
 def test_a_known_backlog_wakes_as_many_workers_as_asked(redis_queue):
@@ -147,3 +158,55 @@ def test_a_rolled_back_transaction_queues_nothing_and_the_next_one_queues_its_ow
         publish(subscribed.project)
 
     assert len(queued(redis_queue)) == 1
+
+
+@pytest.fixture
+def received(subscribed, httpserver):
+    """The subscription's target is a real receiver; returns the delivery ids it got, in order."""
+    httpserver.expect_request("/hook").respond_with_json({})
+    subscribed.target = httpserver.url_for("/hook")
+    subscribed.save()
+    return lambda: [request.headers["x-hook-id"] for request, _ in httpserver.log]
+
+
+def test_a_draining_worker_sends_what_is_committed_meanwhile_without_a_wake_up(
+    redis_queue, subscribed, received, monkeypatch
+):
+    from subscriptions import tasks, transitions
+
+    first = publish(subscribed.project)
+    redis_queue.connection.delete(redis_queue.list_key)  # a worker took the wake-up
+    claim_due, later = transitions.claim_due, []
+
+    def claim_while_commits_go_on(limit):
+        batch = claim_due(limit)
+        if len(later) < 2:  # a commit after each of the first two claims
+            later.append(publish(subscribed.project))
+        return batch
+
+    monkeypatch.setattr(transitions, "claim_due", claim_while_commits_go_on)
+
+    assert tasks.deliver_due() == 3
+    assert received() == [first, *later]
+    assert queued(redis_queue) == []  # the commits queued no task: the worker held the flag
+    delivery_queue.enqueue_deliveries(["f" * 24])  # and let go of it at the end
+    assert len(queued(redis_queue)) == 1
+
+
+def test_a_commit_between_a_workers_empty_claim_and_its_letting_go_is_sent_by_its_last_claim(
+    redis_queue, subscribed, received, monkeypatch
+):
+    from subscriptions import tasks
+
+    release, committed = delivery_queue.release_wake_ups, []
+
+    def commit_then_release():
+        if not committed:
+            committed.append(publish(subscribed.project))  # the flag is still held: no task
+        release()
+
+    monkeypatch.setattr(delivery_queue, "release_wake_ups", commit_then_release)
+
+    assert tasks.deliver_due() == 1
+    assert received() == committed
+    assert queued(redis_queue) == []
