@@ -191,3 +191,35 @@ def _column(field: models.Field, objs: Sequence[models.Model], db) -> list:
             previous, prepared = value, field.get_db_prep_save(value, db)
         values.append(prepared)
     return values
+
+
+class Rows:
+    """Instances of a model made from the columns of a plain SELECT, as the ORM makes them: every
+    concrete field, in the model's order, through the backend's and the field's converters. For
+    the worker's load of what it claimed, a statement joining three tables that the ORM took
+    about a millisecond of CPU to build and read (select_related + in_bulk)."""
+
+    def __init__(self, model: type[models.Model]):
+        self.model = model
+        self.fields = model._meta.concrete_fields
+        self._converters: dict[str, list[list]] = {}
+
+    def columns(self, alias: str) -> str:
+        """The select list of every field, from the table named `alias` in the statement."""
+        return ", ".join(f"{alias}.{quote(field.column)}" for field in self.fields)
+
+    def make(self, values: Sequence) -> models.Model:
+        """An instance from this model's part of a row (`len(self.fields)` values, in order)."""
+        db = connections[DEFAULT_DB_ALIAS]
+        converters = self._converters.get(db.vendor)
+        if converters is None:
+            converters = self._converters[db.vendor] = [self._field_converters(field, db) for field in self.fields]
+        converted = list(values)
+        for index, functions in enumerate(converters):
+            for convert, column in functions:
+                converted[index] = convert(converted[index], column, db)
+        return self.model.from_db(db.alias, None, converted)
+
+    def _field_converters(self, field: models.Field, db) -> list:
+        column = field.get_col(self.model._meta.db_table)
+        return [(convert, column) for convert in db.ops.get_db_converters(column) + column.get_db_converters(db)]

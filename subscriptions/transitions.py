@@ -18,12 +18,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from core import sql
 
-from .models import Delivery
+from .models import Delivery, EventPayload, Subscription
 
 Status = Delivery.Status
 _ERROR_LENGTH = Delivery._meta.get_field("last_error").max_length
@@ -77,7 +76,7 @@ def claim(delivery_ids: Sequence[str]) -> list[Delivery]:
         claimed += [row[0] for row in rows]
     if not claimed:
         return []
-    rows = Delivery.objects.select_related("subscription", "event_payload").in_bulk(claimed)
+    rows = {delivery.pk: delivery for delivery in load(claimed)}
     return [rows[pk] for pk in ids if pk in rows]
 
 
@@ -117,8 +116,47 @@ def claim_due(limit: int) -> list[Delivery]:
         )
     if not rows:
         return []
-    claimed = Delivery.objects.select_related("subscription", "event_payload").in_bulk([row[0] for row in rows])
-    return sorted(claimed.values(), key=lambda d: (d.next_attempt_at, d.created_at))
+    return sorted(load([row[0] for row in rows]), key=lambda d: (d.next_attempt_at, d.created_at))
+
+
+_DELIVERY, _SUBSCRIPTION, _PAYLOAD = sql.Rows(Delivery), sql.Rows(Subscription), sql.Rows(EventPayload)
+
+
+def load(delivery_ids: Sequence[str]) -> list[Delivery]:
+    """The deliveries with their subscriptions and payloads, in one plain SELECT: what a claim
+    hands to the sender (the ORM's select_related took three times the CPU, per claim)."""
+    if not delivery_ids:
+        return []
+
+    def statement(matching: str) -> str:
+        to_subscription, to_payload = sql.column(Delivery, "subscription"), sql.column(Delivery, "event_payload")
+        subscription_id, payload_id = sql.column(Subscription, "id"), sql.column(EventPayload, "id")
+        return (
+            f"SELECT {_DELIVERY.columns('d')}, {_SUBSCRIPTION.columns('s')}, {_PAYLOAD.columns('p')} "
+            f"FROM {sql.table(Delivery)} d "
+            f"JOIN {sql.table(Subscription)} s ON s.{subscription_id} = d.{to_subscription} "
+            f"JOIN {sql.table(EventPayload)} p ON p.{payload_id} = d.{to_payload} "
+            f"WHERE d.{sql.column(Delivery, 'id')} {matching}"
+        )
+
+    loaded = []
+    subscription_field, payload_field = (
+        Delivery._meta.get_field("subscription"),
+        Delivery._meta.get_field("event_payload"),
+    )
+    split_subscription = len(_DELIVERY.fields)
+    split_payload = split_subscription + len(_SUBSCRIPTION.fields)
+    for chunk in sql.chunks(list(delivery_ids), sql.parameter_limit()):
+        if connection.vendor == "postgresql":
+            text, params = sql.statement(("load_claimed",), lambda: statement("= ANY(%s)")), [list(chunk)]
+        else:
+            text, params = statement(f"IN ({sql.in_list(chunk)})"), list(chunk)
+        for row in sql.select(text, params):
+            delivery = _DELIVERY.make(row[:split_subscription])
+            subscription_field.set_cached_value(delivery, _SUBSCRIPTION.make(row[split_subscription:split_payload]))
+            payload_field.set_cached_value(delivery, _PAYLOAD.make(row[split_payload:]))
+            loaded.append(delivery)
+    return loaded
 
 
 def renew(deliveries: list[Delivery]) -> list[Delivery]:
@@ -194,17 +232,33 @@ def write_outcomes(deliveries: list[Delivery], now: datetime) -> None:
     succeeded = [d.pk for d in deliveries if d.status == Status.SUCCESS]
     others = [d for d in deliveries if d.status != Status.SUCCESS]
     if succeeded:
-        Delivery.objects.filter(pk__in=succeeded).update(
-            status=Status.SUCCESS,
-            attempt_count=F("attempt_count") + 1,
-            next_attempt_at=None,
-            locked_until=None,
-            parked_at=None,
-            last_error="",
-            updated_at=now,
-        )
+        _write_successes(succeeded, now)
     if others:
         Delivery.objects.bulk_update(others, OUTCOME_FIELDS)
+
+
+def _write_successes(delivery_ids: list[str], now: datetime) -> None:
+    """One plain UPDATE (on PostgreSQL one text for any number of rows, so it is prepared once)."""
+
+    def statement(matching: str) -> str:
+        column = {name: sql.column(Delivery, name) for name in ("id", *OUTCOME_FIELDS)}
+        cleared = ", ".join(f"{column[name]} = NULL" for name in ("next_attempt_at", "locked_until", "parked_at"))
+        return (
+            f"UPDATE {sql.table(Delivery)} SET {column['status']} = %s, "
+            f"{column['attempt_count']} = {column['attempt_count']} + 1, {cleared}, {column['last_error']} = '', "
+            f"{column['updated_at']} = %s WHERE {column['id']} {matching}"
+        )
+
+    moment = sql.datetime_param(now)
+    with sql.cursor() as cursor:
+        for chunk in sql.chunks(delivery_ids, sql.parameter_limit() - 2):
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    sql.statement(("write_successes",), lambda: statement("= ANY(%s)")),
+                    [Status.SUCCESS, moment, list(chunk)],
+                )
+            else:
+                cursor.execute(statement(f"IN ({sql.in_list(chunk)})"), [Status.SUCCESS, moment, *chunk])
 
 
 def write_outcome(delivery: Delivery) -> None:

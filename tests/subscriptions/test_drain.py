@@ -97,3 +97,18 @@ def test_retries_due_together_share_one_scheduled_wake_up(project, httpserver, s
     (wake,) = Schedule.objects.filter(func="subscriptions.tasks.deliver_due")
     assert all(wake.next_run >= due for due in retries)
     assert not Schedule.objects.filter(func="subscriptions.tasks.deliver").exists()
+
+
+def test_a_claim_loads_each_delivery_with_its_subscription_and_payload_as_the_orm_reads_them(project):
+    hook = subscription(project)
+    delivery = pending_delivery(hook, payload={"text": "héllo", "n": [1, 2.5, None], "ok": True})
+
+    (claimed,) = transitions.load([delivery.pk])
+
+    stored = Delivery.objects.select_related("subscription", "event_payload").get(pk=delivery.pk)
+    for loaded, orm in ((claimed, stored), (claimed.subscription, stored.subscription),
+                        (claimed.event_payload, stored.event_payload)):  # fmt: skip
+        fields = type(orm)._meta.concrete_fields
+        assert [getattr(loaded, f.attname) for f in fields] == [getattr(orm, f.attname) for f in fields]
+        assert not loaded._state.adding
+    assert claimed.event_payload.payload == {"text": "héllo", "n": [1, 2.5, None], "ok": True}
