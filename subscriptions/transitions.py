@@ -97,14 +97,21 @@ def claim_due(limit: int) -> list[Delivery]:
     claimable, claimable_params = _claimable(now)
     if connection.vendor == "postgresql":
         # The choice materialized first: as an IN (subquery) the planner may run it again for
-        # later rows, and a claim could then take more than `limit`.
-        table = sql.table(Delivery)
+        # later rows, and a claim could then take more than `limit`. The claimed rows come back
+        # with their subscriptions and payloads, joined in the UPDATE: no second statement to load them.
+        def statement() -> str:
+            table = sql.table(Delivery)
+            return (
+                f"WITH chosen AS MATERIALIZED (SELECT {pk} FROM {table} WHERE {claimable} ORDER BY {due} LIMIT %s "
+                f"FOR UPDATE SKIP LOCKED) UPDATE {table} SET {locked} = %s, {parked} = NULL "
+                f"FROM chosen, {_JOINED_TABLES} WHERE {table}.{pk} = chosen.{pk} AND {_joins(table)} "
+                f"AND {claimable} RETURNING {_joined_columns(table)}"
+            )
+
         rows = sql.select(
-            f"WITH chosen AS MATERIALIZED (SELECT {pk} FROM {table} WHERE {claimable} ORDER BY {due} LIMIT %s "
-            f"FOR UPDATE SKIP LOCKED) UPDATE {table} SET {locked} = %s, {parked} = NULL FROM chosen "
-            f"WHERE {table}.{pk} = chosen.{pk} AND {claimable} RETURNING {table}.{pk}",
-            [*claimable_params, limit, lease, *claimable_params],
+            sql.statement(("claim_due",), statement), [*claimable_params, limit, lease, *claimable_params]
         )
+        claimed = [_joined(row) for row in rows]
     else:
         chosen = f"SELECT {pk} FROM {sql.table(Delivery)} WHERE {claimable} ORDER BY {due} LIMIT %s"
         rows = sql.update_returning(
@@ -114,48 +121,55 @@ def claim_due(limit: int) -> list[Delivery]:
             [lease, *claimable_params, limit, *claimable_params],
             returning=pk,
         )
-    if not rows:
-        return []
-    return sorted(load([row[0] for row in rows]), key=lambda d: (d.next_attempt_at, d.created_at))
+        claimed = load([row[0] for row in rows])
+    return sorted(claimed, key=lambda d: (d.next_attempt_at, d.created_at))
 
 
 _DELIVERY, _SUBSCRIPTION, _PAYLOAD = sql.Rows(Delivery), sql.Rows(Subscription), sql.Rows(EventPayload)
+# What a claimed delivery is read with: its subscription `s` and its payload `p`.
+_JOINED_TABLES = f"{sql.table(Subscription)} s, {sql.table(EventPayload)} p"
+
+
+def _joins(delivery: str) -> str:
+    to_subscription, to_payload = sql.column(Delivery, "subscription"), sql.column(Delivery, "event_payload")
+    return (
+        f"s.{sql.column(Subscription, 'id')} = {delivery}.{to_subscription} "
+        f"AND p.{sql.column(EventPayload, 'id')} = {delivery}.{to_payload}"
+    )
+
+
+def _joined_columns(delivery: str) -> str:
+    return f"{_DELIVERY.columns(delivery)}, {_SUBSCRIPTION.columns('s')}, {_PAYLOAD.columns('p')}"
+
+
+def _joined(row: Sequence) -> Delivery:
+    """A delivery with its subscription and payload from a row of `_joined_columns`, as the
+    ORM's select_related would make them."""
+    subscription_ends = len(_DELIVERY.fields)
+    payload_starts = subscription_ends + len(_SUBSCRIPTION.fields)
+    delivery = _DELIVERY.make(row[:subscription_ends])
+    Delivery.subscription.field.set_cached_value(delivery, _SUBSCRIPTION.make(row[subscription_ends:payload_starts]))
+    Delivery.event_payload.field.set_cached_value(delivery, _PAYLOAD.make(row[payload_starts:]))
+    return delivery
 
 
 def load(delivery_ids: Sequence[str]) -> list[Delivery]:
-    """The deliveries with their subscriptions and payloads, in one plain SELECT: what a claim
-    hands to the sender (the ORM's select_related took three times the CPU, per claim)."""
-    if not delivery_ids:
-        return []
+    """The deliveries with their subscriptions and payloads, in one plain SELECT (the ORM's
+    select_related took three times the CPU, per claim)."""
 
     def statement(matching: str) -> str:
-        to_subscription, to_payload = sql.column(Delivery, "subscription"), sql.column(Delivery, "event_payload")
-        subscription_id, payload_id = sql.column(Subscription, "id"), sql.column(EventPayload, "id")
         return (
-            f"SELECT {_DELIVERY.columns('d')}, {_SUBSCRIPTION.columns('s')}, {_PAYLOAD.columns('p')} "
-            f"FROM {sql.table(Delivery)} d "
-            f"JOIN {sql.table(Subscription)} s ON s.{subscription_id} = d.{to_subscription} "
-            f"JOIN {sql.table(EventPayload)} p ON p.{payload_id} = d.{to_payload} "
-            f"WHERE d.{sql.column(Delivery, 'id')} {matching}"
+            f"SELECT {_joined_columns('d')} FROM {sql.table(Delivery)} d, {_JOINED_TABLES} "
+            f"WHERE {_joins('d')} AND d.{sql.column(Delivery, 'id')} {matching}"
         )
 
     loaded = []
-    subscription_field, payload_field = (
-        Delivery._meta.get_field("subscription"),
-        Delivery._meta.get_field("event_payload"),
-    )
-    split_subscription = len(_DELIVERY.fields)
-    split_payload = split_subscription + len(_SUBSCRIPTION.fields)
     for chunk in sql.chunks(list(delivery_ids), sql.parameter_limit()):
         if connection.vendor == "postgresql":
             text, params = sql.statement(("load_claimed",), lambda: statement("= ANY(%s)")), [list(chunk)]
         else:
             text, params = statement(f"IN ({sql.in_list(chunk)})"), list(chunk)
-        for row in sql.select(text, params):
-            delivery = _DELIVERY.make(row[:split_subscription])
-            subscription_field.set_cached_value(delivery, _SUBSCRIPTION.make(row[split_subscription:split_payload]))
-            payload_field.set_cached_value(delivery, _PAYLOAD.make(row[split_payload:]))
-            loaded.append(delivery)
+        loaded += [_joined(row) for row in sql.select(text, params)]
     return loaded
 
 
@@ -238,27 +252,31 @@ def write_outcomes(deliveries: list[Delivery], now: datetime) -> None:
 
 
 def _write_successes(delivery_ids: list[str], now: datetime) -> None:
-    """One plain UPDATE (on PostgreSQL one text for any number of rows, so it is prepared once)."""
-
-    def statement(matching: str) -> str:
-        column = {name: sql.column(Delivery, name) for name in ("id", *OUTCOME_FIELDS)}
-        cleared = ", ".join(f"{column[name]} = NULL" for name in ("next_attempt_at", "locked_until", "parked_at"))
-        return (
-            f"UPDATE {sql.table(Delivery)} SET {column['status']} = %s, "
-            f"{column['attempt_count']} = {column['attempt_count']} + 1, {cleared}, {column['last_error']} = '', "
-            f"{column['updated_at']} = %s WHERE {column['id']} {matching}"
-        )
-
-    moment = sql.datetime_param(now)
     with sql.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(*successes_update(delivery_ids, now))
+            return
         for chunk in sql.chunks(delivery_ids, sql.parameter_limit() - 2):
-            if connection.vendor == "postgresql":
-                cursor.execute(
-                    sql.statement(("write_successes",), lambda: statement("= ANY(%s)")),
-                    [Status.SUCCESS, moment, list(chunk)],
-                )
-            else:
-                cursor.execute(statement(f"IN ({sql.in_list(chunk)})"), [Status.SUCCESS, moment, *chunk])
+            text = _successes_statement(f"IN ({sql.in_list(chunk)})")
+            cursor.execute(text, [Status.SUCCESS, sql.datetime_param(now), *chunk])
+
+
+def successes_update(delivery_ids: list[str], now: datetime) -> tuple[str, list]:
+    """The UPDATE that stores these claimed deliveries' success, and its parameters (PostgreSQL):
+    one text for any number of rows, so it is prepared once; the attempts' log can take it along
+    in its INSERT (outcomes.py)."""
+    text = sql.statement(("write_successes",), lambda: _successes_statement("= ANY(%s)"))
+    return text, [Status.SUCCESS, sql.datetime_param(now), list(delivery_ids)]
+
+
+def _successes_statement(matching: str) -> str:
+    column = {name: sql.column(Delivery, name) for name in ("id", *OUTCOME_FIELDS)}
+    cleared = ", ".join(f"{column[name]} = NULL" for name in ("next_attempt_at", "locked_until", "parked_at"))
+    return (
+        f"UPDATE {sql.table(Delivery)} SET {column['status']} = %s, "
+        f"{column['attempt_count']} = {column['attempt_count']} + 1, {cleared}, {column['last_error']} = '', "
+        f"{column['updated_at']} = %s WHERE {column['id']} {matching}"
+    )
 
 
 def write_outcome(delivery: Delivery) -> None:
