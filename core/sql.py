@@ -88,6 +88,11 @@ def cursor():
         return db._prepare_cursor(ServerBindingCursor(db.connection))
 
 
+def execute(sql: str, params: Sequence) -> None:
+    with cursor() as cursor_:
+        cursor_.execute(sql, params)
+
+
 def select(sql: str, params: Sequence) -> list[tuple]:
     with cursor() as cursor_:
         cursor_.execute(sql, params)
@@ -160,6 +165,20 @@ def insert_all(objs: Sequence[models.Model], along_with: tuple[str, Sequence] | 
                     prefix + head + "VALUES " + ", ".join([placeholders] * len(chunk)), prefix_params + params
                 )
     mark_saved(objs)
+
+
+def values_insert(objs: Sequence[models.Model]) -> tuple[str, list]:
+    """`INSERT ... VALUES` of these rows as one statement and its parameters, for another statement
+    to take along as a WITH clause (PostgreSQL; the rows must fit one statement)."""
+    meta, db = objs[0]._meta, connections[DEFAULT_DB_ALIAS]
+    fields = meta.concrete_fields
+    placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    text = statement(("values_insert", meta.label, len(objs)), lambda: (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES {', '.join([placeholders] * len(objs))}"
+    ))  # fmt: skip
+    columns = [_column(f, objs, db) for f in fields]
+    return text, [column[row] for row in range(len(objs)) for column in columns]
 
 
 def fits_one_insert(objs: Sequence[models.Model]) -> bool:

@@ -148,9 +148,10 @@ def _write_outbox(project_id: str, subscriptions: list[Subscribed], payload: dic
         )
         for subscribed in subscriptions
     ]
-    sql.insert_all([stored])
-    # The deliveries last, with their numbers: the numbers' row lock is held until the commit.
-    sequences.insert_numbered(deliveries)
+    # The payload and the deliveries with their numbers in one statement (on PostgreSQL), the
+    # transaction's last before the commit: the numbers' row lock is held until then.
+    sequences.insert_numbered(deliveries, along_with=sql.values_insert([stored]))
+    sql.mark_saved([stored])
     delivery_ids = [d.pk for d in deliveries if d.status == Delivery.Status.PENDING]
     if delivery_ids:
         enqueue_after_commit(delivery_ids)

@@ -20,11 +20,15 @@ from core import sql
 from .models import Delivery, Subscription
 
 
-def insert_numbered(deliveries: list[Delivery]) -> None:
+def insert_numbered(deliveries: list[Delivery], along_with: tuple[str, list] | None = None) -> None:
     """Insert new deliveries, each with its subscription's next number. On PostgreSQL one
-    statement does both (an `UPDATE ... RETURNING` of the counters feeding the INSERT); elsewhere
-    the numbers are taken (`assign`), then the rows inserted."""
+    statement does both (an `UPDATE ... RETURNING` of the counters feeding the INSERT), and takes
+    `along_with` (a data-modifying statement and its parameters, e.g. the payload's INSERT) in the
+    same statement; elsewhere `along_with` runs first, the numbers are taken (`assign`), then the
+    rows inserted."""
     if connection.vendor != "postgresql":
+        if along_with:
+            sql.execute(*along_with)
         assign(deliveries)
         sql.insert_all(deliveries)
         return
@@ -39,27 +43,43 @@ def insert_numbered(deliveries: list[Delivery]) -> None:
         seen[delivery.subscription_id] += 1
         behind.append(counts[delivery.subscription_id] - seen[delivery.subscription_id])
     fields = [field for field in Delivery._meta.concrete_fields if field.name != "sequence"]
-    rows = sql.select(
-        sql.statement(("insert_numbered",), lambda: _numbered_insert(fields)),
-        [ids, [counts[subscription_id] for subscription_id in ids], *sql.unnest_values(deliveries, fields), behind],
+    values = sql.unnest_values(deliveries, fields)
+    # One delivery, the most common publish: its values as scalars (psycopg dumps a list of one
+    # element at many times a scalar's cost).
+    single = len(deliveries) == 1
+    text = sql.statement(
+        ("insert_numbered", single, bool(along_with)), lambda: _numbered_insert(fields, single, along_with)
     )
+    if single:
+        params = [ids[0], 1, *(column[0] for column in values), 0]
+    else:
+        params = [ids, [counts[subscription_id] for subscription_id in ids], *values, behind]
+    rows = sql.select(text, (along_with[1] if along_with else []) + params)
     numbers = dict(rows)
     for delivery in deliveries:
         delivery.sequence = numbers[delivery.pk]
     sql.mark_saved(deliveries)
 
 
-def _numbered_insert(fields: list) -> str:
+def _numbered_insert(fields: list, single: bool, along_with: tuple[str, list] | None) -> str:
     columns = [sql.quote(field.column) for field in fields]
     table, pk, last = sql.table(Subscription), sql.column(Subscription, "id"), sql.column(Subscription, "last_sequence")
     subscription, sequence = sql.column(Delivery, "subscription"), sql.column(Delivery, "sequence")
+    if single:
+        types = [field.db_type(connection) for field in fields]
+        counted = f"(VALUES (%s::{Subscription._meta.pk.db_type(connection)}, %s::bigint))"
+        made = f"(VALUES ({', '.join(f'%s::{t}' for t in types)}, %s::bigint))"
+    else:
+        counted = f"unnest({_id_array()}, %s::bigint[])"
+        made = f"unnest({sql.unnest_arguments(fields)}, %s::bigint[])"
     return (
-        f"WITH taken AS (UPDATE {table} SET {last} = {table}.{last} + counted.n "
-        f"FROM unnest({_id_array()}, %s::bigint[]) AS counted(id, n) WHERE {table}.{pk} = counted.id "
+        (f"WITH along AS ({along_with[0]}), " if along_with else "WITH ")
+        + f"taken AS (UPDATE {table} SET {last} = {table}.{last} + counted.n "
+        f"FROM {counted} AS counted(id, n) WHERE {table}.{pk} = counted.id "
         f"RETURNING {table}.{pk}, {table}.{last}) "
         f"INSERT INTO {sql.table(Delivery)} ({', '.join(columns)}, {sequence}) "
         f"SELECT {', '.join(f'made.{column}' for column in columns)}, taken.{last} - made.behind "
-        f"FROM unnest({sql.unnest_arguments(fields)}, %s::bigint[]) AS made({', '.join(columns)}, behind) "
+        f"FROM {made} AS made({', '.join(columns)}, behind) "
         f"JOIN taken ON taken.{pk} = made.{subscription} "
         f"RETURNING {sql.column(Delivery, 'id')}, {sequence}"
     )
