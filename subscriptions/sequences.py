@@ -2,14 +2,17 @@
 the same on every retry, so any receiver can put deliveries back in order or see that one is
 missing (retries and parallel workers deliver out of order).
 
-The counter is the subscription row's `last_sequence`, taken inside the publishing transaction:
-the row lock it takes orders concurrent publishers to one subscription, so numbers are gapless as
-committed (a rolled-back transaction takes its numbers back with it). The price: publishers to one
-subscription commit one after another from the moment they take their numbers to their commit. So
-on PostgreSQL the outbox takes them in the very statement that inserts the deliveries
-(`insert_numbered`), the last before the commit: with the numbers taken by a statement of their
-own and the INSERT after it, 4 publishers to one subscription committed about 10 % fewer events
-(bench/README.md, "Publishing as arrays")."""
+The counter is the subscription row's `last_sequence`, taken in the publishing transaction: the
+row lock it takes orders concurrent publishers to one subscription, so numbers are gapless as
+committed (a rolled-back transaction takes its numbers back with it) and follow commit order.
+The price: publishers to one subscription commit one after another while they hold that lock. On
+PostgreSQL the numbers are taken at the commit itself, by a deferred trigger (migration 0012), so
+the lock is held for the commit only, not from the publish to the end of the caller's transaction
+(with ATOMIC_REQUESTS, the rest of an API call); 4 publishers to one subscription committed about
+10 % more events than with the numbers taken in the publishing statement (bench/README.md). The
+trigger locks the transaction's counters in one order (their ids) before taking any, so two
+commits never deadlock. Elsewhere (SQLite: one writing transaction at a time) and for
+operator.select, the numbers are taken as the rows are made (`assign`)."""
 
 from collections import Counter
 
@@ -21,67 +24,47 @@ from .models import Delivery, Subscription
 
 
 def insert_numbered(deliveries: list[Delivery], along_with: tuple[str, list] | None = None) -> None:
-    """Insert new deliveries, each with its subscription's next number. On PostgreSQL one
-    statement does both (an `UPDATE ... RETURNING` of the counters feeding the INSERT), and takes
-    `along_with` (a data-modifying statement and its parameters, e.g. the payload's INSERT) in the
-    same statement; elsewhere `along_with` runs first, the numbers are taken (`assign`), then the
-    rows inserted."""
+    """Insert new deliveries, each to take its subscription's next number, and `along_with` (a
+    data-modifying statement and its parameters, e.g. the payload's INSERT) with them.
+
+    On PostgreSQL, one statement, and the numbers are taken when the transaction commits (the
+    deferred trigger of migration 0012), so the counters' row locks are held only for the commit
+    itself; the statement adds the subscriptions to the transaction's `hooks.publishing` list, by
+    which the trigger locks them in one order. Until the commit `sequence` is unset on the rows
+    (and stays so on these instances). Elsewhere `along_with` runs first, then the numbers are
+    taken (`assign`) and the rows inserted."""
     if connection.vendor != "postgresql":
         if along_with:
             sql.execute(*along_with)
         assign(deliveries)
         sql.insert_all(deliveries)
         return
-    counts = Counter(delivery.subscription_id for delivery in deliveries)
-    ids = sorted(counts)
-    if len(ids) > 1:
-        _lock_in_order(ids)
-    # Each row's distance from its subscription's new last number: the last of them gets it.
-    seen: Counter = Counter()
-    behind = []
-    for delivery in deliveries:
-        seen[delivery.subscription_id] += 1
-        behind.append(counts[delivery.subscription_id] - seen[delivery.subscription_id])
     fields = [field for field in Delivery._meta.concrete_fields if field.name != "sequence"]
     values = sql.unnest_values(deliveries, fields)
     # One delivery, the most common publish: its values as scalars (psycopg dumps a list of one
     # element at many times a scalar's cost).
     single = len(deliveries) == 1
-    text = sql.statement(
-        ("insert_numbered", single, bool(along_with)), lambda: _numbered_insert(fields, single, along_with)
-    )
-    if single:
-        params = [ids[0], 1, *(column[0] for column in values), 0]
-    else:
-        params = [ids, [counts[subscription_id] for subscription_id in ids], *values, behind]
-    rows = sql.select(text, (along_with[1] if along_with else []) + params)
-    numbers = dict(rows)
-    for delivery in deliveries:
-        delivery.sequence = numbers[delivery.pk]
+    text = sql.statement(("insert_numbered", single, bool(along_with)), lambda: _insert(fields, single, along_with))
+    publishing = ",".join(sorted({delivery.subscription_id for delivery in deliveries}))
+    rows = [column[0] for column in values] if single else values
+    sql.execute(text, [*(along_with[1] if along_with else []), publishing, *rows])
     sql.mark_saved(deliveries)
 
 
-def _numbered_insert(fields: list, single: bool, along_with: tuple[str, list] | None) -> str:
+def _insert(fields: list, single: bool, along_with: tuple[str, list] | None) -> str:
     columns = [sql.quote(field.column) for field in fields]
-    table, pk, last = sql.table(Subscription), sql.column(Subscription, "id"), sql.column(Subscription, "last_sequence")
-    subscription, sequence = sql.column(Delivery, "subscription"), sql.column(Delivery, "sequence")
     if single:
-        types = [field.db_type(connection) for field in fields]
-        counted = f"(VALUES (%s::{Subscription._meta.pk.db_type(connection)}, %s::bigint))"
-        made = f"(VALUES ({', '.join(f'%s::{t}' for t in types)}, %s::bigint))"
+        made = f"(VALUES ({', '.join(f'%s::{field.db_type(connection)}' for field in fields)}))"
     else:
-        counted = f"unnest({_id_array()}, %s::bigint[])"
-        made = f"unnest({sql.unnest_arguments(fields)}, %s::bigint[])"
+        made = f"unnest({sql.unnest_arguments(fields)})"
+    # A CTE calling a volatile function is run once, before the INSERT (never inlined).
     return (
         (f"WITH along AS ({along_with[0]}), " if along_with else "WITH ")
-        + f"taken AS (UPDATE {table} SET {last} = {table}.{last} + counted.n "
-        f"FROM {counted} AS counted(id, n) WHERE {table}.{pk} = counted.id "
-        f"RETURNING {table}.{pk}, {table}.{last}) "
-        f"INSERT INTO {sql.table(Delivery)} ({', '.join(columns)}, {sequence}) "
-        f"SELECT {', '.join(f'made.{column}' for column in columns)}, taken.{last} - made.behind "
-        f"FROM {made} AS made({', '.join(columns)}, behind) "
-        f"JOIN taken ON taken.{pk} = made.{subscription} "
-        f"RETURNING {sql.column(Delivery, 'id')}, {sequence}"
+        + "publishing AS (SELECT set_config('hooks.publishing', "
+        "concat_ws(',', current_setting('hooks.publishing', true), %s::text), true)) "
+        f"INSERT INTO {sql.table(Delivery)} ({', '.join(columns)}) "
+        f"SELECT {', '.join(f'made.{column}' for column in columns)} "
+        f"FROM {made} AS made({', '.join(columns)}), publishing"
     )
 
 

@@ -33,6 +33,24 @@ def pytest_configure(config) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _deliveries_numbered_as_made_in_tests_that_never_commit(request):
+    """On PostgreSQL a delivery takes its `sequence` when its transaction commits; a test on
+    pytest-django's `db` runs in a transaction that is rolled back, never committed, so there the
+    number is taken as each row is made (`SET CONSTRAINTS ... IMMEDIATE`). Tests that commit
+    (`transactional_db`, the end-to-end ones) see it taken at commit."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = "transactional_db" in request.fixturenames or (marker and marker.kwargs.get("transaction"))
+    if transactional or not (marker or "db" in request.fixturenames):
+        return
+    request.getfixturevalue("db")
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS subscriptions_delivery_numbered IMMEDIATE")
+
+
+@pytest.fixture(autouse=True)
 def _forget_failed_signins():
     """Failed sign-ins are counted per address (all tests call from 127.0.0.1) and per account: each
     test starts with none. On Redis (the Redis broker's server) only the sign-in keys go: clearing

@@ -62,6 +62,7 @@ def test_several_rows_with_json_and_long_text_come_back_as_they_went_in(delivery
 
 
 def test_several_rows_of_short_values_come_back_as_they_went_in_whatever_their_text(delivery):
+    moment = timezone.now()
     rows = [
         Delivery(
             project_id=delivery.project_id,
@@ -70,7 +71,8 @@ def test_several_rows_of_short_values_come_back_as_they_went_in_whatever_their_t
             event_payload=delivery.event_payload,
             last_error=text,
             decision=text[::-1],
-            sequence=None if number % 2 else number,
+            sequence=number,
+            parked_at=None if number % 2 else moment,
         )
         for number, text in enumerate(AWKWARD_TEXTS)
     ]
@@ -81,7 +83,7 @@ def test_several_rows_of_short_values_come_back_as_they_went_in_whatever_their_t
     for row in rows:
         again = stored[row.pk]
         assert (again.event, again.last_error, again.decision) == (row.event, row.last_error, row.decision)
-        assert again.sequence == row.sequence
+        assert (again.sequence, again.parked_at) == (row.sequence, row.parked_at)
 
 
 def test_rows_sharing_a_value_and_rows_without_one_keep_each_their_own(delivery):

@@ -1,7 +1,9 @@
-"""What numbering deliveries locks, on PostgreSQL: publishers to the same subscriptions wait for
-each other (numbers follow commits), and nothing else does: a worker committing attempt rows of
-those subscriptions (whose foreign keys take key-share locks on them at commit) is not held up by a
-publishing transaction, so the two can never deadlock."""
+"""What numbering deliveries locks, on PostgreSQL: a publish takes its numbers when its transaction
+commits, so publishers to the same subscription wait for each other only for a commit, numbers
+follow commits, and a rolled-back publish leaves no gap; taking numbers in a transaction of its own
+(`sequences.take`, operator.select's) orders publishers the same way; and nothing else waits: a
+worker committing attempt rows of those subscriptions (whose foreign keys take key-share locks on
+them at commit) is not held up by a publishing transaction, so the two can never deadlock."""
 
 import threading
 
@@ -104,3 +106,101 @@ def test_publishers_racing_on_the_same_subscriptions_never_deadlock_and_leave_no
 
 
 PUBLISHERS, PUBLISHES = 6, 100
+
+
+@pytest.fixture(autouse=True)
+def no_worker(monkeypatch):
+    """Deliveries are only written here: no worker is woken to send them (after each commit, with
+    tasks run in-process, it would try to reach the example targets)."""
+    from subscriptions import queue
+
+    monkeypatch.setattr(queue, "wake", lambda *args, **kwargs: None)
+
+
+def publish(project, event: str = "request.create") -> str:
+    from subscriptions.publishing import publish_event
+
+    (delivery_id,) = publish_event(project.pk, [event], {"id": "r1"})
+    return delivery_id
+
+
+def sequence_of(delivery_id: str) -> int | None:
+    from subscriptions.models import Delivery
+
+    return Delivery.objects.get(pk=delivery_id).sequence
+
+
+def test_a_publish_takes_its_number_at_commit_so_an_open_transaction_holds_up_no_other_publisher(project):
+    subscription(project, "https://hooks.example.com/one")
+    first_published, release = threading.Event(), threading.Event()
+    made: dict[str, str] = {}
+
+    def first() -> None:
+        with transaction.atomic():
+            made["first"] = publish(project)
+            first_published.set()
+            release.wait(10)
+
+    def second() -> None:
+        with transaction.atomic():
+            made["second"] = publish(project)
+
+    one, _ = in_another_connection(first)
+    assert first_published.wait(10)
+    two, second_ended = in_another_connection(second)
+    two.join(5)
+    assert "ended_at" in second_ended, "the second publisher waited for a transaction still open"
+    release.set()
+    one.join(10)
+
+    assert (sequence_of(made["second"]), sequence_of(made["first"])) == (1, 2)  # in commit order
+
+
+def test_a_rolled_back_publish_takes_no_number(project):
+    subscription(project, "https://hooks.example.com/one")
+
+    class Rollback(Exception):
+        pass
+
+    with pytest.raises(Rollback), transaction.atomic():
+        publish(project)
+        raise Rollback
+    with transaction.atomic():
+        kept = publish(project)
+
+    assert sequence_of(kept) == 1
+
+
+def test_transactions_publishing_to_the_same_subscriptions_in_crossed_orders_commit_without_deadlock(project):
+    """One transaction publishes to B and then to A and B; the others to A and B at once: the
+    counters are locked at commit in one order, whatever the order of the publishes."""
+    first = subscription(project, "https://hooks.example.com/a", event="request.create")
+    second = subscription(project, "https://hooks.example.com/b", event="*")
+    failures: list[Exception] = []
+
+    def publisher(crossed: bool) -> None:
+        for _ in range(PUBLISHES // 4):
+            try:
+                with transaction.atomic():
+                    if crossed:
+                        publish_event_names(project, ["message.create"])  # B only
+                    publish_event_names(project, ["request.create"])  # A and B
+            except Exception as exc:  # a deadlock is rolled back and reported here
+                failures.append(exc)
+
+    threads = [in_another_connection(lambda n=n: publisher(n % 2 == 0))[0] for n in range(PUBLISHERS)]
+    for thread in threads:
+        thread.join(60)
+
+    assert failures == []
+    from subscriptions.models import Delivery
+
+    for hook in (first, second):
+        numbers = sorted(Delivery.objects.filter(subscription=hook).values_list("sequence", flat=True))
+        assert numbers == list(range(1, len(numbers) + 1))  # gapless, none left unnumbered
+
+
+def publish_event_names(project, names: list[str]) -> list[str]:
+    from subscriptions.publishing import publish_event
+
+    return publish_event(project.pk, names, {"id": "r1"})
