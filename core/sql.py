@@ -145,40 +145,37 @@ def insert_all(objs: Sequence[models.Model], along_with: tuple[str, Sequence] | 
     meta = objs[0]._meta
     fields = meta.concrete_fields
     db = connections[DEFAULT_DB_ALIAS]
-    head = statement(
-        ("insert", meta.label),
-        lambda: f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) ",
-    )
     with cursor() as cursor_:
         if db.vendor == "postgresql" and len(objs) > 1 and not any(_long(f) for f in fields):
             arrays = statement(
-                ("unnest", meta.label), lambda: f"{head}SELECT * FROM unnest({unnest_arguments(fields)})"
+                ("unnest", meta.label),
+                lambda: f"{_insert_head(meta)} SELECT * FROM unnest({unnest_arguments(fields)})",
             )
             cursor_.execute(prefix + arrays, prefix_params + unnest_values(objs, fields))
         else:
-            placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
             size = max(1, min(db.ops.bulk_batch_size(fields, objs), parameter_limit() // len(fields)))
             for chunk in chunks(objs, size):
-                columns = [_column(f, chunk, db) for f in fields]
-                params = [column[row] for row in range(len(chunk)) for column in columns]
-                cursor_.execute(
-                    prefix + head + "VALUES " + ", ".join([placeholders] * len(chunk)), prefix_params + params
-                )
+                text, params = values_insert(chunk)
+                cursor_.execute(prefix + text, prefix_params + params)
     mark_saved(objs)
 
 
 def values_insert(objs: Sequence[models.Model]) -> tuple[str, list]:
-    """`INSERT ... VALUES` of these rows as one statement and its parameters, for another statement
-    to take along as a WITH clause (PostgreSQL; the rows must fit one statement)."""
+    """`INSERT ... VALUES` of these rows as one statement, and its parameters (for another
+    statement to take along as a WITH clause, on PostgreSQL, the rows must fit one statement)."""
     meta, db = objs[0]._meta, connections[DEFAULT_DB_ALIAS]
     fields = meta.concrete_fields
     placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    text = statement(("values_insert", meta.label, len(objs)), lambda: (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-        f"VALUES {', '.join([placeholders] * len(objs))}"
-    ))  # fmt: skip
+    text = statement(
+        ("values_insert", meta.label, len(objs)),
+        lambda: f"{_insert_head(meta)} VALUES {', '.join([placeholders] * len(objs))}",
+    )
     columns = [_column(f, objs, db) for f in fields]
     return text, [column[row] for row in range(len(objs)) for column in columns]
+
+
+def _insert_head(meta) -> str:
+    return f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in meta.concrete_fields)})"
 
 
 def fits_one_insert(objs: Sequence[models.Model]) -> bool:
@@ -235,7 +232,7 @@ class Rows:
     def __init__(self, model: type[models.Model]):
         self.model = model
         self.fields = model._meta.concrete_fields
-        self._converters: dict[str, list[list]] = {}
+        self._converters: dict[str, list[list[tuple]]] = {}
 
     def columns(self, alias: str) -> str:
         """The select list of every field, from the table named `alias` in the statement."""

@@ -5,7 +5,7 @@ matching enabled subscription); only after commit are the deliveries handed to t
 rolled-back change sends nothing and a committed one is never lost.
 
 Because it runs inside every domain write, the outbox is read and written with plain SQL statements
-(`_matching_subscriptions`, `sql.insert_all` and `sequences.insert_numbered` for the rows) rather than through
+(`_matching_subscriptions`, `sql.values_insert` and `sequences.insert_numbered` for the rows) rather than through
 the ORM's query builder: the same statements built by QuerySet and bulk_create cost about 1.05 ms of
 CPU per event, these about 0.45 ms, on PostgreSQL (bench/README.md, publishing cost)."""
 
@@ -148,8 +148,8 @@ def _write_outbox(project_id: str, subscriptions: list[Subscribed], payload: dic
         )
         for subscribed in subscriptions
     ]
-    # The payload and the deliveries with their numbers in one statement (on PostgreSQL), the
-    # transaction's last before the commit: the numbers' row lock is held until then.
+    # The payload and the deliveries in one statement on PostgreSQL, where the deliveries take their
+    # numbers when the transaction commits (sequences.py).
     sequences.insert_numbered(deliveries, along_with=sql.values_insert([stored]))
     sql.mark_saved([stored])
     delivery_ids = [d.pk for d in deliveries if d.status == Delivery.Status.PENDING]
