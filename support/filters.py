@@ -61,9 +61,13 @@ class StatusListField(forms.CharField):
                 statuses.append(STATUS_ALIASES[token])
             else:
                 known = ", ".join(map(str, Request.Status.values))
+                # The token goes in as a parameter: django-filter %-formats every message, so a
+                # `%` the client sent must not be part of the format string.
                 raise forms.ValidationError(
-                    f"Unknown status {token!r}: give {known} (comma-separated for several), a name "
-                    f"({', '.join(STATUS_ALIASES)}) or all."
+                    "Unknown status %(token)s: give %(known)s (comma-separated for several), a name "
+                    "(%(names)s) or all.",
+                    code="invalid_choice",
+                    params={"token": repr(token), "known": known, "names": ", ".join(STATUS_ALIASES)},
                 )
         return statuses
 

@@ -280,10 +280,11 @@ def test_requests_filter_by_tiledesks_status_numbers_and_the_old_names(api, proj
     assert ids("200") == ids("assigned") == ids("50") == set()
 
 
-@pytest.mark.parametrize("status", ["open-ish", "300", "100,x"])
+@pytest.mark.parametrize("status", ["open-ish", "300", "100,x", "%s", "%(x)s 100%"])
 def test_an_unknown_status_filter_is_a_400_on_status(api, project, status):
     response = api.get(f"{base(project)}/requests/", {"status": status})
     assert response.status_code == 400 and "status" in response.json()
+    assert repr(status.split(",")[-1]) in response.json()["status"][0]
 
 
 def test_a_request_needs_first_text_and_lead(api, project):
