@@ -12,8 +12,11 @@ tasks, not one each; and under a steady stream of one-event transactions one wor
 as they come, with no task per commit at all. A draining worker holds the flag (`hold_wake_ups`)
 and, when a claim finds nothing, lets go of it (`release_wake_ups`) and claims once more: a
 delivery committed while the flag was held is seen by that last claim, and one committed after it
-queues a new wake-up, so none is left waiting. A worker that claims a full batch wakes another
-past the flag (`coalesce=False`), so a backlog is drained by every worker. Retries, and
+queues a new wake-up, so none is left waiting. A worker that claims a full batch calls a helper
+past the flag (`call_for_help`), so a backlog is drained by every worker; a helper neither holds
+nor lets go of the flag, and leaves as soon as a claim comes back less than full, so a stream that
+one worker keeps up with is drained by one worker in batches, not split among every worker in
+claims of one delivery each. Retries, and
 deliveries a rate limit holds back, are found by `next_attempt_at` too: the worker process that
 set the time wakes a worker then (an in-process alarm), and for a retry one scheduled wake-up per
 HOOKS_RETRY_WAKE_S is the durable fallback (not one django-q2 Schedule row per retry)."""
@@ -80,24 +83,33 @@ def _flag_key(broker: RedisBroker) -> str:
     return f"{broker.list_key}:wake-queued"
 
 
-def wake(workers: int = 1, coalesce: bool = True) -> None:
+def wake(workers: int = 1) -> None:
     """Have `workers` workers drain the outbox: coalesced with a wake-up queued and not yet taken,
-    or a worker draining; a count above one (a known backlog) or `coalesce=False` (a worker asking
-    for help) always queues."""
+    or a worker draining; a count above one (a known backlog) always queues."""
     broker = queue_broker()
-    if coalesce and workers == 1 and isinstance(broker, RedisBroker) and not Conf.SYNC:
+    if workers == 1 and isinstance(broker, RedisBroker) and not Conf.SYNC:
         try:
             if not broker.connection.set(_flag_key(broker), 1, nx=True, px=WAKE_FLAG_TTL_MS):
                 return  # a worker will claim after this commit: the one queued, or the one draining
         except Exception:  # the broker is down: the rows stay pending and the sweep picks them up
             logger.exception("could not reach the broker to wake a worker; retry_pending will")
             return
+    _queue(broker, workers)
+
+
+def call_for_help() -> None:
+    """A draining worker has claimed a full batch: one more worker joins in, past the flag, as a
+    helper (`deliver_due(helping=True)`)."""
+    _queue(queue_broker(), 1, helping=True)
+
+
+def _queue(broker: Broker, workers: int, **kwargs) -> None:
     collector = _Collector(broker)
     for _ in range(workers):
         # save=False: django-q2 would otherwise store every successful run in its task table and,
         # with save_limit, re-read up to `save_limit` stored results per task to prune them; the
         # Attempt rows are the log already. Failed runs (exceptions) are still stored.
-        async_task(DELIVER_DUE, task_name="deliver-due", group="deliveries", save=False, broker=collector)
+        async_task(DELIVER_DUE, task_name="deliver-due", group="deliveries", save=False, broker=collector, **kwargs)
     try:
         _push(broker, collector.packs)
     except Exception:  # the broker is down: the rows stay pending and the sweep picks them up

@@ -50,15 +50,19 @@ def claim(delivery_id: str) -> Delivery | None:
     return claimed[0] if claimed else None
 
 
-def deliver_due() -> int:
+def deliver_due(helping: bool = False) -> int:
     """Drain the outbox: claim the longest-waiting due deliveries, a batch at a time, and send
     them, for as long as a claim finds any (or DRAIN_S has passed: another worker is woken to go
     on). While it drains, commits queue no wake-up (queue.hold_wake_ups): under a steady stream of
-    one-event transactions one task serves them all, instead of one task per commit. Returns how
-    many were claimed."""
+    one-event transactions one task serves them all, instead of one task per commit. A full claim
+    calls a helper (at most every HELP_EVERY_S per process); a helper (`helping`) leaves the flag
+    alone and stops at its first claim that is less than full: the backlog it came for is gone,
+    and what remains is the draining worker's. Returns how many were claimed."""
     size, started, claimed = settings.HOOKS_BATCH_SIZE, time.monotonic(), 0
-    queue.hold_wake_ups()
-    held_at, holding = started, True
+    holding = not helping
+    if holding:
+        queue.hold_wake_ups()
+    held_at = started
     while True:
         batch = transitions.claim_due(size)
         if not batch:
@@ -69,17 +73,32 @@ def deliver_due() -> int:
             holding = False
             continue
         now = time.monotonic()
-        if not holding or now - held_at > queue.WAKE_FLAG_TTL_MS / 2000:
+        if not helping and (not holding or now - held_at > queue.WAKE_FLAG_TTL_MS / 2000):
             queue.hold_wake_ups()
             held_at, holding = now, True
         if len(batch) == size:
-            queue.wake(coalesce=False)  # more are waiting: another worker joins in
+            _call_for_help(now)
         claimed += len(batch)
         send_claimed(batch, detach_slow=not Conf.SYNC)
-        if time.monotonic() - started > DRAIN_S:
-            queue.release_wake_ups()
-            queue.wake()  # there may be more: the next worker goes on
+        if helping and len(batch) < size:
             return claimed
+        if time.monotonic() - started > DRAIN_S:
+            if not helping:
+                queue.release_wake_ups()
+                queue.wake()  # there may be more: the next worker goes on
+            return claimed
+
+
+# A burst claims full batches one after another; one helper per this long is enough for them.
+HELP_EVERY_S = 0.1
+_helped_at = -math.inf
+
+
+def _call_for_help(now: float) -> None:
+    global _helped_at
+    if now - _helped_at >= HELP_EVERY_S:
+        _helped_at = now
+        queue.call_for_help()
 
 
 def _lets_next_go(batch: list[Delivery]) -> bool:

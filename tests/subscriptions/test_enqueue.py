@@ -62,10 +62,11 @@ def test_a_burst_of_commits_queues_one_wake_up_until_a_worker_lets_go_of_it(redi
     assert len(queued(redis_queue)) == 2
 
 
-def test_a_worker_asking_for_help_queues_a_wake_up_past_the_flag(redis_queue):
+def test_a_worker_asking_for_help_queues_a_helper_past_the_flag(redis_queue):
     delivery_queue.hold_wake_ups()
-    delivery_queue.wake(coalesce=False)
-    assert len(queued(redis_queue)) == 1
+    delivery_queue.call_for_help()
+    (task,) = queued(redis_queue)
+    assert (task["func"], task["args"], task["kwargs"]) == (delivery_queue.DELIVER_DUE, (), {"helping": True})
 
 
 def test_a_known_backlog_wakes_as_many_workers_as_asked(redis_queue):
@@ -210,3 +211,39 @@ def test_a_commit_between_a_workers_empty_claim_and_its_letting_go_is_sent_by_it
     assert tasks.deliver_due() == 1
     assert received() == committed
     assert queued(redis_queue) == []
+
+
+def test_a_draining_worker_that_claims_a_full_batch_calls_one_helper(
+    redis_queue, subscribed, received, settings, monkeypatch
+):
+    from subscriptions import tasks
+
+    settings.HOOKS_BATCH_SIZE = 2
+    monkeypatch.setattr(tasks, "_helped_at", float("-inf"))
+    published = [publish(subscribed.project) for _ in range(5)]
+    redis_queue.connection.delete(redis_queue.list_key)  # a worker took the wake-up
+
+    assert tasks.deliver_due() == 5
+    assert received() == published
+    # Two full claims in a row, within HELP_EVERY_S: one helper.
+    assert [task["kwargs"] for task in queued(redis_queue)] == [{"helping": True}]
+
+
+def test_a_helper_stops_at_its_first_claim_less_than_full_and_leaves_the_flag_to_the_draining_worker(
+    redis_queue, subscribed, received, settings, monkeypatch
+):
+    from subscriptions import tasks, transitions
+
+    settings.HOOKS_BATCH_SIZE = 2
+    monkeypatch.setattr(tasks, "_helped_at", float("-inf"))
+    published = [publish(subscribed.project) for _ in range(3)]
+    redis_queue.connection.delete(redis_queue.list_key)
+    delivery_queue.hold_wake_ups()  # the worker that took the wake-up drains
+    claims = []
+    claim_due = transitions.claim_due
+    monkeypatch.setattr(transitions, "claim_due", lambda limit: claims.append(claim_due(limit)) or claims[-1])
+
+    assert tasks.deliver_due(helping=True) == 3
+    assert [len(batch) for batch in claims] == [2, 1]  # no claim after the one less than full
+    assert received() == published
+    assert redis_queue.connection.exists(delivery_queue._flag_key(redis_queue))  # still the worker's
