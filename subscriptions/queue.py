@@ -14,7 +14,7 @@ and, when a claim finds nothing, lets go of it (`release_wake_ups`) and claims o
 delivery committed while the flag was held is seen by that last claim, and one committed after it
 queues a new wake-up, so none is left waiting. A worker that claims a full batch calls a helper
 past the flag (`call_for_help`), so a backlog is drained by every worker; a helper neither holds
-nor lets go of the flag, and leaves as soon as a claim comes back less than full, so a stream that
+nor lets go of the flag, and leaves as soon as a claim brings less than half a batch, so a stream that
 one worker keeps up with is drained by one worker in batches, not split among every worker in
 claims of one delivery each. Retries, and
 deliveries a rate limit holds back, are found by `next_attempt_at` too: the worker process that

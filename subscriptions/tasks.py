@@ -56,8 +56,9 @@ def deliver_due(helping: bool = False) -> int:
     on). While it drains, commits queue no wake-up (queue.hold_wake_ups): under a steady stream of
     one-event transactions one task serves them all, instead of one task per commit. A full claim
     calls a helper (at most every HELP_EVERY_S per process); a helper (`helping`) leaves the flag
-    alone and stops at its first claim that is less than full: the backlog it came for is gone,
-    and what remains is the draining worker's. Returns how many were claimed."""
+    alone and stops at its first claim of less than half a batch: the backlog it came for is gone,
+    and what remains is the draining worker's (claims of one delivery each by every worker cost
+    more CPU per delivery than one worker's batches). Returns how many were claimed."""
     size, started, claimed = settings.HOOKS_BATCH_SIZE, time.monotonic(), 0
     holding = not helping
     if holding:
@@ -80,7 +81,7 @@ def deliver_due(helping: bool = False) -> int:
             _call_for_help(now)
         claimed += len(batch)
         send_claimed(batch, detach_slow=not Conf.SYNC)
-        if helping and len(batch) < size:
+        if helping and len(batch) < size / 2:
             return claimed
         if time.monotonic() - started > DRAIN_S:
             if not helping:

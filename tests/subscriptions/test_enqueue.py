@@ -229,21 +229,21 @@ def test_a_draining_worker_that_claims_a_full_batch_calls_one_helper(
     assert [task["kwargs"] for task in queued(redis_queue)] == [{"helping": True}]
 
 
-def test_a_helper_stops_at_its_first_claim_less_than_full_and_leaves_the_flag_to_the_draining_worker(
+def test_a_helper_stops_at_its_first_claim_of_less_than_half_a_batch_and_leaves_the_flag_to_the_draining_worker(
     redis_queue, subscribed, received, settings, monkeypatch
 ):
     from subscriptions import tasks, transitions
 
-    settings.HOOKS_BATCH_SIZE = 2
+    settings.HOOKS_BATCH_SIZE = 4
     monkeypatch.setattr(tasks, "_helped_at", float("-inf"))
-    published = [publish(subscribed.project) for _ in range(3)]
+    published = [publish(subscribed.project) for _ in range(5)]
     redis_queue.connection.delete(redis_queue.list_key)
     delivery_queue.hold_wake_ups()  # the worker that took the wake-up drains
     claims = []
     claim_due = transitions.claim_due
     monkeypatch.setattr(transitions, "claim_due", lambda limit: claims.append(claim_due(limit)) or claims[-1])
 
-    assert tasks.deliver_due(helping=True) == 3
-    assert [len(batch) for batch in claims] == [2, 1]  # no claim after the one less than full
+    assert tasks.deliver_due(helping=True) == 5
+    assert [len(batch) for batch in claims] == [4, 1]  # no claim after the one of less than half
     assert received() == published
     assert redis_queue.connection.exists(delivery_queue._flag_key(redis_queue))  # still the worker's

@@ -204,3 +204,34 @@ def publish_event_names(project, names: list[str]) -> list[str]:
     from subscriptions.publishing import publish_event
 
     return publish_event(project.pk, names, {"id": "r1"})
+
+
+def test_a_transaction_numbers_its_deliveries_at_commit_in_publish_order_per_subscription(project):
+    """All of them at once, when the transaction commits: those of a rolled-back savepoint take no
+    number, and a delivery made without publishing (the ORM) takes one too."""
+    from subscriptions.models import Delivery
+
+    first = subscription(project, "https://hooks.example.com/a", event="request.create")
+    second = subscription(project, "https://hooks.example.com/b", event="*")
+
+    class Rollback(Exception):
+        pass
+
+    with transaction.atomic():
+        only_second = publish_event_names(project, ["message.create"])
+        both_early = publish_event_names(project, ["request.create"])
+        with pytest.raises(Rollback), transaction.atomic():
+            publish_event_names(project, ["request.create"])
+            raise Rollback
+        made = pending_delivery(first).pk
+        both_late = publish_event_names(project, ["request.create"])
+        assert Delivery.objects.filter(sequence__isnull=False).count() == 0  # not before the commit
+
+    def numbered(hook, published: list[str]) -> list[int]:
+        """The numbers of the subscription's deliveries among these, in publish order."""
+        sequence_by_id = dict(Delivery.objects.filter(subscription=hook).values_list("id", "sequence"))
+        return [sequence_by_id[d] for d in published if d in sequence_by_id]
+
+    assert numbered(first, [*both_early, *both_late, made]) == [1, 2, 3]
+    assert numbered(second, [*only_second, *both_early, *both_late]) == [1, 2, 3]
+    assert Delivery.objects.count() == 6
