@@ -9,8 +9,10 @@ delivery, whatever the size of the transactions that published them.
 Wake-ups are coalesced: with the Redis broker a flag (`SET NX`) marks that a wake-up is queued or
 a worker is draining, and commits meanwhile queue none, so a burst of API calls queues a few
 tasks, not one each; and under a steady stream of one-event transactions one worker drains them
-as they come, with no task per commit at all. A draining worker holds the flag (`hold_wake_ups`)
-and, when a claim finds nothing, lets go of it (`release_wake_ups`) and claims once more: a
+as they come, with no task per commit at all. A draining worker holds the flag (`hold_wake_ups`);
+when a claim finds nothing it waits a moment for more (commits meanwhile nudge it instead of
+queueing: `wait_for_nudge`, so a light stream is sent without a task's hops per event), and then
+lets go of the flag (`release_wake_ups`) and claims once more: a
 delivery committed while the flag was held is seen by that last claim, and one committed after it
 queues a new wake-up, so none is left waiting. A worker that claims a full batch calls a helper
 past the flag (`call_for_help`), so a backlog is drained by every worker; a helper neither holds
@@ -83,18 +85,50 @@ def _flag_key(broker: RedisBroker) -> str:
     return f"{broker.list_key}:wake-queued"
 
 
+def _nudge_key(broker: RedisBroker) -> str:
+    return f"{broker.list_key}:nudge"
+
+
+# The flag if it is free (then a wake-up is to be queued: 1); otherwise a nudge for a worker waiting
+# for more (`wait_for_nudge`): at most one is kept, and it runs out with the flag (0). One round
+# trip, as the SET NX alone was.
+_FLAG_OR_NUDGE = """
+if redis.call('SET', KEYS[1], 1, 'NX', 'PX', ARGV[1]) then return 1 end
+redis.call('RPUSH', KEYS[2], 1)
+redis.call('LTRIM', KEYS[2], -1, -1)
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+return 0
+"""
+
+
 def wake(workers: int = 1) -> None:
     """Have `workers` workers drain the outbox: coalesced with a wake-up queued and not yet taken,
-    or a worker draining; a count above one (a known backlog) always queues."""
+    or a worker draining (which is nudged, should it be waiting for more); a count above one (a
+    known backlog) always queues."""
     broker = queue_broker()
     if workers == 1 and isinstance(broker, RedisBroker) and not Conf.SYNC:
         try:
-            if not broker.connection.set(_flag_key(broker), 1, nx=True, px=WAKE_FLAG_TTL_MS):
+            script = broker.connection.register_script(_FLAG_OR_NUDGE)
+            if not script(keys=[_flag_key(broker), _nudge_key(broker)], args=[WAKE_FLAG_TTL_MS]):
                 return  # a worker will claim after this commit: the one queued, or the one draining
         except Exception:  # the broker is down: the rows stay pending and the sweep picks them up
             logger.exception("could not reach the broker to wake a worker; retry_pending will")
             return
     _queue(broker, workers)
+
+
+def wait_for_nudge(timeout_s: float) -> bool:
+    """For a draining worker holding the flag whose claim found nothing: wait up to `timeout_s` for
+    a commit's nudge. True if one came (it may be from a commit made while the worker was sending:
+    a claim finds out). Without the Redis broker there is no nudge, and it returns False at once."""
+    broker = queue_broker()
+    if not isinstance(broker, RedisBroker) or Conf.SYNC or timeout_s <= 0:
+        return False
+    try:
+        return broker.connection.blpop([_nudge_key(broker)], timeout=timeout_s) is not None
+    except Exception:  # as if none came: the worker lets go of the flag and stops
+        logger.exception("could not wait for a nudge")
+        return False
 
 
 def call_for_help() -> None:

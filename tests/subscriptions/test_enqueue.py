@@ -36,6 +36,14 @@ def redis_queue(monkeypatch):
     broker.delete_queue()
 
 
+@pytest.fixture(autouse=True)
+def short_linger(monkeypatch):
+    """A draining worker whose claim finds nothing waits this long for more (LINGER_S)."""
+    from subscriptions import tasks
+
+    monkeypatch.setattr(tasks, "LINGER_S", 0.05)
+
+
 def queued(broker) -> list[dict]:
     return [SignedPackage.loads(pack) for pack in broker.connection.lrange(broker.list_key, 0, -1)]
 
@@ -247,3 +255,40 @@ def test_a_helper_stops_at_its_first_claim_of_less_than_half_a_batch_and_leaves_
     assert [len(batch) for batch in claims] == [4, 1]  # no claim after the one of less than half
     assert received() == published
     assert redis_queue.connection.exists(delivery_queue._flag_key(redis_queue))  # still the worker's
+
+
+def test_a_draining_worker_whose_claim_finds_nothing_sends_a_commit_made_while_it_waits_without_a_task(
+    redis_queue, subscribed, received, monkeypatch
+):
+    import time
+
+    from subscriptions import tasks
+    from tests.conftest import in_another_connection
+
+    monkeypatch.setattr(tasks, "LINGER_S", 1.0)
+    made: list[str] = []
+
+    def commit_later() -> None:
+        time.sleep(0.3)
+        made.append(publish(subscribed.project))  # autocommit: committed, and its wake-up sent
+
+    publisher, _ = in_another_connection(commit_later)
+    assert tasks.deliver_due() == 1
+    publisher.join(5)
+
+    assert received() == made
+    assert queued(redis_queue) == []  # the commit nudged the waiting worker: no task
+
+
+def test_a_draining_worker_lets_go_of_the_flag_after_waiting_linger_s_for_nothing(redis_queue, db, monkeypatch):
+    import time
+
+    from subscriptions import tasks
+
+    monkeypatch.setattr(tasks, "LINGER_S", 0.3)
+    started = time.monotonic()
+
+    assert tasks.deliver_due() == 0
+    assert 0.3 <= time.monotonic() - started < 2
+    delivery_queue.enqueue_deliveries(["f" * 24])  # the next commit queues a wake-up
+    assert len(queued(redis_queue)) == 1
