@@ -10,10 +10,13 @@ PostgreSQL the numbers are taken at the commit itself, by a deferred trigger (mi
 the lock is held for the commit only, not from the publish to the end of the caller's transaction
 (with ATOMIC_REQUESTS, the rest of an API call); 4 publishers to one subscription committed about
 10 % more events than with the numbers taken in the publishing statement (bench/README.md). The
-trigger numbers all of a transaction's deliveries at once, their counters locked in one order
-(their ids) before any is taken, so two commits never deadlock. Elsewhere (SQLite: one writing
-transaction at a time) and for operator.select, the numbers are taken as the rows are made
-(`assign`)."""
+trigger locks the transaction's counters in one order (their ids) before taking any, so two
+commits never deadlock. (Numbering all of a transaction's deliveries in one statement from the
+trigger's first firing was tried: PL/pgSQL keeps a statement's plan for the connection, and a
+plan made while the outbox was small scanned the whole table until the next ANALYZE; a publish
+with 20 subscriptions cost 2.4 times as much PostgreSQL CPU. These per-row statements find their
+rows by primary key whatever the statistics.) Elsewhere (SQLite: one writing transaction
+at a time) and for operator.select, the numbers are taken as the rows are made (`assign`)."""
 
 from collections import Counter
 
@@ -30,11 +33,10 @@ def insert_numbered(deliveries: list[Delivery], along_with: tuple[str, list]) ->
 
     On PostgreSQL, one statement, and the numbers are taken when the transaction commits (the
     deferred trigger of migration 0012), so the counters' row locks are held only for the commit
-    itself; the statement adds the deliveries to the transaction's `hooks.unnumbered` list, by
-    which the trigger's first firing numbers them all in one statement, their counters locked in
-    one order (the list grows by 25 bytes per delivery the transaction publishes). Until the
-    commit `sequence` is unset on the rows (and stays so on these instances). Elsewhere
-    `along_with` runs first, then the numbers are taken (`assign`) and the rows inserted."""
+    itself; the statement adds the subscriptions to the transaction's `hooks.publishing` list, by
+    which the trigger locks them in one order. Until the commit `sequence` is unset on the rows
+    (and stays so on these instances). Elsewhere `along_with` runs first, then the numbers are
+    taken (`assign`) and the rows inserted."""
     if connection.vendor != "postgresql":
         sql.execute(*along_with)
         assign(deliveries)
@@ -47,8 +49,8 @@ def insert_numbered(deliveries: list[Delivery], along_with: tuple[str, list]) ->
     single = len(deliveries) == 1
     text = sql.statement(("insert_numbered", single, along_with[0]), lambda: _insert(fields, single, along_with[0]))
     rows = [column[0] for column in values] if single else values
-    unnumbered = ",".join(delivery.pk for delivery in deliveries)
-    sql.execute(text, [*along_with[1], unnumbered, *rows])
+    publishing = ",".join(sorted({delivery.subscription_id for delivery in deliveries}))
+    sql.execute(text, [*along_with[1], publishing, *rows])
     sql.mark_saved(deliveries)
 
 
@@ -61,11 +63,11 @@ def _insert(fields: list, single: bool, along_with: str) -> str:
     # A CTE calling a volatile function is run once, before the INSERT (never inlined).
     return (
         f"WITH along AS ({along_with}), "
-        "listing AS (SELECT set_config('hooks.unnumbered', "
-        "concat_ws(',', nullif(current_setting('hooks.unnumbered', true), ''), %s::text), true)) "
+        "publishing AS (SELECT set_config('hooks.publishing', "
+        "concat_ws(',', current_setting('hooks.publishing', true), %s::text), true)) "
         f"INSERT INTO {sql.table(Delivery)} ({', '.join(columns)}) "
         f"SELECT {', '.join(f'made.{column}' for column in columns)} "
-        f"FROM {made} AS made({', '.join(columns)}), listing"
+        f"FROM {made} AS made({', '.join(columns)}), publishing"
     )
 
 

@@ -6,52 +6,23 @@ from django.db import migrations
 NUMBER_AT_COMMIT = """
 CREATE FUNCTION subscriptions_number_delivery() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    -- The deliveries this transaction published, in publish order (subscriptions.sequences keeps
-    -- the list in `hooks.unnumbered`); the first firing at the commit takes the list.
-    listed text := nullif(current_setting('hooks.unnumbered', true), '');
-    unnumbered text[];
     taken bigint;
 BEGIN
-    IF listed IS NULL OR listed = NEW.id THEN
-        -- This row alone: the transaction's only delivery, or one that a first firing numbered
-        -- already (then nothing changes), or one inserted some other way than by publishing.
-        IF listed IS NOT NULL THEN
-            PERFORM set_config('hooks.unnumbered', '', true);
+    -- The first delivery numbered at this commit locks every counter the transaction published
+    -- to (the list subscriptions.sequences keeps in `hooks.publishing`), in one order, so that
+    -- two commits never wait for each other's locks crosswise.
+    -- (One subscription, the most common commit, needs no order: its UPDATE below locks it.)
+    IF current_setting('hooks.counters_locked', true) IS DISTINCT FROM 'yes' THEN
+        IF position(',' IN current_setting('hooks.publishing', true)) > 0 THEN
+            PERFORM 1 FROM subscriptions_subscription
+            WHERE id = ANY(string_to_array(current_setting('hooks.publishing', true), ','))
+            ORDER BY id FOR NO KEY UPDATE;
         END IF;
-        UPDATE subscriptions_subscription SET last_sequence = last_sequence + 1
-        WHERE id = NEW.subscription_id
-          AND EXISTS (SELECT 1 FROM subscriptions_delivery WHERE id = NEW.id AND sequence IS NULL)
-        RETURNING last_sequence INTO taken;
-        IF FOUND THEN
-            UPDATE subscriptions_delivery SET sequence = taken WHERE id = NEW.id;
-        END IF;
-        RETURN NULL;
+        PERFORM set_config('hooks.counters_locked', 'yes', true);
     END IF;
-    -- Several: all of them in one statement, this row with them if it was inserted some other way.
-    PERFORM set_config('hooks.unnumbered', '', true);
-    unnumbered := string_to_array(listed || ',' || NEW.id, ',');
-    -- Their counters are locked in one order (their ids) before any is taken, so two commits
-    -- never wait for each other's locks crosswise.
-    PERFORM 1 FROM subscriptions_subscription
-    WHERE id IN (SELECT subscription_id FROM subscriptions_delivery WHERE id = ANY(unnumbered) AND sequence IS NULL)
-    ORDER BY id FOR NO KEY UPDATE;
-    WITH listing AS (
-        SELECT delivery.id, delivery.subscription_id,
-               row_number() OVER (PARTITION BY delivery.subscription_id ORDER BY entry.position) AS place
-        FROM (SELECT id, min(position) AS position
-              FROM unnest(unnumbered) WITH ORDINALITY AS listed(id, position) GROUP BY id) AS entry
-        JOIN subscriptions_delivery delivery ON delivery.id = entry.id
-        WHERE delivery.sequence IS NULL
-    ), counters AS (
-        UPDATE subscriptions_subscription subscription
-        SET last_sequence = subscription.last_sequence + counted.count
-        FROM (SELECT subscription_id, count(*) AS count FROM listing GROUP BY subscription_id) AS counted
-        WHERE subscription.id = counted.subscription_id
-        RETURNING subscription.id, subscription.last_sequence - counted.count AS before
-    )
-    UPDATE subscriptions_delivery delivery SET sequence = counters.before + listing.place
-    FROM listing JOIN counters ON counters.id = listing.subscription_id
-    WHERE delivery.id = listing.id;
+    UPDATE subscriptions_subscription SET last_sequence = last_sequence + 1
+    WHERE id = NEW.subscription_id RETURNING last_sequence INTO taken;
+    UPDATE subscriptions_delivery SET sequence = taken WHERE id = NEW.id;
     RETURN NULL;
 END $$;
 
