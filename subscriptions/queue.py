@@ -11,17 +11,17 @@ a worker is draining, and commits meanwhile queue none, so a burst of API calls 
 tasks, not one each; and under a steady stream of one-event transactions one worker drains them
 as they come, with no task per commit at all. A draining worker holds the flag (`hold_wake_ups`);
 when a claim finds nothing it waits a moment for more (commits meanwhile nudge it instead of
-queueing: `wait_for_nudge`, so a light stream is sent without a task's hops per event), and then
-lets go of the flag (`release_wake_ups`) and claims once more: a
-delivery committed while the flag was held is seen by that last claim, and one committed after it
-queues a new wake-up, so none is left waiting. A worker that claims a full batch calls a helper
-past the flag (`call_for_help`), so a backlog is drained by every worker; a helper neither holds
-nor lets go of the flag, and leaves as soon as a claim brings less than half a batch, so a stream that
-one worker keeps up with is drained by one worker in batches, not split among every worker in
-claims of one delivery each. Retries, and
-deliveries a rate limit holds back, are found by `next_attempt_at` too: the worker process that
-set the time wakes a worker then (an in-process alarm), and for a retry one scheduled wake-up per
-HOOKS_RETRY_WAKE_S is the durable fallback (not one django-q2 Schedule row per retry)."""
+queueing: `wait_for_nudge`, so a light stream is sent without a task's hops per event), then lets
+go of the flag (`release_wake_ups`) and claims once more: a delivery committed while the flag was
+held is seen by that last claim, and one committed after it queues a new wake-up, so none is left
+waiting. A worker that claims a full batch calls a helper past the flag (`call_for_help`), so a
+backlog is drained by every worker; a helper neither holds nor lets go of the flag, and leaves as
+soon as a claim brings less than half a batch, so a stream that one worker keeps up with is
+drained by one worker in batches, not split among every worker in claims of one delivery each.
+Retries, and deliveries a rate limit holds back, are found by `next_attempt_at` too: the worker
+process that set the time wakes a worker then (an in-process alarm), and for a retry one scheduled
+wake-up per HOOKS_RETRY_WAKE_S is the durable fallback (not one django-q2 Schedule row per
+retry)."""
 
 import heapq
 import logging
