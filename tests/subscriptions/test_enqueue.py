@@ -6,6 +6,7 @@ its own) when one answers."""
 
 import ast
 import os
+import time
 import uuid
 from datetime import timedelta
 
@@ -228,6 +229,7 @@ def test_a_draining_worker_that_claims_a_full_batch_calls_one_helper(
 
     settings.HOOKS_BATCH_SIZE = 2
     monkeypatch.setattr(tasks, "_helped_at", float("-inf"))
+    monkeypatch.setattr(tasks, "HELP_EVERY_S", 60.0)  # however slow the sends between the claims
     published = [publish(subscribed.project) for _ in range(5)]
     redis_queue.connection.delete(redis_queue.list_key)  # a worker took the wake-up
 
@@ -260,8 +262,6 @@ def test_a_helper_stops_at_its_first_claim_of_less_than_half_a_batch_and_leaves_
 def test_a_draining_worker_whose_claim_finds_nothing_sends_a_commit_made_while_it_waits_without_a_task(
     redis_queue, subscribed, received, monkeypatch
 ):
-    import time
-
     from subscriptions import tasks
     from tests.conftest import in_another_connection
 
@@ -281,8 +281,6 @@ def test_a_draining_worker_whose_claim_finds_nothing_sends_a_commit_made_while_i
 
 
 def test_a_draining_worker_lets_go_of_the_flag_after_waiting_linger_s_for_nothing(redis_queue, db, monkeypatch):
-    import time
-
     from subscriptions import tasks
 
     monkeypatch.setattr(tasks, "LINGER_S", 0.3)
