@@ -178,6 +178,14 @@ class Request(Timestamped):
     routed_by = models.CharField(max_length=10, choices=RoutedBy.choices, blank=True, default="")
     routing_reason = models.CharField(max_length=300, blank=True, default="")
 
+    class Meta:
+        # Routing reads both for every new conversation (support/routing.py): the project's open
+        # conversations, and its most recently changed ones.
+        indexes = [
+            models.Index(fields=["project", "status"], name="request_status_idx"),
+            models.Index(fields=["project", "-updated_at", "-id"], name="request_recency_idx"),
+        ]
+
     def __str__(self) -> str:
         return self.request_id
 

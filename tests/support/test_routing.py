@@ -10,7 +10,7 @@ import pytest
 from django.db import transaction
 
 from support import routing
-from support.models import Department, FaqKb, Group, Request, Role
+from support.models import Department, FaqKb, Group, Lead, Project, Request, Role
 from tests.conftest import received
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -217,8 +217,6 @@ def test_rerouting_another_projects_request_is_404(api, project, agents, sales, 
 def test_routing_inside_a_transaction_waits_for_the_commit(project, agents, sales):
     """A domain caller inside a transaction (an automation) gets its conversation routed after it
     commits, never with the transaction open."""
-    from support.models import Lead
-
     lead = Lead.objects.create(project=project, fullname="Ann")
     with transaction.atomic():
         conversation = Request.objects.create(
@@ -347,3 +345,55 @@ def test_a_routing_failure_never_fails_the_create(api, project, agents, sales, m
     body = create(api, project)
     assert body["status"] == 50 and body["participants"] == []
     assert Request.objects.filter(pk=body["id"]).exists()
+
+
+def conversation(project, status: int, participants, changed_at=None) -> Request:
+    from datetime import UTC, datetime
+
+    lead = Lead.objects.create(project=project, lead_id=f"lead-{Request.objects.count()}", fullname="Ann")
+    made = Request.objects.create(
+        project=project, lead=lead, request_id=f"support-group-{lead.lead_id}", first_text="hi",
+        status=status, participants=participants,
+    )  # fmt: skip
+    if changed_at is not None:
+        Request.objects.filter(pk=made.pk).update(updated_at=datetime.fromtimestamp(changed_at, UTC))
+    return made
+
+
+@pytest.fixture
+def elsewhere(owner):
+    return Project.objects.create(name="Elsewhere", created_by=owner)
+
+
+def test_the_load_counts_each_participants_assigned_conversations_only(project, elsewhere):
+    assigned, pooled, closed = Request.Status.ASSIGNED, Request.Status.POOLED, Request.Status.CLOSED
+    conversation(project, assigned, ["u1"])
+    conversation(project, assigned, ["u1", "bot_7"])
+    excluded = conversation(project, assigned, ["u2"])
+    conversation(project, assigned, [])
+    conversation(project, pooled, ["u3"])
+    conversation(project, closed, ["u1"])
+    conversation(elsewhere, assigned, ["u1"])
+
+    assert routing.open_conversations(project.pk) == {"u1": 2, "bot_7": 1, "u2": 1}
+    assert routing.open_conversations(project.pk, exclude_request_id=excluded.pk) == {"u1": 2, "bot_7": 1}
+
+
+def test_round_robin_ranks_participants_by_their_latest_conversation_then_place_in_it(project, elsewhere):
+    assigned, closed = Request.Status.ASSIGNED, Request.Status.CLOSED
+    conversation(project, closed, ["u3"], changed_at=1_000)
+    conversation(project, assigned, ["u2", "u1"], changed_at=2_000)
+    newest = conversation(project, assigned, ["u1"], changed_at=3_000)
+    conversation(project, assigned, [], changed_at=4_000)
+    conversation(elsewhere, assigned, ["u4"], changed_at=5_000)
+
+    assert routing.last_served_rank(project.pk) == {"u1": 0, "u2": 1, "u3": 2}
+    assert routing.last_served_rank(project.pk, exclude_request_id=newest.pk) == {"u2": 0, "u1": 1, "u3": 2}
+
+
+def test_round_robin_looks_back_only_over_the_recency_window(project, monkeypatch):
+    monkeypatch.setattr(routing, "RECENCY_WINDOW", 2)
+    for changed_at, served in enumerate(["u1", "u2", "u3"]):
+        conversation(project, Request.Status.ASSIGNED, [served], changed_at=1_000 + changed_at)
+
+    assert routing.last_served_rank(project.pk) == {"u3": 0, "u2": 1}
