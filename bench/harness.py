@@ -278,6 +278,10 @@ class Receiver:
         """Answer 500 to every delivery for the next `seconds`."""
         self._get(f"/_fail?seconds={seconds}", "POST")
 
+    def pause_for(self, seconds: float) -> None:
+        """Hold every answer until `seconds` from now."""
+        self._get(f"/_pause?seconds={seconds}", "POST")
+
     def failed(self) -> int:
         """Deliveries answered 500 since the last reset."""
         return int(self._get("/_failed"))

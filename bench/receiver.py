@@ -7,7 +7,9 @@ The key is the `x-hook-id` header (this project's deliveries), or with `--key ma
 `bmk<hex>` token of the body: other webhook libraries send no such header, so bench/peers.py puts
 that token in the saved model and finds it in whatever envelope each library sends.
 `POST /_fail?seconds=S` makes it answer 500 to every delivery for S seconds (a target that is down
-and comes back); those requests are counted apart and not recorded as received.
+and comes back); those requests are counted apart and not recorded as received. `POST
+/_pause?seconds=S` holds every answer until S seconds from now (a healthy target's one pause: a
+garbage collection, a restart behind a load balancer); deliveries are recorded when they arrive.
 Control endpoints: `GET /_count`, `GET /_dump` (JSON list of [t, path, key]), `GET /_failed`,
 `POST /_reset` (clears both, ends a failure window).
 A hand-written parser, not http.server, because the receiver must be much faster than what it
@@ -25,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 RECORDS: list[tuple[float, str, str]] = []
 FAILED: list[tuple[float, str, str]] = []
 FAILING_UNTIL = [0.0]
+PAUSED_UNTIL = [0.0]
 MARK = re.compile(rb"bmk[0-9a-f]{16}")
 KEY_BY_MARK = [False]
 OK = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok":true}'
@@ -59,10 +62,13 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
             elif path == "/_reset":
                 RECORDS.clear()
                 FAILED.clear()
-                FAILING_UNTIL[0] = 0.0
+                FAILING_UNTIL[0] = PAUSED_UNTIL[0] = 0.0
                 writer.write(OK)
             elif path.startswith("/_fail?"):
                 FAILING_UNTIL[0] = received + float(parse_qs(urlsplit(path).query)["seconds"][0])
+                writer.write(OK)
+            elif path.startswith("/_pause?"):
+                PAUSED_UNTIL[0] = received + float(parse_qs(urlsplit(path).query)["seconds"][0])
                 writer.write(OK)
             else:
                 if KEY_BY_MARK[0]:
@@ -75,6 +81,8 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
                     writer.write(ERROR)
                 else:
                     RECORDS.append((received, path.split("?", 1)[0], key))
+                    if received < PAUSED_UNTIL[0]:
+                        await asyncio.sleep(PAUSED_UNTIL[0] - received)
                     if path.startswith("/slow/"):
                         delay = float(parse_qs(urlsplit(path).query).get("sleep", ["5"])[0])
                         await asyncio.sleep(delay)

@@ -6,15 +6,21 @@ deliveries queue behind (bench/isolation.py: the fast targets' p99 went from 36 
 
 So a subscription whose target was recently slow gets one delivery in flight at a time. Another
 delivery to it is parked instead of attempted (no attempt is made or counted; `parked_at` says
-since when), and when the delivery in flight ends it hands the oldest parked one back to the queue. Parked
-deliveries are due again PARK_S later, so if that chain breaks (a worker dies) the `retry_pending`
-sweep still picks them up.
+since when), and when the delivery in flight ends it hands the oldest parked one back to the
+queue. Parked deliveries are due again PARK_S later, so if that chain breaks (a worker dies) the
+`retry_pending` sweep still picks them up.
 
 Which targets are slow is kept on the subscription row (`slow_until`), so every worker process
 knows it as soon as one has seen it, and a target is marked while its first slow attempt is still
-in flight, not only when it ends. Healthy targets pay nothing for this: the worker reads
-`slow_until` with the delivery it claimed anyway, and the database is asked more (a sibling in
-flight, a sibling parked: both small partial indexes) only for a subscription known to be slow."""
+in flight, not only when it ends. A slow target that answers quickly again is forgotten at once and
+its parked deliveries all go: one answer past SLOW_AFTER_S (a receiver's pause, or this machine
+too busy to read the answer in time) must not hold a healthy target to one delivery at a time for
+REMEMBER_S (bench/traffic.py, 4 workers on a loaded machine: one subscription's deliveries fell
+from hundreds a second to a few, and parked ones waited for the sweep).
+
+Healthy targets pay nothing for this: the worker reads `slow_until` with the delivery it claimed
+anyway, and the database is asked more (a sibling in flight, a sibling parked: both small partial
+indexes) only for a subscription known to be slow."""
 
 from collections import defaultdict
 from collections.abc import Iterable
@@ -46,12 +52,22 @@ def mark_slow(subscription_ids: Iterable[str]) -> None:
 
 def split_claimed(claimed: list[Delivery]) -> tuple[list[Delivery], list[Delivery]]:
     """(to send, to park) of one worker's claimed deliveries. Of those to a slow target, the
-    oldest goes unless another worker has one in flight to it; the others wait their turn."""
+    oldest goes unless another worker has one in flight to it; the others wait their turn. A
+    target whose mark has run out is forgotten here, and its parked deliveries go."""
     now = timezone.now()
     to_send: list[Delivery] = []
     slow: dict[str, list[Delivery]] = defaultdict(list)
+    ran_out: dict[str, Subscription] = {}
     for delivery in claimed:
-        (slow[delivery.subscription_id] if known_slow(delivery.subscription, now) else to_send).append(delivery)
+        subscription = delivery.subscription
+        if known_slow(subscription, now):
+            slow[delivery.subscription_id].append(delivery)
+        else:
+            to_send.append(delivery)
+            if subscription.slow_until is not None:
+                ran_out[subscription.pk] = subscription
+    for subscription in ran_out.values():
+        recover(subscription)
     to_park: list[Delivery] = []
     for subscription_id, group in slow.items():
         group.sort(key=lambda d: d.created_at)
@@ -62,21 +78,48 @@ def split_claimed(claimed: list[Delivery]) -> tuple[list[Delivery], list[Deliver
 
 
 def park(deliveries: list[Delivery]) -> None:
-    """Give the claims back without an attempt, until their turn (or the sweep, PARK_S later)."""
-    if deliveries:
-        transitions.park(deliveries, until=timezone.now() + timedelta(seconds=PARK_S))
+    """Give the claims back without an attempt, until their turn (or the sweep, PARK_S later).
+    Should the target have recovered since the claim read its mark, its recovery may have let the
+    parked deliveries go before these were parked: they go at once instead."""
+    if not deliveries:
+        return
+    now = timezone.now()
+    transitions.park(deliveries, until=now + timedelta(seconds=PARK_S))
+    targets = {delivery.subscription_id for delivery in deliveries}
+    still_slow = set(Subscription.objects.filter(pk__in=targets, slow_until__gt=now).values_list("pk", flat=True))
+    for subscription_id in targets - still_slow:
+        enqueue_deliveries(transitions.release_parked(subscription_id))
+
+
+def forget_slow(subscription: Subscription) -> bool:
+    """Forget the mark this worker read with its claim; False if another worker has set a new one
+    since (that worker saw a slow answer after this one's claim)."""
+    unchanged = Subscription.objects.filter(pk=subscription.pk, slow_until=subscription.slow_until)
+    return unchanged.update(slow_until=None) == 1
+
+
+def recover(subscription: Subscription) -> bool:
+    """The target is slow no more: forget its mark and let all its parked deliveries go (unless
+    another worker has marked it again since: False)."""
+    if not forget_slow(subscription):
+        return False
+    enqueue_deliveries(transitions.release_parked(subscription.pk))
+    return True
 
 
 def after_attempt(delivery: Delivery, exchange_s: float) -> None:
-    """Remember a slow target; for a slow target, let the next parked delivery go. (Only here:
-    if a claim about to park hides the end of the one in flight, the next new delivery to the
-    target finds nothing in flight and goes, and its end releases the next parked one.)
+    """Remember a slow target; for a slow target, let the next parked delivery go, or all of them
+    if it answered quickly (under half of SLOW_AFTER_S): it has recovered. (Only here: if a claim
+    about to park hides the end of the one in flight, the next new delivery to the target finds
+    nothing in flight and goes, and its end releases the next parked one.)
 
     `exchange_s` is the HTTP exchange alone, so that a slow database does not make a healthy
     target look slow."""
     slow = exchange_s > SLOW_AFTER_S
     if slow:
         mark_slow([delivery.subscription_id])
+    elif known_slow(delivery.subscription) and exchange_s < SLOW_AFTER_S / 2 and recover(delivery.subscription):
+        return
     if slow or known_slow(delivery.subscription):
         release_if_idle(delivery)
 

@@ -225,6 +225,21 @@ def release_next(subscription_id: str, excluding: str) -> str | None:
     return following
 
 
+def release_parked(subscription_id: str) -> list[str]:
+    """Make every parked delivery of the subscription due now; returns their ids."""
+    now = sql.datetime_param(timezone.now())
+    subscription, status, parked, due, updated = (
+        sql.column(Delivery, name) for name in ("subscription", "status", "parked_at", "next_attempt_at", "updated_at")
+    )
+    rows = sql.update_returning(
+        Delivery,
+        f"{parked} = NULL, {due} = %s, {updated} = %s",
+        f"{subscription} = %s AND {status} = %s AND {parked} IS NOT NULL",
+        [now, now, subscription_id, Status.PENDING],
+    )
+    return [row[0] for row in rows]
+
+
 def succeed(delivery: Delivery, now: datetime) -> None:
     delivery.status, delivery.next_attempt_at, delivery.last_error = Status.SUCCESS, None, ""
     delivery.locked_until, delivery.parked_at, delivery.updated_at = None, None, now

@@ -185,3 +185,75 @@ def test_a_slow_targets_delivery_that_outlived_its_lease_before_its_thread_took_
         assert slow_receiver.ids_received() == {delivery.pk}
     finally:
         slow_receiver.down()
+
+
+def parked_delivery(subscription) -> Delivery:
+    now = timezone.now()
+    return pending_delivery(subscription, parked_at=now, next_attempt_at=now + timedelta(seconds=isolation.PARK_S))
+
+
+def test_a_slow_target_that_answers_quickly_again_is_forgotten_and_its_parked_deliveries_go_at_once(
+    subscription, httpserver
+):
+    isolation.mark_slow([subscription.pk])
+    parked = [parked_delivery(subscription), parked_delivery(subscription)]
+    going = pending_delivery(subscription)
+
+    assert tasks.deliver(going.pk) == "success"
+
+    # The quick answer released both parked ones, and the queue (in-process here) sent them.
+    assert sorted(hook_ids(httpserver)) == sorted([going.pk, *(d.pk for d in parked)])
+    assert set(Delivery.objects.filter(subscription=subscription).values_list("status", "parked_at")) == {
+        ("success", None)
+    }
+    assert Subscription.objects.get(pk=subscription.pk).slow_until is None
+
+
+def test_an_answer_neither_quick_nor_slow_keeps_the_target_marked(subscription):
+    isolation.mark_slow([subscription.pk])
+    [claimed] = tasks.claim_many([pending_delivery(subscription).pk])
+    marked = Subscription.objects.get(pk=subscription.pk).slow_until
+
+    isolation.after_attempt(claimed, exchange_s=isolation.SLOW_AFTER_S * 0.75)
+
+    assert Subscription.objects.get(pk=subscription.pk).slow_until == marked
+
+
+def test_a_mark_set_again_by_another_worker_since_the_claim_outlives_a_quick_answer(subscription):
+    isolation.mark_slow([subscription.pk])
+    [claimed] = tasks.claim_many([pending_delivery(subscription).pk])
+    waiting = parked_delivery(subscription)
+    marked_again = timezone.now() + timedelta(seconds=isolation.REMEMBER_S + 5)
+    Subscription.objects.filter(pk=subscription.pk).update(slow_until=marked_again)
+
+    isolation.after_attempt(claimed, exchange_s=0.01)
+
+    assert Subscription.objects.get(pk=subscription.pk).slow_until == marked_again
+    assert Delivery.objects.get(pk=waiting.pk).parked_at is not None
+
+
+def test_when_a_slow_targets_mark_has_run_out_the_next_claim_lets_its_parked_deliveries_go(subscription, httpserver):
+    Subscription.objects.filter(pk=subscription.pk).update(slow_until=timezone.now() - timedelta(seconds=1))
+    parked = parked_delivery(subscription)
+    going = pending_delivery(subscription)
+
+    assert tasks.deliver(going.pk) == "success"
+
+    assert sorted(hook_ids(httpserver)) == sorted([going.pk, parked.pk])
+    assert Delivery.objects.get(pk=parked.pk).status == "success"
+    assert Subscription.objects.get(pk=subscription.pk).slow_until is None
+
+
+def test_a_delivery_parked_just_after_its_target_recovered_goes_at_once(subscription, httpserver):
+    """Its claim read the mark; the target's recovery released the parked deliveries before this
+    one was parked: parking it finds the target no longer slow and lets it go."""
+    isolation.mark_slow([subscription.pk])
+    in_flight(subscription)
+    waiting = pending_delivery(subscription)
+    claimed = tasks.claim_many([waiting.pk])
+    Subscription.objects.filter(pk=subscription.pk).update(slow_until=None)  # another worker's recovery
+
+    assert tasks.send_claimed(claimed) == {waiting.pk: "parked"}
+
+    assert hook_ids(httpserver) == [waiting.pk]
+    assert Delivery.objects.get(pk=waiting.pk).status == "success"
