@@ -42,3 +42,36 @@ def test_deliveries_committed_while_the_worker_was_down_are_sent_when_it_starts(
     start_worker()
     got = wait_for(lambda: len(received(httpserver, "/hook")) >= 3 and received(httpserver, "/hook"), timeout=30)
     assert sorted(g["json"]["payload"]["fullname"] for g in got) == ["Ann", "Bob", "Cy"]
+
+
+def test_a_healthy_target_that_paused_once_is_forgotten_as_slow_and_gets_every_delivery(api, project, start_worker):
+    """One answer past the slow threshold marks the target slow (one delivery in flight, the rest
+    parked); its first quick answer afterwards ends that, and the parked ones go at once rather
+    than one by one, or after PARK_S."""
+    from subscriptions.models import Subscription
+    from tests.reliability.hooks import Receiver
+
+    receiver = Receiver(delay_s=1.5).start()
+    try:
+        api.post(
+            f"/api/projects/{project.pk}/subscriptions/",
+            {"event": "lead.create", "target": receiver.url},
+            format="json",
+        )
+        subscription = Subscription.objects.get()
+        start_worker()
+        for name in ("Ann", "Bob", "Cy"):
+            api.post(f"/api/projects/{project.pk}/leads/", {"fullname": name}, format="json")
+        assert wait_for(lambda: Subscription.objects.get(pk=subscription.pk).slow_until is not None, timeout=30)
+        for i in range(10):
+            api.post(f"/api/projects/{project.pk}/leads/", {"fullname": f"Later {i}"}, format="json")
+        receiver.delay_s = 0.0  # the pause is over
+
+        made = set(Delivery.objects.values_list("pk", flat=True))
+        assert len(made) == 13
+        assert wait_for(lambda: {r.hook_id for r in receiver.receipts} == made, timeout=30)
+        assert wait_for(lambda: Subscription.objects.get(pk=subscription.pk).slow_until is None, timeout=10)
+        assert not Delivery.objects.filter(parked_at__isnull=False).exists()
+        assert set(Delivery.objects.values_list("status", flat=True)) == {"success"}
+    finally:
+        receiver.down()
