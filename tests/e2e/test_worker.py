@@ -71,7 +71,7 @@ def test_a_healthy_target_that_paused_once_is_forgotten_as_slow_and_gets_every_d
         assert len(made) == 13
         assert wait_for(lambda: {r.hook_id for r in receiver.receipts} == made, timeout=30)
         assert wait_for(lambda: Subscription.objects.get(pk=subscription.pk).slow_until is None, timeout=10)
+        assert wait_for(lambda: set(Delivery.objects.values_list("status", flat=True)) == {"success"})
         assert not Delivery.objects.filter(parked_at__isnull=False).exists()
-        assert set(Delivery.objects.values_list("status", flat=True)) == {"success"}
     finally:
         receiver.down()
