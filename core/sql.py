@@ -126,13 +126,13 @@ def insert_all(objs: Sequence[models.Model], along_with: tuple[str, Sequence] | 
     bulk_create does, so both backends store exactly what the ORM would. Like bulk_create, no
     model signals are sent.
 
-    On PostgreSQL several rows of short values (no text or JSON column) go as one array per column
-    (`unnest`): the statement's text is then the same for any number of rows and has one parameter
-    per column, so psycopg parses it once and keeps it (it caches statements of up to 50
-    parameters; a VALUES list of 20 deliveries has 320, and parsing it again each time was a sixth
-    of a publish). Rows with text or JSON go as VALUES: psycopg escapes array elements in Python,
-    which for attempt rows (their bodies) cost more than the parsing saved (50 rows: 10.5 ms
-    against 6.4 ms).
+    On PostgreSQL several rows go as one array per column (`unnest`): the statement's text is then
+    the same for any number of rows and has one parameter per column, so psycopg parses it once
+    and keeps it (it caches statements of up to 50 parameters; a VALUES list of 20 deliveries has
+    320, and parsing it again each time was a sixth of a publish). The arrays go in binary
+    (`unnest_arguments`): in text, psycopg escaped every element in Python, and rows with long
+    text (attempts' bodies) then cost more as arrays than as VALUES; in binary, 50 attempt rows
+    took 4.2-4.6 ms of client CPU against 7.5-11.3 ms as VALUES.
 
     `along_with` (PostgreSQL): a data-modifying statement and its parameters, made part of this
     one as a WITH clause, so the two take effect together without a transaction of their own (a
@@ -146,7 +146,7 @@ def insert_all(objs: Sequence[models.Model], along_with: tuple[str, Sequence] | 
     fields = meta.concrete_fields
     db = connections[DEFAULT_DB_ALIAS]
     with cursor() as cursor_:
-        if db.vendor == "postgresql" and len(objs) > 1 and not any(_long(f) for f in fields):
+        if db.vendor == "postgresql" and len(objs) > 1:
             arrays = statement(
                 ("unnest", meta.label),
                 lambda: f"{_insert_head(meta)} SELECT * FROM unnest({unnest_arguments(fields)})",
@@ -185,8 +185,10 @@ def fits_one_insert(objs: Sequence[models.Model]) -> bool:
 
 def unnest_arguments(fields: Sequence[models.Field]) -> str:
     """The arguments of a PostgreSQL `unnest(...)` of rows of these fields: one typed array
-    parameter per field (the values: `unnest_values`)."""
-    return ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+    parameter per field (the values: `unnest_values`), sent in binary (`%b`): psycopg writes a
+    text array by escaping each element with a regular expression, a binary one by copying it
+    (20 deliveries' arrays: 0.71 ms against 0.20 ms)."""
+    return ", ".join(f"%b::{field.db_type(connection)}[]" for field in fields)
 
 
 def unnest_values(objs: Sequence[models.Model], fields: Sequence[models.Field]) -> list[list]:
@@ -202,10 +204,6 @@ def mark_saved(objs: Sequence[models.Model]) -> None:
 
 def quote(name: str) -> str:
     return connection.ops.quote_name(name)
-
-
-def _long(field: models.Field) -> bool:
-    return isinstance(field, models.TextField | models.JSONField | models.BinaryField)
 
 
 def _column(field: models.Field, objs: Sequence[models.Model], db) -> list:
