@@ -15,8 +15,9 @@ knows it as soon as one has seen it, and a target is marked while its first slow
 in flight, not only when it ends. A slow target that answers quickly again is forgotten at once and
 its parked deliveries all go: one answer past SLOW_AFTER_S (a receiver's pause, or this machine
 too busy to read the answer in time) must not hold a healthy target to one delivery at a time for
-REMEMBER_S (bench/traffic.py, 4 workers on a loaded machine: one subscription's deliveries fell
-from hundreds a second to a few, and parked ones waited for the sweep).
+REMEMBER_S (a one-subscription stream of 100-250 events/s, after a 1.5 s pause of its receiver,
+fell to 23-30 deliveries a second for minutes, and parked ones waited for the sweep; the pause
+phase of bench/isolation.py).
 
 Healthy targets pay nothing for this: the worker reads `slow_until` with the delivery it claimed
 anyway, and the database is asked more (a sibling in flight, a sibling parked: both small partial
@@ -28,9 +29,8 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from . import transitions
+from . import queue, transitions
 from .models import Delivery, Subscription
-from .queue import enqueue_deliveries
 
 # An HTTP exchange longer than this marks its target slow, for REMEMBER_S after it.
 SLOW_AFTER_S = 1.0
@@ -87,8 +87,8 @@ def park(deliveries: list[Delivery]) -> None:
     transitions.park(deliveries, until=now + timedelta(seconds=PARK_S))
     targets = {delivery.subscription_id for delivery in deliveries}
     still_slow = set(Subscription.objects.filter(pk__in=targets, slow_until__gt=now).values_list("pk", flat=True))
-    for subscription_id in targets - still_slow:
-        enqueue_deliveries(transitions.release_parked(subscription_id))
+    if sum(transitions.release_parked(subscription_id) for subscription_id in targets - still_slow):
+        queue.wake()
 
 
 def forget_slow(subscription: Subscription) -> bool:
@@ -103,7 +103,8 @@ def recover(subscription: Subscription) -> bool:
     another worker has marked it again since: False)."""
     if not forget_slow(subscription):
         return False
-    enqueue_deliveries(transitions.release_parked(subscription.pk))
+    if transitions.release_parked(subscription.pk):
+        queue.wake()
     return True
 
 
@@ -129,5 +130,5 @@ def release_if_idle(delivery: Delivery) -> None:
     in flight (it will, when it ends)."""
     if transitions.in_flight_elsewhere(delivery.subscription_id, [delivery.pk], timezone.now()):
         return
-    if (following := transitions.release_next(delivery.subscription_id, excluding=delivery.pk)) is not None:
-        enqueue_deliveries([following])
+    if transitions.release_next(delivery.subscription_id, excluding=delivery.pk) is not None:
+        queue.wake()

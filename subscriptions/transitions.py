@@ -225,19 +225,11 @@ def release_next(subscription_id: str, excluding: str) -> str | None:
     return following
 
 
-def release_parked(subscription_id: str) -> list[str]:
-    """Make every parked delivery of the subscription due now; returns their ids."""
-    now = sql.datetime_param(timezone.now())
-    subscription, status, parked, due, updated = (
-        sql.column(Delivery, name) for name in ("subscription", "status", "parked_at", "next_attempt_at", "updated_at")
-    )
-    rows = sql.update_returning(
-        Delivery,
-        f"{parked} = NULL, {due} = %s, {updated} = %s",
-        f"{subscription} = %s AND {status} = %s AND {parked} IS NOT NULL",
-        [now, now, subscription_id, Status.PENDING],
-    )
-    return [row[0] for row in rows]
+def release_parked(subscription_id: str) -> int:
+    """Make every parked delivery of the subscription due now; returns how many there were."""
+    now = timezone.now()
+    parked = Delivery.objects.filter(subscription_id=subscription_id, status=Status.PENDING, parked_at__isnull=False)
+    return parked.update(parked_at=None, next_attempt_at=now, updated_at=now)
 
 
 def succeed(delivery: Delivery, now: datetime) -> None:
