@@ -19,8 +19,6 @@ import time
 
 import harness
 
-PARK_S = 120  # subscriptions/isolation.py: how long a parked delivery may wait for the sweep
-
 
 def options(parser) -> None:
     parser.add_argument("--rate", type=float, default=20.0, help="events per second")
@@ -38,6 +36,8 @@ def phase(project, payload, receiver, args, rate: float | None = None, seconds: 
     """Publish for warm-up + measured seconds at `rate`; fast latencies of the measured part. With
     `pause_s`, the receiver holds its answers that long at the end of the warm-up, and the measured
     part starts 2 s after the pause."""
+    from subscriptions.isolation import PARK_S  # how long a parked delivery may wait for the sweep
+
     rate, seconds = rate or args.rate, seconds or args.seconds
     receiver.reset()
     committed: dict[str, float] = {}

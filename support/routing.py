@@ -149,21 +149,23 @@ def last_served_rank(project_id: str, exclude_request_id: str | None = None) -> 
     return {str(participant): rank for rank, (participant,) in enumerate(sql.select(text, params))}
 
 
-def _participants_of(alias: str) -> tuple[str, str]:
-    """A FROM item with one row per participant of `alias`'s conversation (`value`, and its place
-    in the list as `place`), and the condition that its participants are a list."""
+def _participants_of(alias: str) -> tuple[str, str, str]:
+    """A FROM item with one row per participant of `alias`'s conversation, the condition that its
+    participants are a list, and the expression of a participant's place in the list (the
+    participant itself is `participant.value`)."""
     participants = f"{alias}.{sql.column(Request, 'participants')}"
     if connection.vendor == "postgresql":
         return (
             f"jsonb_array_elements_text({participants}) WITH ORDINALITY AS participant(value, place)",
             f"jsonb_typeof({participants}) = 'array'",
+            "participant.place",
         )
-    return f"json_each({participants}) AS participant", f"json_type({participants}) = 'array'"
+    return f"json_each({participants}) AS participant", f"json_type({participants}) = 'array'", "participant.key"
 
 
 def _open_conversations_statement(exclude: bool) -> str:
     column = {name: sql.column(Request, name) for name in ("id", "project", "status")}
-    each, is_list = _participants_of("request")
+    each, is_list, _ = _participants_of("request")
     return (
         f"SELECT participant.value, COUNT(*) FROM {sql.table(Request)} AS request, {each} "
         f"WHERE request.{column['project']} = %s AND request.{column['status']} = %s AND {is_list}"
@@ -175,8 +177,7 @@ def _open_conversations_statement(exclude: bool) -> str:
 def _last_served_statement(exclude: bool) -> str:
     column = {name: sql.column(Request, name) for name in ("id", "project", "participants", "updated_at")}
     newest_first = f"{column['updated_at']} DESC, {column['id']} DESC"
-    each, is_list = _participants_of("recent")
-    place = "participant.place" if connection.vendor == "postgresql" else "participant.key"
+    each, is_list, place = _participants_of("recent")
     # Participants of one conversation are few: a participant's first appearance, newest
     # conversation first and in list order within it, is the smallest position * 1,000,000 + place.
     return (
