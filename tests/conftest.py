@@ -69,6 +69,13 @@ def _forget_failed_signins():
 
 
 @pytest.fixture
+def no_retry_comes_due(settings):
+    """For a test that counts attempts and sends each one itself: the suite's retries come 0.2 s
+    apart, and on a loaded machine one can come due while the queue is still being drained."""
+    settings.HOOKS_RETRY_DELAYS_S = [3600]
+
+
+@pytest.fixture
 def clock():
     """The tests' clock: it runs from the real time, and a test that must wait out a window moves it
     on with `clock.shift(seconds)` instead of sleeping (time-machine patches `time.time()` and
