@@ -69,19 +69,20 @@ def _forget_failed_signins():
 
 
 @pytest.fixture
-def no_retry_comes_due(settings):
-    """For a test that counts attempts and sends each one itself: the suite's retries come 0.2 s
-    apart, and on a loaded machine one can come due while the queue is still being drained."""
-    settings.HOOKS_RETRY_DELAYS_S = [3600]
-
-
-@pytest.fixture
 def clock():
     """The tests' clock: it runs from the real time, and a test that must wait out a window moves it
     on with `clock.shift(seconds)` instead of sleeping (time-machine patches `time.time()` and
     `datetime.now()` in this process, receivers' threads included)."""
     with time_machine.travel(datetime.now(UTC), tick=True) as traveller:
         yield traveller
+
+
+def retries_come_due(clock) -> None:
+    """Move the clock past the longest retry delay, jitter included: every retry scheduled so far
+    is due."""
+    from django.conf import settings
+
+    clock.shift(max(settings.HOOKS_RETRY_DELAYS_S) * (1 + settings.HOOKS_RETRY_JITTER) + 0.1)
 
 
 @pytest.fixture
@@ -245,6 +246,7 @@ def database_url_for_subprocess() -> str:
 def child_env(**extra) -> dict:
     env = dict(os.environ)
     env.pop("Q_SYNC", None)
+    env["HOOKS_RETRY_DELAYS_S"] = "0.2,0.2,0.2"  # real workers' retries come due while a test waits
     env.update({"DATABASE_URL": database_url_for_subprocess(), "PYTHONUNBUFFERED": "1"})
     env.update({k: str(v) for k, v in extra.items()})
     return env

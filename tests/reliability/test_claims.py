@@ -17,7 +17,7 @@ from subscriptions import tasks, transitions
 from subscriptions.models import Delivery
 from tests.factories import subscribed
 
-from ..conftest import REPO
+from ..conftest import REPO, retries_come_due
 from .hooks import emit
 
 # A path of this module's own: the receiver is shared by the whole session, and a late request
@@ -41,20 +41,20 @@ def failed_once_then_slow_ok(httpserver) -> None:
     httpserver.expect_request(HOOK_PATH).respond_with_handler(slow_ok)
 
 
-def pending_retry(api, project, httpserver, on_commit) -> Delivery:
+def pending_retry(api, project, httpserver, on_commit, clock) -> Delivery:
     subscribed(api, project.pk, httpserver.url_for(HOOK_PATH), "event.emit")
     with on_commit():
         emit(api, project.pk)
     delivery = Delivery.objects.get()
     assert delivery.status == "pending" and delivery.attempt_count == 1
-    time.sleep(0.5)  # due (HOOKS_RETRY_DELAYS_S is 0.2 in tests)
+    retries_come_due(clock)
     return delivery
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_workers_racing_for_one_delivery_send_it_once(api, project, httpserver, on_commit):
+def test_two_workers_racing_for_one_delivery_send_it_once(api, project, httpserver, on_commit, clock):
     failed_once_then_slow_ok(httpserver)
-    delivery = pending_retry(api, project, httpserver, on_commit)
+    delivery = pending_retry(api, project, httpserver, on_commit, clock)
     start = threading.Barrier(4)
     results: list[str] = []
 
@@ -76,19 +76,21 @@ def test_two_workers_racing_for_one_delivery_send_it_once(api, project, httpserv
     assert delivery.status == "success" and delivery.attempt_count == 2
 
 
-def test_a_claimed_delivery_is_not_sent_by_another_worker(api, project, httpserver, on_commit):
+def test_a_claimed_delivery_is_not_sent_by_another_worker(api, project, httpserver, on_commit, clock):
     failed_once_then_slow_ok(httpserver)
-    delivery = pending_retry(api, project, httpserver, on_commit)
+    delivery = pending_retry(api, project, httpserver, on_commit, clock)
     assert transitions.claim([delivery.pk])  # a worker took it ...
     assert tasks.deliver(delivery.pk) == "not due or taken"  # ... so another one does not send
     assert tasks.retry_pending(grace_s=0) == 0  # nor does the sweep hand it out again
     assert len(sent(httpserver)) == 1
 
 
-def test_a_crashed_workers_lease_expires_and_the_delivery_is_taken_again(api, project, httpserver, on_commit, settings):
+def test_a_crashed_workers_lease_expires_and_the_delivery_is_taken_again(
+    api, project, httpserver, on_commit, settings, clock
+):
     settings.HOOKS_CLAIM_LEASE_S = 1
     failed_once_then_slow_ok(httpserver)
-    delivery = pending_retry(api, project, httpserver, on_commit)
+    delivery = pending_retry(api, project, httpserver, on_commit, clock)
     assert transitions.claim([delivery.pk])  # the worker that claimed it dies here
     assert tasks.deliver(delivery.pk) == "not due or taken"
     time.sleep(1.1)

@@ -12,7 +12,7 @@ from subscriptions import events
 from subscriptions.models import Attempt, Delivery, Subscription
 from subscriptions.signing import sign
 from support.models import FaqKb
-from tests.conftest import received, wait_for
+from tests.conftest import received, retries_come_due, wait_for
 from tests.factories import create_request, subscribed
 
 
@@ -20,9 +20,9 @@ def base(project) -> str:
     return f"/api/projects/{project.pk}"
 
 
-def run_due_retries(wait_s: float = 0.3) -> None:
+def run_due_retries(clock) -> None:
     """Let the retry delay pass, then run django-q2's scheduler (the cluster does this every ~30 s)."""
-    time.sleep(wait_s)
+    retries_come_due(clock)
     scheduler(broker=get_broker())
 
 
@@ -200,14 +200,14 @@ def test_a_disabled_subscription_is_sent_nothing_and_keeps_a_skipped_row(api, pr
     assert list(Delivery.objects.values_list("status", "attempt_count")) == [("skipped", 0)]
 
 
-def test_a_failed_attempt_is_retried_until_a_2xx(api, project, httpserver, on_commit):
+def test_a_failed_attempt_is_retried_until_a_2xx(api, project, httpserver, on_commit, clock):
     httpserver.expect_ordered_request("/hook").respond_with_data("boom", status=500)
     httpserver.expect_ordered_request("/hook").respond_with_data("ok", status=200)
     subscribed(api, project.pk, httpserver.url_for("/hook"))
     create_request(api, project, on_commit)
     delivery = Delivery.objects.get()
     assert delivery.status == "pending" and delivery.attempt_count == 1
-    run_due_retries()
+    run_due_retries(clock)
     delivery.refresh_from_db()
     assert delivery.status == "success"
     attempts = list(
@@ -219,17 +219,17 @@ def test_a_failed_attempt_is_retried_until_a_2xx(api, project, httpserver, on_co
     assert first["json"]["timestamp"] == second["json"]["timestamp"]
 
 
-def test_after_the_last_delay_the_delivery_is_failed(api, project, httpserver, on_commit, settings):
+def test_after_the_last_delay_the_delivery_is_failed(api, project, httpserver, on_commit, settings, clock):
     settings.HOOKS_RETRY_DELAYS_S = [0.1, 0.1]
     httpserver.expect_request("/hook").respond_with_data("nope", status=503)
     subscribed(api, project.pk, httpserver.url_for("/hook"))
     create_request(api, project, on_commit)
-    run_due_retries()
-    run_due_retries()
+    run_due_retries(clock)
+    run_due_retries(clock)
     delivery = Delivery.objects.get()
     assert delivery.status == "failed" and delivery.attempt_count == 3
     assert len(received(httpserver)) == 3
-    run_due_retries()
+    run_due_retries(clock)
     assert len(received(httpserver)) == 3
 
 

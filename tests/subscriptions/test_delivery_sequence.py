@@ -2,14 +2,13 @@
 subscription, the same on every retry."""
 
 import json
-import time
 
 from django_q.brokers import get_broker
 from django_q.scheduler import scheduler
 from werkzeug import Response
 
 from subscriptions.models import Delivery
-from tests.conftest import received
+from tests.conftest import received, retries_come_due
 from tests.factories import create_request, subscribed
 
 
@@ -34,7 +33,7 @@ def test_one_transaction_publishing_twice_to_a_subscription_numbers_both(api, pr
     assert by_event == {"lead.create": 1, "request.create": 2}
 
 
-def test_a_retry_carries_the_same_sequence(api, project, httpserver, on_commit):
+def test_a_retry_carries_the_same_sequence(api, project, httpserver, on_commit, clock):
     seen: list[int] = []
 
     def first_try_of_the_first_fails(request):
@@ -45,7 +44,7 @@ def test_a_retry_carries_the_same_sequence(api, project, httpserver, on_commit):
     subscribed(api, project.pk, httpserver.url_for("/retried"))
     create_request(api, project, on_commit)
     create_request(api, project, on_commit)
-    time.sleep(0.3)
+    retries_come_due(clock)
     scheduler(broker=get_broker())
 
     # The retry of the first goes by its time, before or after the second (a worker takes the

@@ -50,9 +50,8 @@ def test_project_delete_is_delivered_then_the_project_is_erased(api, project, ht
 
 
 def test_deliveries_still_pending_at_deletion_go_out_before_the_project_is_erased(
-    api, project, httpserver, on_commit, settings
+    api, project, httpserver, on_commit, clock
 ):
-    settings.HOOKS_RETRY_DELAYS_S = [1.0]  # not due yet when the project is deleted
     answers = [Response("down", status=503), Response("ok")]
     httpserver.expect_request("/requests").respond_with_handler(lambda request: answers.pop(0))
     httpserver.expect_request("/gone").respond_with_data("ok")
@@ -64,7 +63,7 @@ def test_deliveries_still_pending_at_deletion_go_out_before_the_project_is_erase
 
     assert [g["path"] for g in received(httpserver)] == ["/requests", "/gone"]
     assert Project.objects.filter(pk=project.pk).exists() and erase_deleted_projects() == 0
-    run_due_retries(wait_s=1.1)
+    run_due_retries(clock)
     assert [g["path"] for g in received(httpserver)] == ["/requests", "/gone", "/requests"]
     assert Delivery.objects.filter(status="pending").count() == 0
     assert erase_deleted_projects() == 1

@@ -8,8 +8,6 @@ from subscriptions.models import Attempt, Delivery, Subscription
 from tests.factories import subscribed
 from tests.reliability.hooks import emit
 
-pytestmark = pytest.mark.usefixtures("no_retry_comes_due")  # each attempt is sent by redeliver
-
 
 @pytest.fixture
 def hook(api, project, httpserver):

@@ -68,7 +68,6 @@ def test_old_secret_stops_verifying_after_the_grace_period(api, project, hook, h
         Webhook(hook["secret"]).verify(got["raw"], got["headers"])
 
 
-@pytest.mark.usefixtures("no_retry_comes_due")
 def test_retries_keep_the_id_and_are_signed_afresh(api, project, httpserver, on_commit, clock):
     httpserver.expect_ordered_request("/hook", method="POST").respond_with_data("down", status=500)
     httpserver.expect_ordered_request("/hook", method="POST").respond_with_json({})

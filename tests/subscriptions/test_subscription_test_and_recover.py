@@ -46,7 +46,6 @@ def test_test_event_delivers_the_example_payload_to_that_subscription_only(
     assert got["json"]["payload"] == events.example_payload("request.create")
 
 
-@pytest.mark.usefixtures("no_retry_comes_due")
 def test_test_event_is_logged_like_any_delivery(api, project, subscribe, httpserver, on_commit):
     httpserver.expect_request("/a").respond_with_data("nope", status=500)
     tested = subscribe(httpserver.url_for("/a"))
