@@ -3,13 +3,13 @@ subscription, the same on every retry."""
 
 import json
 
-from django_q.brokers import get_broker
-from django_q.scheduler import scheduler
 from werkzeug import Response
 
 from subscriptions.models import Delivery
-from tests.conftest import received, retries_come_due
+from tests.conftest import received
 from tests.factories import create_request, subscribed
+
+from .test_delivery import run_due_retries
 
 
 def test_each_subscription_numbers_its_deliveries_from_one(api, project, httpserver, on_commit):
@@ -44,8 +44,7 @@ def test_a_retry_carries_the_same_sequence(api, project, httpserver, on_commit, 
     subscribed(api, project.pk, httpserver.url_for("/retried"))
     create_request(api, project, on_commit)
     create_request(api, project, on_commit)
-    retries_come_due(clock)
-    scheduler(broker=get_broker())
+    run_due_retries(clock)
 
     # The retry of the first goes by its time, before or after the second (a worker takes the
     # longest-waiting first): either way it carries the first's number again.
