@@ -5,8 +5,8 @@ import socket
 
 import pytest
 
+from subscriptions import outbound
 from subscriptions.models import Attempt, Delivery
-from subscriptions.outbound import http_session
 from subscriptions.targets import TargetRefused
 from tests.factories import subscribed
 from tests.reliability.hooks import emit
@@ -125,12 +125,13 @@ def test_a_redirect_is_a_failure_and_is_not_followed(api, project, httpserver, o
     assert Delivery.objects.get().status == "pending"
 
 
-def test_the_connection_itself_refuses_a_forbidden_peer(httpserver, settings):
+def test_the_connection_itself_refuses_a_forbidden_peer(httpserver, settings, monkeypatch):
     """Even a request that skipped the resolve-time check cannot talk to a forbidden address."""
     httpserver.expect_request("/hook").respond_with_json({})
     settings.HOOKS_ALLOW_PRIVATE_TARGETS = False
+    monkeypatch.setattr(outbound, "check_at_send_time", lambda url: None)
     with pytest.raises(TargetRefused, match="^refused: localhost resolves to a private address"):
-        http_session().post(httpserver.url_for("/hook"), data=b"{}", timeout=2)
+        outbound.fetch("POST", httpserver.url_for("/hook"), headers={}, body=b"{}", timeout_s=2, read_limit=1024)
     assert httpserver.log == []
 
 
