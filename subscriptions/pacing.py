@@ -4,7 +4,8 @@ The pace is one moment per subscription, `rate_next_at`: when its next delivery 
 generic cell rate algorithm). It lives on the subscription row, so every worker process shares it,
 and costs one row lock per paced subscription in a claimed batch. Up to one second's worth of
 deliveries (at least one) may go together after a quiet spell, the burst the rate's own unit
-allows; beyond that each delivery goes one interval (1 / rate) after the one before.
+allows (a spell is quiet when nothing went or was due to go for a second); beyond that each
+delivery goes one interval (1 / rate) after the one before, however late its turn is taken.
 
 A claimed delivery that would go too early is given back unattempted (no attempt is made or
 counted), due at the moment its turn comes, and this process's alarm wakes a worker at each turn
@@ -31,7 +32,11 @@ def _turns(
     """(those that go now, those that wait with their moments, the subscription's new
     `rate_next_at`) for one subscription's claimed deliveries, in their order."""
     interval = timedelta(seconds=1 / rate)
-    tolerance = max(timedelta(0), BURST - interval)
+    # The burst only after a quiet spell: nothing went, or was due to go, in the last second. A
+    # backlog's turns taken late (a busy worker, a late wake-up) go one interval apart from now,
+    # not as a fresh burst on top of the second that has just gone.
+    quiet = next_free is None or next_free <= now - BURST
+    tolerance = max(timedelta(0), BURST - interval) if quiet else timedelta(0)
     turn = max(now, next_free or now)
     going: list[Delivery] = []
     while waiting and turn - now <= tolerance:

@@ -57,6 +57,29 @@ def test_after_a_burst_the_next_delivery_waits_for_its_interval():
     assert going == [] and [moment - now for _, moment in later] == [timedelta(seconds=1)]
 
 
+def test_turns_taken_late_go_one_interval_apart_not_as_a_new_burst():
+    now = timezone.now()
+    overdue = [Delivery(pk=str(n), sequence=n) for n in range(1, 4)]
+
+    going, later, next_free = pacing._turns(2.0, now - timedelta(seconds=0.3), overdue, now)
+
+    assert [d.pk for d in going] == ["1"]
+    assert [(d.pk, moment - now) for d, moment in later] == [
+        ("2", timedelta(seconds=0.5)),
+        ("3", timedelta(seconds=1)),
+    ]
+    assert next_free == now + timedelta(seconds=0.5)
+
+
+def test_after_a_quiet_second_a_burst_goes_again():
+    now = timezone.now()
+    waiting = [Delivery(pk=str(n), sequence=n) for n in range(1, 4)]
+
+    going, later, _ = pacing._turns(2.0, now - timedelta(seconds=1), waiting, now)
+
+    assert [d.pk for d in going] == ["1", "2"] and [d.pk for d, _ in later] == ["3"]
+
+
 def test_claimed_deliveries_beyond_the_rate_are_given_back_unattempted_due_at_their_turn(api, project, httpserver):
     httpserver.expect_request("/paced").respond_with_data("ok")
     paced = subscribed(api, project.pk, httpserver.url_for("/paced"), rate_limit=1)
