@@ -25,6 +25,7 @@ class Receipt:
     at: float
     headers: dict
     body: bytes
+    client_port: int  # which connection it came on: a kept-alive one repeats its port
 
 
 @dataclass
@@ -59,6 +60,7 @@ class Receiver:
                             at=time.time(),
                             headers={k.lower(): v for k, v in self.headers.items()},
                             body=body,
+                            client_port=self.client_address[1],
                         )
                     )
                 self.send_response(status)
