@@ -14,10 +14,16 @@ when a claim finds nothing it waits a moment for more (commits meanwhile nudge i
 queueing: `wait_for_nudge`, so a light stream is sent without a task's hops per event), then lets
 go of the flag (`release_wake_ups`) and claims once more: a delivery committed while the flag was
 held is seen by that last claim, and one committed after it queues a new wake-up, so none is left
-waiting. A worker that claims a full batch calls a helper past the flag (`call_for_help`), so a
-backlog is drained by every worker; a helper neither holds nor lets go of the flag, and leaves as
-soon as a claim brings less than half a batch, so a stream that one worker keeps up with is
-drained by one worker in batches, not split among every worker in claims of one delivery each.
+waiting. A nudge also stands for its process's commits of the next NUDGE_SPAN_S, which tell the
+broker nothing: the worker lets go no sooner than that after taking its last nudge, and not while
+one waits, so its last claim sees them (a stream of one-event commits pays a Redis round trip per
+NUDGE_SPAN_S and process, not per commit). A draining worker whose claims bring a few deliveries
+at a time pauses a moment before the next (`tasks.GATHER_S`), so a stream is sent in batches.
+
+A worker that claims a full batch calls a helper past the flag (`call_for_help`), so a backlog is
+drained by every worker; a helper neither holds nor lets go of the flag, and leaves as soon as a
+claim brings less than half a batch, so a stream that one worker keeps up with is drained by one
+worker in batches, not split among every worker in claims of one delivery each.
 Retries, and deliveries a rate limit holds back, are found by `next_attempt_at` too: the worker
 process that set the time wakes a worker then (an in-process alarm), and for a retry one scheduled
 wake-up per HOOKS_RETRY_WAKE_S is the durable fallback (not one django-q2 Schedule row per
@@ -101,15 +107,28 @@ return 0
 """
 
 
+# How long a nudge stands for the later commits of the process that sent it (see the module's
+# docstring): short beside a drain's LINGER_S, long beside the gap between one process's commits.
+NUDGE_SPAN_S = 0.02
+# When this process last sent a nudge that reached a held flag (time.monotonic(), taken before the
+# round trip, so the span never outlasts the worker's wait).
+_nudged_at = -math.inf
+
+
 def wake(workers: int = 1) -> None:
     """Have `workers` workers drain the outbox: coalesced with a wake-up queued and not yet taken,
     or a worker draining (which is nudged, should it be waiting for more); a count above one (a
     known backlog) always queues."""
+    global _nudged_at
     broker = queue_broker()
     if workers == 1 and isinstance(broker, RedisBroker) and not Conf.SYNC:
+        asked_at = time.monotonic()
+        if asked_at - _nudged_at < NUDGE_SPAN_S:
+            return  # this process's last nudge covers this commit: its worker claims after it
         try:
             script = broker.connection.register_script(_FLAG_OR_NUDGE)
             if not script(keys=[_flag_key(broker), _nudge_key(broker)], args=[WAKE_FLAG_TTL_MS]):
+                _nudged_at = asked_at
                 return  # a worker will claim after this commit: the one queued, or the one draining
         except Exception:  # the broker is down: the rows stay pending and the sweep picks them up
             logger.exception("could not reach the broker to wake a worker; retry_pending will")
@@ -117,13 +136,18 @@ def wake(workers: int = 1) -> None:
     _queue(broker, workers)
 
 
+def nudging() -> bool:
+    """Whether commits nudge a draining worker: with the Redis broker, tasks not run inline."""
+    return isinstance(queue_broker(), RedisBroker) and not Conf.SYNC
+
+
 def wait_for_nudge(timeout_s: float) -> bool:
     """For a draining worker holding the flag whose claim found nothing: wait up to `timeout_s` for
     a commit's nudge. True if one came (it may be from a commit made while the worker was sending:
     a claim finds out). Without the Redis broker there is no nudge, and it returns False at once."""
-    broker = queue_broker()
-    if not isinstance(broker, RedisBroker) or Conf.SYNC or timeout_s <= 0:
+    if not nudging() or timeout_s <= 0:
         return False
+    broker = queue_broker()
     try:
         return broker.connection.blpop([_nudge_key(broker)], timeout=timeout_s) is not None
     except Exception:  # as if none came: the worker lets go of the flag and stops
@@ -154,21 +178,43 @@ def hold_wake_ups() -> None:
     """A worker drains and will claim again: commits meanwhile need queue no wake-up. Renewed by
     the worker as it goes; should it die, the flag runs out after WAKE_FLAG_TTL_MS (and the sweep
     wakes a worker for what waited)."""
-    _set_flag(lambda connection, key: connection.set(key, 1, px=WAKE_FLAG_TTL_MS))
-
-
-def release_wake_ups() -> None:
-    """A worker is about to make its last claim: the next commit queues a new wake-up."""
-    _set_flag(lambda connection, key: connection.delete(key))
-
-
-def _set_flag(change) -> None:
     broker = queue_broker()
     if isinstance(broker, RedisBroker) and not Conf.SYNC:
         try:
-            change(broker.connection, _flag_key(broker))
-        except Exception:  # commits queue wake-ups as if there were no flag, or it runs out
-            logger.exception("could not change the wake-up flag")
+            broker.connection.set(_flag_key(broker), 1, px=WAKE_FLAG_TTL_MS)
+        except Exception:  # commits queue wake-ups as if there were no flag
+            logger.exception("could not hold the wake-up flag")
+
+
+# Lets go of the flag unless a nudge waits (1), in one step: a nudge pushed just before, which the
+# worker's wait missed, keeps it draining (0).
+_RELEASE_UNLESS_NUDGED = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+
+def release_wake_ups() -> bool:
+    """A worker is about to make its last claim: the next commit queues a new wake-up. False if
+    a nudge waits: the worker keeps the flag and takes it (a commit it stands for may be later than
+    the last claim would be)."""
+    if not nudging():
+        return True
+    broker = queue_broker()
+    try:
+        script = broker.connection.register_script(_RELEASE_UNLESS_NUDGED)
+        return bool(script(keys=[_flag_key(broker), _nudge_key(broker)]))
+    except Exception:  # as if let go: the flag runs out after WAKE_FLAG_TTL_MS
+        logger.exception("could not let go of the wake-up flag")
+        return True
+
+
+def pass_on() -> None:
+    """A worker that has drained for long ends its task: another worker goes on, queued past the
+    flag, which the first keeps for it, so the nudges meanwhile wait for the next one."""
+    hold_wake_ups()
+    _queue(queue_broker(), 1)
 
 
 def wake_at(moment: datetime) -> None:

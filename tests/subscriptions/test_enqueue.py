@@ -5,6 +5,7 @@ delivery run (the attempt row is the log). Against a real Redis (db 5 of 127.0.0
 its own) when one answers."""
 
 import ast
+import math
 import os
 import time
 import uuid
@@ -45,6 +46,12 @@ def short_linger(monkeypatch):
     monkeypatch.setattr(tasks, "LINGER_S", 0.05)
 
 
+@pytest.fixture(autouse=True)
+def no_recent_nudge(monkeypatch):
+    """This process has sent no nudge lately (a nudge covers its process's next commits)."""
+    monkeypatch.setattr(delivery_queue, "_nudged_at", -math.inf)
+
+
 def queued(broker) -> list[dict]:
     return [SignedPackage.loads(pack) for pack in broker.connection.lrange(broker.list_key, 0, -1)]
 
@@ -66,9 +73,38 @@ def test_a_burst_of_commits_queues_one_wake_up_until_a_worker_lets_go_of_it(redi
     delivery_queue.enqueue_deliveries(["e" * 24])
     assert len(queued(redis_queue)) == 1
 
-    delivery_queue.release_wake_ups()  # its claims found nothing more
+    assert delivery_queue.wait_for_nudge(1)  # it takes the commits' nudge
+    time.sleep(delivery_queue.NUDGE_SPAN_S)  # and lets go no sooner than the nudge's span after
+    assert delivery_queue.release_wake_ups()  # its claims found nothing more
     delivery_queue.enqueue_deliveries(["f" * 24])
     assert len(queued(redis_queue)) == 2
+
+
+def test_commits_within_a_nudges_span_tell_the_broker_nothing(redis_queue):
+    nudges = delivery_queue._nudge_key(redis_queue)
+    delivery_queue.hold_wake_ups()  # a worker drains
+    delivery_queue.enqueue_deliveries(["a" * 24])
+    assert redis_queue.connection.llen(nudges) == 1
+    assert delivery_queue.wait_for_nudge(1)
+
+    delivery_queue.enqueue_deliveries(["b" * 24])  # within the span: no round trip
+    assert redis_queue.connection.llen(nudges) == 0
+
+    time.sleep(delivery_queue.NUDGE_SPAN_S)
+    delivery_queue.enqueue_deliveries(["c" * 24])
+    assert redis_queue.connection.llen(nudges) == 1
+    assert queued(redis_queue) == []
+
+
+def test_a_worker_does_not_let_go_of_the_flag_while_a_nudge_waits(redis_queue):
+    delivery_queue.hold_wake_ups()
+    delivery_queue.enqueue_deliveries(["a" * 24])  # nudged after the worker's wait ended
+
+    assert not delivery_queue.release_wake_ups()
+    assert redis_queue.connection.exists(delivery_queue._flag_key(redis_queue))
+    assert delivery_queue.wait_for_nudge(1)
+    assert delivery_queue.release_wake_ups()
+    assert not redis_queue.connection.exists(delivery_queue._flag_key(redis_queue))
 
 
 def test_a_worker_asking_for_help_queues_a_helper_past_the_flag(redis_queue):
@@ -213,7 +249,7 @@ def test_a_commit_between_a_workers_empty_claim_and_its_letting_go_is_sent_by_it
     def commit_then_release():
         if not committed:
             committed.append(publish(subscribed.project))  # the flag is still held: no task
-        release()
+        return release()
 
     monkeypatch.setattr(delivery_queue, "release_wake_ups", commit_then_release)
 
@@ -290,3 +326,97 @@ def test_a_draining_worker_lets_go_of_the_flag_after_waiting_linger_s_for_nothin
     assert 0.3 <= time.monotonic() - started < 2
     delivery_queue.enqueue_deliveries(["f" * 24])  # the next commit queues a wake-up
     assert len(queued(redis_queue)) == 1
+
+
+def test_a_commit_within_a_nudges_span_is_sent_by_the_worker_that_took_the_nudge(
+    redis_queue, subscribed, received, monkeypatch
+):
+    from subscriptions import tasks
+    from tests.conftest import in_another_connection
+
+    monkeypatch.setattr(tasks, "LINGER_S", 0.0)  # the worker would let go as soon as it is idle
+    monkeypatch.setattr(delivery_queue, "NUDGE_SPAN_S", 0.5)
+    asked, register = [], redis_queue.connection.register_script
+    monkeypatch.setattr(redis_queue.connection, "register_script", lambda text: asked.append(text) or register(text))
+    made: list[str] = []
+
+    def commit_twice() -> None:
+        time.sleep(0.1)
+        made.append(publish(subscribed.project))  # nudges the waiting worker
+        time.sleep(0.2)
+        made.append(publish(subscribed.project))  # within the nudge's span: tells the broker nothing
+
+    publisher, _ = in_another_connection(commit_twice)
+    assert tasks.deliver_due() == 2
+    publisher.join(5)
+
+    assert asked.count(delivery_queue._FLAG_OR_NUDGE) == 1
+    assert received() == made
+    assert queued(redis_queue) == []
+
+
+def test_a_worker_that_has_drained_for_drain_s_passes_the_flag_to_a_queued_successor(
+    redis_queue, subscribed, received, monkeypatch
+):
+    from subscriptions import tasks
+
+    monkeypatch.setattr(tasks, "DRAIN_S", 0.0)
+    published = publish(subscribed.project)
+    redis_queue.connection.delete(redis_queue.list_key)  # a worker took the wake-up
+
+    assert tasks.deliver_due() == 1
+    assert received() == [published]
+    assert [task["kwargs"] for task in queued(redis_queue)] == [{}]
+    assert redis_queue.connection.exists(delivery_queue._flag_key(redis_queue))  # kept for the successor
+
+
+def test_a_drain_claiming_a_few_deliveries_at_a_time_pauses_before_its_next_claim(
+    redis_queue, subscribed, received, monkeypatch
+):
+    from subscriptions import tasks, transitions
+
+    monkeypatch.setattr(tasks, "GATHER_S", 0.3)
+    publish(subscribed.project)
+    redis_queue.connection.delete(redis_queue.list_key)
+    claims, claim_due = [], transitions.claim_due
+
+    def timed_claim(limit):
+        batch = claim_due(limit)
+        claims.append((time.monotonic(), len(batch)))
+        return batch
+
+    monkeypatch.setattr(transitions, "claim_due", timed_claim)
+
+    assert tasks.deliver_due() == 1
+    (first, one), (second, _) = claims[:2]
+    assert one == 1
+    assert second - first >= 0.3
+
+
+def test_a_commit_in_a_nudges_span_after_the_workers_empty_claim_is_sent_when_the_span_ends(
+    redis_queue, subscribed, received, monkeypatch
+):
+    from subscriptions import tasks
+    from tests.conftest import in_another_connection
+
+    monkeypatch.setattr(tasks, "LINGER_S", 2.0)
+    monkeypatch.setattr(delivery_queue, "NUDGE_SPAN_S", 0.3)
+    made: list[str] = []
+    waited: list[float] = []
+
+    def commit_twice() -> None:
+        time.sleep(0.1)
+        made.append(publish(subscribed.project))  # nudges the waiting worker, which sends it
+        time.sleep(0.15)
+        made.append(publish(subscribed.project))  # no nudge: the worker is waiting for one
+        committed = time.monotonic()
+        while made[-1] not in received() and time.monotonic() - committed < 1.5:
+            time.sleep(0.01)
+        waited.append(time.monotonic() - committed)
+
+    publisher, _ = in_another_connection(commit_twice)
+    assert tasks.deliver_due() == 2
+    publisher.join(5)
+
+    assert received() == made
+    assert waited[0] < 0.5  # at the span's end, not at the end of LINGER_S
