@@ -107,6 +107,11 @@ return 0
 """
 
 
+def nudging() -> bool:
+    """Whether commits nudge a draining worker: with the Redis broker, tasks not run inline."""
+    return isinstance(queue_broker(), RedisBroker) and not Conf.SYNC
+
+
 # How long a nudge stands for the later commits of the process that sent it (see the module's
 # docstring): short beside a drain's LINGER_S, long beside the gap between one process's commits.
 NUDGE_SPAN_S = 0.02
@@ -121,7 +126,7 @@ def wake(workers: int = 1) -> None:
     known backlog) always queues."""
     global _nudged_at
     broker = queue_broker()
-    if workers == 1 and isinstance(broker, RedisBroker) and not Conf.SYNC:
+    if workers == 1 and nudging():
         asked_at = time.monotonic()
         if asked_at - _nudged_at < NUDGE_SPAN_S:
             return  # this process's last nudge covers this commit: its worker claims after it
@@ -134,11 +139,6 @@ def wake(workers: int = 1) -> None:
             logger.exception("could not reach the broker to wake a worker; retry_pending will")
             return
     _queue(broker, workers)
-
-
-def nudging() -> bool:
-    """Whether commits nudge a draining worker: with the Redis broker, tasks not run inline."""
-    return isinstance(queue_broker(), RedisBroker) and not Conf.SYNC
 
 
 def wait_for_nudge(timeout_s: float) -> bool:
@@ -178,8 +178,8 @@ def hold_wake_ups() -> None:
     """A worker drains and will claim again: commits meanwhile need queue no wake-up. Renewed by
     the worker as it goes; should it die, the flag runs out after WAKE_FLAG_TTL_MS (and the sweep
     wakes a worker for what waited)."""
-    broker = queue_broker()
-    if isinstance(broker, RedisBroker) and not Conf.SYNC:
+    if nudging():
+        broker = queue_broker()
         try:
             broker.connection.set(_flag_key(broker), 1, px=WAKE_FLAG_TTL_MS)
         except Exception:  # commits queue wake-ups as if there were no flag
