@@ -60,10 +60,10 @@ def deliver_due(helping: bool = False) -> int:
     nudge before it lets go, so a light stream (an event every few hundred milliseconds) is served
     the same way, each event sent without the queue's hops. Claims of a few deliveries are paced
     GATHER_S apart, so a stream is sent in batches. A full claim calls a helper (at most every
-    HELP_EVERY_S per process); a helper (`helping`) leaves the flag alone, does not wait, and stops at its first
-    claim of less than half a batch: the backlog it came for is gone, and what remains is the
-    draining worker's (claims of one delivery each by every worker cost more CPU per delivery
-    than one worker's batches). Returns how many were claimed."""
+    HELP_EVERY_S per process); a helper (`helping`) leaves the flag alone, does not wait, and
+    stops at its first claim of less than half a batch: the backlog it came for is gone, and what
+    remains is the draining worker's (claims of one delivery each by every worker cost more CPU
+    per delivery than one worker's batches). Returns how many were claimed."""
     size, started, claimed = settings.HOOKS_BATCH_SIZE, time.monotonic(), 0
     holding = not helping
     if holding:
