@@ -66,6 +66,17 @@ def in_list(values: Sequence) -> str:
     return ", ".join(["%s"] * len(values))
 
 
+def literal(value: bool | str) -> str:
+    """A constant of a statement's text, for a value that never changes between its runs (a
+    status, a flag), where a parameter would hide it from the planner of a prepared statement.
+    Only plain words: never a value that comes from a request."""
+    if isinstance(value, bool):
+        return ("TRUE" if value else "FALSE") if connection.vendor == "postgresql" else str(int(value))
+    if not value.replace("_", "").replace(".", "").isalnum():
+        raise ValueError(f"not a plain word: {value!r}")
+    return f"'{value}'"
+
+
 def datetime_param(value) -> Any:
     return connection.ops.adapt_datetimefield_value(value)
 

@@ -40,20 +40,27 @@ def _claimable(now: datetime, due_by: datetime | None = None) -> tuple[str, list
     delivery of lowest `sequence`. So an ordered subscription has one delivery in flight at a time,
     in publish order, and one waiting for a retry holds those after it until it succeeds or fails
     finally. Due by `due_by` (default: now). Columns are qualified with the table's name, for
-    statements that join another."""
+    statements that join another.
+
+    The status and the ordering flag are written into the text, not passed as parameters: a
+    prepared statement's generic plan (PostgreSQL's after five runs) cannot prove a parameter
+    equal to a partial index's predicate, so it scanned the whole table for "an earlier pending
+    delivery", or hashed every pending row to join the claim, at a cost that grew with the backlog
+    (bench/README.md)."""
     table = sql.table(Delivery)
     status, due, locked, in_order, subscription, sequence = (
         sql.column(Delivery, name)
         for name in ("status", "next_attempt_at", "locked_until", "in_order", "subscription", "sequence")
     )
     moment, due_moment = sql.datetime_param(now), sql.datetime_param(due_by or now)
+    pending, ordered, unordered = sql.literal(Status.PENDING), sql.literal(True), sql.literal(False)
     condition = (
-        f"{table}.{status} = %s AND {table}.{due} <= %s AND ({table}.{locked} IS NULL OR {table}.{locked} < %s) "
-        f"AND ({table}.{in_order} = %s OR NOT EXISTS (SELECT 1 FROM {table} earlier "
-        f"WHERE earlier.{subscription} = {table}.{subscription} AND earlier.{in_order} = %s "
-        f"AND earlier.{status} = %s AND earlier.{sequence} < {table}.{sequence}))"
+        f"{table}.{status} = {pending} AND {table}.{due} <= %s AND ({table}.{locked} IS NULL OR {table}.{locked} < %s) "
+        f"AND ({table}.{in_order} = {unordered} OR NOT EXISTS (SELECT 1 FROM {table} earlier "
+        f"WHERE earlier.{subscription} = {table}.{subscription} AND earlier.{in_order} = {ordered} "
+        f"AND earlier.{status} = {pending} AND earlier.{sequence} < {table}.{sequence}))"
     )
-    return condition, [Status.PENDING, due_moment, moment, False, True, Status.PENDING]
+    return condition, [due_moment, moment]
 
 
 def claim(delivery_ids: Sequence[str]) -> list[Delivery]:
@@ -97,20 +104,22 @@ def claim_due(limit: int) -> list[Delivery]:
     claimable, claimable_params = _claimable(now)
     if connection.vendor == "postgresql":
         # The choice materialized first: as an IN (subquery) the planner may run it again for
-        # later rows, and a claim could then take more than `limit`. The claimed rows come back
-        # with their subscriptions and payloads, joined in the UPDATE: no second statement to load them.
+        # later rows, and a claim could then take more than `limit`. The rows it locks were
+        # claimable when locked (PostgreSQL checks a row changed meanwhile again) and stay so
+        # until this statement ends, so the UPDATE finds them by id alone: with the condition
+        # again, a generic plan scanned every pending delivery for them. The limit is in the text:
+        # for LIMIT %s a generic plan guesses a tenth of the table. The claimed rows come back with
+        # their subscriptions and payloads, joined in the UPDATE: no second statement to load them.
         def statement() -> str:
             table = sql.table(Delivery)
             return (
-                f"WITH chosen AS MATERIALIZED (SELECT {pk} FROM {table} WHERE {claimable} ORDER BY {due} LIMIT %s "
-                f"FOR UPDATE SKIP LOCKED) UPDATE {table} SET {locked} = %s, {parked} = NULL "
+                f"WITH chosen AS MATERIALIZED (SELECT {pk} FROM {table} WHERE {claimable} ORDER BY {due} "
+                f"LIMIT {int(limit)} FOR UPDATE SKIP LOCKED) UPDATE {table} SET {locked} = %s, {parked} = NULL "
                 f"FROM chosen, {_JOINED_TABLES} WHERE {table}.{pk} = chosen.{pk} AND {_joins(table)} "
-                f"AND {claimable} RETURNING {_joined_columns(table)}"
+                f"RETURNING {_joined_columns(table)}"
             )
 
-        rows = sql.select(
-            sql.statement(("claim_due",), statement), [*claimable_params, limit, lease, *claimable_params]
-        )
+        rows = sql.select(sql.statement(("claim_due", limit), statement), [*claimable_params, lease])
         claimed = [_joined(row) for row in rows]
     else:
         chosen = f"SELECT {pk} FROM {sql.table(Delivery)} WHERE {claimable} ORDER BY {due} LIMIT %s"

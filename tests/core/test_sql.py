@@ -1,6 +1,7 @@
 """The plain-SQL insert stores exactly what the ORM would, whatever the values hold: on PostgreSQL
 several rows of short values travel as arrays, where text with braces, quotes, commas or the word
-NULL and missing values must come back as they went in; rows with JSON and long text as VALUES."""
+NULL and missing values must come back as they went in; rows with JSON and long text as VALUES.
+A constant written into a statement's text is only ever a plain word."""
 
 from datetime import timedelta
 
@@ -114,3 +115,14 @@ def test_rows_sharing_a_value_and_rows_without_one_keep_each_their_own(delivery)
         ("pending", shared),
     ]
     assert all(not row._state.adding for row in rows)
+
+
+@pytest.mark.django_db
+def test_a_literal_is_the_value_the_database_compares_with_and_never_more_than_a_plain_word():
+    assert sql.select(f"SELECT {sql.literal('pending')}, {sql.literal(True)}, {sql.literal(False)}", []) in (
+        [("pending", True, False)],
+        [("pending", 1, 0)],  # SQLite's booleans
+    )
+    for hostile in ("pending' OR 'a'='a", "a b", "x;--", ""):
+        with pytest.raises(ValueError):
+            sql.literal(hostile)

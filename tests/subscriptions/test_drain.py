@@ -2,9 +2,12 @@
 time, for as long as there are more; never one that is not due, parked or held by another worker;
 and two workers claiming at the same moment never get the same delivery."""
 
+import itertools
+import re
 import threading
 from datetime import timedelta
 
+import pytest
 from django.db import connection
 from django.utils import timezone
 
@@ -35,6 +38,45 @@ def test_the_claim_takes_the_longest_waiting_first(project):
 
     assert [d.pk for d in transitions.claim_due(2)] == [oldest.pk, middle.pk]
     assert [d.pk for d in transitions.claim_due(2)] == [newest.pk]
+
+
+def test_a_claim_reads_its_batch_not_the_backlog_even_on_a_generic_plan(project):
+    """PostgreSQL plans a prepared statement once for all its runs after its fifth: a plan that
+    could not see the claim's constants hashed every pending delivery to pick a batch."""
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements' generic plans are PostgreSQL's")
+    hook = subscription(project)
+    for _ in range(150):
+        pending_delivery(hook)
+    statements = []
+
+    def keep(execute, sql, params, many, context):
+        statements.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(keep):
+        transitions.claim_due(10)
+    text, params = next((sql, params) for sql, params in statements if "chosen" in sql)
+    numbers = itertools.count(1)
+    with connection.cursor() as cursor:
+        cursor.execute("SET plan_cache_mode = force_generic_plan")
+        cursor.execute("PREPARE generic_claim AS " + re.sub("%s", lambda _: f"${next(numbers)}", text))
+        cursor.execute(
+            f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE generic_claim({', '.join(['%s'] * len(params))})", params
+        )
+        plan = cursor.fetchone()[0]
+        cursor.execute("DEALLOCATE generic_claim")
+        cursor.execute("RESET plan_cache_mode")
+
+    def delivery_rows_read(node: dict) -> list[int]:
+        read = []
+        if node.get("Relation Name") == Delivery._meta.db_table:
+            read.append((node["Actual Rows"] + node.get("Rows Removed by Filter", 0)) * node["Actual Loops"])
+        for child in node.get("Plans", []):
+            read += delivery_rows_read(child)
+        return read
+
+    assert max(delivery_rows_read(plan[0]["Plan"])) <= 20
 
 
 def test_the_claim_leaves_what_is_not_due_parked_or_held(project):
