@@ -5,9 +5,11 @@ matching enabled subscription); only after commit are the deliveries handed to t
 rolled-back change sends nothing and a committed one is never lost.
 
 Because it runs inside every domain write, the outbox is read and written with plain SQL statements
-(`_matching_subscriptions`, `sql.values_insert` and `sequences.insert_numbered` for the rows) rather than through
-the ORM's query builder: the same statements built by QuerySet and bulk_create cost about 1.05 ms of
-CPU per event, these about 0.45 ms, on PostgreSQL (bench/README.md, publishing cost)."""
+rather than through the ORM's query builder: the same statements built by QuerySet and bulk_create
+cost about 1.05 ms of CPU per event, these about 0.45 ms, on PostgreSQL (bench/README.md, publishing
+cost). On PostgreSQL one statement matches the subscriptions and writes the rows
+(`_match_and_write_outbox`); elsewhere the subscriptions are read (`_matching_subscriptions`), then
+the rows written (`sequences.insert_numbered`)."""
 
 import json
 import logging
@@ -15,11 +17,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
 from core import sql
+from support.ids import new_object_id
 
 from . import events, matching, payload_filter, sequences
 from .events import OPERATOR_SELECT
@@ -43,7 +46,12 @@ def publish_event(
     # operator.select is asked synchronously, never published (subscriptions/operator_select.py).
     # (id, event) pairs, not models: this runs in every domain write's transaction.
     wanted = [name for name in names if name != OPERATOR_SELECT]
-    delivery_ids = _write_outbox(project_id, _matching_subscriptions(project_id, wanted, payload), payload, occurred_at)
+    if connection.vendor == "postgresql":
+        delivery_ids = _match_and_write_outbox(project_id, wanted, payload, occurred_at)
+    else:
+        delivery_ids = _write_outbox(
+            project_id, _matching_subscriptions(project_id, wanted, payload), payload, occurred_at
+        )
     transaction.on_commit(
         lambda: event_published.send(
             sender=publish_event, project_id=project_id, names=names, payload=payload, occurred_at=occurred_at
@@ -103,6 +111,12 @@ def _matching_subscriptions(project_id: str, names: list[str], payload: dict) ->
     rows = sql.select(
         sql.statement(("matching", len(names)), lambda: _matching_statement(len(names))), [project_id, *names, True]
     )
+    return _matched(rows, names, payload)
+
+
+def _matched(rows: list[tuple], names: list[str], payload: dict) -> list[Subscribed]:
+    """The subscriptions of these rows (id, event, matches_many, events, filter, enabled,
+    ordering) that take one of the names and whose filter the payload meets."""
     matched = []
     for subscription_id, event, many, patterns, conditions, enabled, ordering in rows:
         name = matching.most_specific_match(_json(patterns), names) if many else event
@@ -124,17 +138,117 @@ def _matching_statement(names: int) -> str:
     )
 
 
+def _match_and_write_outbox(project_id: str, names: list[str], payload: dict, occurred_at: datetime) -> list[str]:
+    """On PostgreSQL, matching and writing the outbox are one statement: a publish pays one round
+    trip for them, not two (the matching SELECT was a sixth of a one-subscription publish's CPU,
+    bench/README.md). The subscriptions whose one `event` is among the names and that have no
+    filter, most of them, get their deliveries (and the event its payload row) from the statement
+    itself; the others (several events, a wildcard, a filter) come back from it, are matched here
+    as `_matching_subscriptions` does, and those that match get theirs from a second statement."""
+    if not names:
+        return []
+    stored = EventPayload(project_id=project_id, payload=payload, occurred_at=occurred_at)
+    # What every delivery of this event shares; the rest comes from its subscription's row.
+    shared = Delivery(project_id=project_id, event_payload=stored, next_attempt_at=occurred_at, created_at=occurred_at)
+    delivery_fields = [field for field in Delivery._meta.concrete_fields if field.name != "sequence"]
+    payload_values = [column[0] for column in sql.unnest_values([stored], EventPayload._meta.concrete_fields)]
+    shared_values = dict(
+        zip(delivery_fields, (column[0] for column in sql.unnest_values([shared], delivery_fields)), strict=True)
+    )
+    # The delivery ids: new_object_id's shape, the random part made by the database for each row.
+    id_prefix = new_object_id()[:8]
+    delivery_values = [
+        id_prefix if field.name == "id" else shared_values[field]
+        for field in delivery_fields
+        if field.name not in _FROM_SUBSCRIPTION
+    ]
+    text = sql.statement(
+        ("match_and_write", len(names)), lambda: _match_and_write_statement(len(names), delivery_fields)
+    )
+    rows = sql.select(text, [project_id, *names, *payload_values, *delivery_values])
+    delivery_ids = [row[1] for row in rows if row[0] and row[2] == Delivery.Status.PENDING]
+    written = any(row[0] for row in rows)
+    if written:
+        sql.mark_saved([stored])
+    if delivery_ids:
+        enqueue_after_commit(delivery_ids)
+    others = [(row[1], row[2], row[7], *row[3:7]) for row in rows if not row[0]]
+    matched = _matched(others, names, payload) if others else []
+    return delivery_ids + _write_outbox(project_id, matched, payload, occurred_at, stored, payload_written=written)
+
+
+# The columns of a delivery that the one-statement publish takes from its subscription's row.
+_FROM_SUBSCRIPTION = {"subscription", "event", "status", "in_order"}
+
+
+def _match_and_write_statement(names: int, delivery_fields: list) -> str:
+    sub = {
+        name: sql.column(Subscription, name)
+        for name in ("id", "event", "events", "filter", "project", "enabled", "matches_many", "ordering")
+    }
+    candidates = (
+        f"SELECT {sub['id']}, {sub['event']}, {sub['matches_many']}, {sub['events']}, {sub['filter']}, "
+        f"{sub['enabled']}, {sub['ordering']} FROM {sql.table(Subscription)} WHERE {sub['project']} = %s "
+        f"AND ({sub['event']} IN ({', '.join(['%s'] * names)}) OR {sub['matches_many']} = {sql.literal(True)})"
+    )
+    plain = (
+        f"SELECT {sub['id']} AS id, {sub['event']} AS event, {sub['enabled']} AS enabled, "
+        f"{sub['ordering']} AS ordering FROM candidates "
+        f"WHERE {sub['matches_many']} = {sql.literal(False)} AND {sub['filter']} IS NULL"
+    )
+    payload_fields = EventPayload._meta.concrete_fields
+    payload = (
+        f"INSERT INTO {sql.table(EventPayload)} ({', '.join(sql.quote(field.column) for field in payload_fields)}) "
+        f"SELECT {', '.join(f'%s::{field.db_type(connection)}' for field in payload_fields)} "
+        "WHERE EXISTS (SELECT 1 FROM plain)"
+    )
+    pending, skipped = sql.literal(Delivery.Status.PENDING), sql.literal(Delivery.Status.SKIPPED)
+    due_type = Delivery._meta.get_field("next_attempt_at").db_type(connection)
+    made_from = {
+        "id": "%s || substr(replace(gen_random_uuid()::text, '-', ''), 1, 16)",
+        "subscription": "plain.id",
+        "event": "plain.event",
+        "status": f"CASE WHEN plain.enabled THEN {pending} ELSE {skipped} END",
+        "next_attempt_at": f"CASE WHEN plain.enabled THEN %s::{due_type} END",
+        "in_order": f"plain.ordering = {sql.literal(Subscription.Ordering.FIFO)}",
+    }
+    values = [made_from.get(field.name, f"%s::{field.db_type(connection)}") for field in delivery_fields]
+    numbered = "(SELECT string_agg(id, ',' ORDER BY id) FROM plain)"
+    made = (
+        f"INSERT INTO {sql.table(Delivery)} ({', '.join(sql.quote(field.column) for field in delivery_fields)}) "
+        f"SELECT {', '.join(values)} FROM plain, publishing "
+        f"RETURNING {sql.column(Delivery, 'id')}, {sql.column(Delivery, 'status')}"
+    )
+    return (
+        f"WITH candidates AS ({candidates}), plain AS ({plain}), stored AS ({payload}), "
+        f"publishing AS ({sequences.publishing(numbered)}), "
+        f"made AS ({made}) "
+        "SELECT TRUE, id, status, NULL::jsonb, NULL::jsonb, NULL::boolean, NULL::text, NULL::boolean FROM made "
+        f"UNION ALL SELECT FALSE, {sub['id']}, {sub['event']}, {sub['events']}, {sub['filter']}, {sub['enabled']}, "
+        f"{sub['ordering']}, {sub['matches_many']} FROM candidates "
+        f"WHERE {sub['matches_many']} = {sql.literal(True)} OR {sub['filter']} IS NOT NULL"
+    )
+
+
 def _json(value):
     """A JSON column read by plain SQL: text on SQLite, already decoded by some drivers."""
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
-def _write_outbox(project_id: str, subscriptions: list[Subscribed], payload: dict, occurred_at: datetime) -> list[str]:
-    """The payload once and one delivery per subscription; the enabled subscriptions' deliveries
-    are queued after commit, the others are made `skipped`."""
+def _write_outbox(
+    project_id: str,
+    subscriptions: list[Subscribed],
+    payload: dict,
+    occurred_at: datetime,
+    stored: EventPayload | None = None,
+    payload_written: bool = False,
+) -> list[str]:
+    """The payload once (unless `payload_written`: `stored` is in the outbox already) and one
+    delivery per subscription; the enabled subscriptions' deliveries are queued after commit, the
+    others are made `skipped`."""
     if not subscriptions:
         return []
-    stored = EventPayload(project_id=project_id, payload=payload, occurred_at=occurred_at)
+    stored = stored or EventPayload(project_id=project_id, payload=payload, occurred_at=occurred_at)
     deliveries = [
         Delivery(
             project_id=project_id,
@@ -150,7 +264,7 @@ def _write_outbox(project_id: str, subscriptions: list[Subscribed], payload: dic
     ]
     # The payload and the deliveries in one statement on PostgreSQL, where the deliveries take their
     # numbers when the transaction commits (sequences.py).
-    sequences.insert_numbered(deliveries, along_with=sql.values_insert([stored]))
+    sequences.insert_numbered(deliveries, along_with=None if payload_written else sql.values_insert([stored]))
     sql.mark_saved([stored])
     delivery_ids = [d.pk for d in deliveries if d.status == Delivery.Status.PENDING]
     if delivery_ids:

@@ -27,7 +27,7 @@ from core import sql
 from .models import Delivery, Subscription
 
 
-def insert_numbered(deliveries: list[Delivery], along_with: tuple[str, list]) -> None:
+def insert_numbered(deliveries: list[Delivery], along_with: tuple[str, list] | None = None) -> None:
     """Insert new deliveries, each to take its subscription's next number, and `along_with` (a
     data-modifying statement and its parameters, e.g. the payload's INSERT) with them.
 
@@ -37,8 +37,10 @@ def insert_numbered(deliveries: list[Delivery], along_with: tuple[str, list]) ->
     which the trigger locks them in one order. Until the commit `sequence` is unset on the rows
     (and stays so on these instances). Elsewhere `along_with` runs first, then the numbers are
     taken (`assign`) and the rows inserted."""
+    along_with = along_with or ("", [])
     if connection.vendor != "postgresql":
-        sql.execute(*along_with)
+        if along_with[0]:
+            sql.execute(*along_with)
         assign(deliveries)
         sql.insert_all(deliveries)
         return
@@ -49,8 +51,8 @@ def insert_numbered(deliveries: list[Delivery], along_with: tuple[str, list]) ->
     single = len(deliveries) == 1
     text = sql.statement(("insert_numbered", single, along_with[0]), lambda: _insert(fields, single, along_with[0]))
     rows = [column[0] for column in values] if single else values
-    publishing = ",".join(sorted({delivery.subscription_id for delivery in deliveries}))
-    sql.execute(text, [*along_with[1], publishing, *rows])
+    subscription_ids = ",".join(sorted({delivery.subscription_id for delivery in deliveries}))
+    sql.execute(text, [*along_with[1], subscription_ids, *rows])
     sql.mark_saved(deliveries)
 
 
@@ -60,14 +62,22 @@ def _insert(fields: list, single: bool, along_with: str) -> str:
         made = f"(VALUES ({', '.join(f'%s::{field.db_type(connection)}' for field in fields)}))"
     else:
         made = f"unnest({sql.unnest_arguments(fields)})"
-    # A CTE calling a volatile function is run once, before the INSERT (never inlined).
     return (
-        f"WITH along AS ({along_with}), "
-        "publishing AS (SELECT set_config('hooks.publishing', "
-        "concat_ws(',', current_setting('hooks.publishing', true), %s::text), true)) "
+        f"WITH {f'along AS ({along_with}), ' if along_with else ''}publishing AS ({publishing('%s::text')}) "
         f"INSERT INTO {sql.table(Delivery)} ({', '.join(columns)}) "
         f"SELECT {', '.join(f'made.{column}' for column in columns)} "
         f"FROM {made} AS made({', '.join(columns)}), publishing"
+    )
+
+
+def publishing(subscription_ids: str) -> str:
+    """A SELECT adding subscriptions (an SQL expression of their ids, comma-separated) to the
+    transaction's `hooks.publishing` list, by which the numbering trigger locks them in one order
+    (PostgreSQL). As a CTE that the INSERT reads, it is run once, before the INSERT: a CTE calling
+    a volatile function is never inlined."""
+    return (
+        "SELECT set_config('hooks.publishing', "
+        f"concat_ws(',', current_setting('hooks.publishing', true), {subscription_ids}), true)"
     )
 
 

@@ -5,7 +5,8 @@ plain SQL, subscriptions/publishing.py)."""
 from datetime import UTC, datetime
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from subscriptions.models import Delivery, EventPayload
 from subscriptions.publishing import publish_event
@@ -71,6 +72,64 @@ def test_the_deliveries_of_one_event_share_one_payload_row_that_reads_back_as_pu
 
 def test_an_event_nobody_subscribes_to_writes_nothing(project, queued, on_commit):
     subscription(project, event="lead.create")
+
+    with on_commit(), transaction.atomic():
+        assert publish_event(project.pk, ["request.create"], PAYLOAD) == []
+
+    assert not EventPayload.objects.exists()
+    assert not Delivery.objects.exists()
+    assert queued == []
+
+
+def test_plain_filtered_and_many_event_subscriptions_of_one_event_share_one_payload_row(project, queued, on_commit):
+    taking = [
+        subscription(project, target="https://hooks.example.com/plain"),
+        subscription(project, target="https://hooks.example.com/filtered", filter={"big": {"$gt": 1}}),
+        subscription(project, target="https://hooks.example.com/many", events=["message.*", "request.create"]),
+        subscription(project, target="https://hooks.example.com/paused", enabled=False),
+    ]
+    subscription(project, target="https://hooks.example.com/not-met", filter={"big": {"$lt": 1}})
+
+    with on_commit(), transaction.atomic():
+        ids = publish_event(project.pk, ["request.create"], PAYLOAD)
+
+    stored = EventPayload.objects.get()
+    made = {d.subscription_id: d for d in Delivery.objects.all()}
+    assert sorted(made) == sorted(s.pk for s in taking)
+    assert {d.event_payload_id for d in made.values()} == {stored.pk}
+    assert {d.event for d in made.values()} == {"request.create"}
+    assert made.pop(taking[3].pk).status == "skipped"
+    assert sorted(ids) == sorted(queued) == sorted(d.pk for d in made.values())
+    assert {d.status for d in made.values()} == {"pending"}
+
+
+def test_on_postgresql_matching_and_writing_a_publish_to_plain_subscriptions_is_one_statement(project):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite reads the subscriptions, then writes")
+    subscription(project, target="https://hooks.example.com/1")
+    subscription(project, target="https://hooks.example.com/2", enabled=False)
+
+    with CaptureQueriesContext(connection) as statements, transaction.atomic():
+        publish_event(project.pk, ["request.create"], PAYLOAD)
+
+    sent = [q["sql"] for q in statements.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    assert len(sent) == 1
+    assert sorted(Delivery.objects.values_list("status", flat=True)) == ["pending", "skipped"]
+
+
+def test_an_event_only_a_filtered_subscription_takes_writes_its_payload_once(project):
+    subscription(project, filter={"big": {"$gt": 1}})
+
+    with transaction.atomic():
+        [delivery_id] = publish_event(project.pk, ["request.create"], PAYLOAD)
+
+    assert Delivery.objects.get().event_payload_id == EventPayload.objects.get().pk
+    assert Delivery.objects.get().pk == delivery_id
+
+
+def test_an_event_no_filter_lets_through_writes_nothing(project, queued, on_commit):
+    subscription(project, filter={"big": {"$lt": 1}})
+    subscription(project, events=["message.*", "request.create"], filter={"text": "other"})
 
     with on_commit(), transaction.atomic():
         assert publish_event(project.pk, ["request.create"], PAYLOAD) == []
