@@ -109,7 +109,7 @@ def _matching_subscriptions(project_id: str, names: list[str], payload: dict) ->
     if not names:
         return []
     rows = sql.select(
-        sql.statement(("matching", len(names)), lambda: _matching_statement(len(names))), [project_id, *names, True]
+        sql.statement(("matching", len(names)), lambda: _matching_statement(len(names))), [project_id, *names]
     )
     return _matched(rows, names, payload)
 
@@ -125,23 +125,31 @@ def _matched(rows: list[tuple], names: list[str], payload: dict) -> list[Subscri
     return matched
 
 
-def _matching_statement(names: int) -> str:
-    column = {
+def _subscription_columns() -> dict[str, str]:
+    return {
         name: sql.column(Subscription, name)
         for name in ("id", "event", "events", "filter", "project", "enabled", "matches_many", "ordering")
     }
+
+
+def _matching_statement(names: int) -> str:
+    column = _subscription_columns()
     return (
         f"SELECT {column['id']}, {column['event']}, {column['matches_many']}, {column['events']}, "
         f"{column['filter']}, {column['enabled']}, {column['ordering']} FROM {sql.table(Subscription)} "
         f"WHERE {column['project']} = %s "
-        f"AND ({column['event']} IN ({', '.join(['%s'] * names)}) OR {column['matches_many']} = %s)"
+        f"AND ({column['event']} IN ({', '.join(['%s'] * names)}) OR {column['matches_many']} = {sql.literal(True)})"
     )
+
+
+# The columns of a delivery that the one-statement publish takes from its subscription's row.
+_FROM_SUBSCRIPTION = {"subscription", "event", "status", "in_order"}
 
 
 def _match_and_write_outbox(project_id: str, names: list[str], payload: dict, occurred_at: datetime) -> list[str]:
     """On PostgreSQL, matching and writing the outbox are one statement: a publish pays one round
-    trip for them, not two (the matching SELECT was a sixth of a one-subscription publish's CPU,
-    bench/README.md). The subscriptions whose one `event` is among the names and that have no
+    trip for them, not two (the matching SELECT's was about a tenth of a one-subscription publish's
+    CPU, bench/README.md). The subscriptions whose one `event` is among the names and that have no
     filter, most of them, get their deliveries (and the event its payload row) from the statement
     itself; the others (several events, a wildcard, a filter) come back from it, are matched here
     as `_matching_subscriptions` does, and those that match get theirs from a second statement."""
@@ -177,20 +185,8 @@ def _match_and_write_outbox(project_id: str, names: list[str], payload: dict, oc
     return delivery_ids + _write_outbox(project_id, matched, payload, occurred_at, stored, payload_written=written)
 
 
-# The columns of a delivery that the one-statement publish takes from its subscription's row.
-_FROM_SUBSCRIPTION = {"subscription", "event", "status", "in_order"}
-
-
 def _match_and_write_statement(names: int, delivery_fields: list) -> str:
-    sub = {
-        name: sql.column(Subscription, name)
-        for name in ("id", "event", "events", "filter", "project", "enabled", "matches_many", "ordering")
-    }
-    candidates = (
-        f"SELECT {sub['id']}, {sub['event']}, {sub['matches_many']}, {sub['events']}, {sub['filter']}, "
-        f"{sub['enabled']}, {sub['ordering']} FROM {sql.table(Subscription)} WHERE {sub['project']} = %s "
-        f"AND ({sub['event']} IN ({', '.join(['%s'] * names)}) OR {sub['matches_many']} = {sql.literal(True)})"
-    )
+    sub = _subscription_columns()
     plain = (
         f"SELECT {sub['id']} AS id, {sub['event']} AS event, {sub['enabled']} AS enabled, "
         f"{sub['ordering']} AS ordering FROM candidates "
@@ -220,7 +216,7 @@ def _match_and_write_statement(names: int, delivery_fields: list) -> str:
         f"RETURNING {sql.column(Delivery, 'id')}, {sql.column(Delivery, 'status')}"
     )
     return (
-        f"WITH candidates AS ({candidates}), plain AS ({plain}), stored AS ({payload}), "
+        f"WITH candidates AS ({_matching_statement(names)}), plain AS ({plain}), stored AS ({payload}), "
         f"publishing AS ({sequences.publishing(numbered)}), "
         f"made AS ({made}) "
         "SELECT TRUE, id, status, NULL::jsonb, NULL::jsonb, NULL::boolean, NULL::text, NULL::boolean FROM made "
