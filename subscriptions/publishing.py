@@ -159,28 +159,30 @@ def _match_and_write_outbox(project_id: str, names: list[str], payload: dict, oc
     # What every delivery of this event shares; the rest comes from its subscription's row.
     shared = Delivery(project_id=project_id, event_payload=stored, next_attempt_at=occurred_at, created_at=occurred_at)
     delivery_fields = [field for field in Delivery._meta.concrete_fields if field.name != "sequence"]
+    shared_fields = [field for field in delivery_fields if field.name not in _FROM_SUBSCRIPTION]
     payload_values = [column[0] for column in sql.unnest_values([stored], EventPayload._meta.concrete_fields)]
-    shared_values = dict(
-        zip(delivery_fields, (column[0] for column in sql.unnest_values([shared], delivery_fields)), strict=True)
-    )
     # The delivery ids: new_object_id's shape, the random part made by the database for each row.
     id_prefix = new_object_id()[:8]
-    delivery_values = [
-        id_prefix if field.name == "id" else shared_values[field]
-        for field in delivery_fields
-        if field.name not in _FROM_SUBSCRIPTION
+    shared_values = [
+        id_prefix if field.name == "id" else column[0]
+        for field, column in zip(shared_fields, sql.unnest_values([shared], shared_fields), strict=True)
     ]
     text = sql.statement(
         ("match_and_write", len(names)), lambda: _match_and_write_statement(len(names), delivery_fields)
     )
-    rows = sql.select(text, [project_id, *names, *payload_values, *delivery_values])
-    delivery_ids = [row[1] for row in rows if row[0] and row[2] == Delivery.Status.PENDING]
-    written = any(row[0] for row in rows)
+    delivery_ids, others, written = [], [], False
+    rows = sql.select(text, [project_id, *names, *payload_values, *shared_values])
+    for made, row_id, event_or_status, patterns, conditions, enabled, ordering, many in rows:
+        if made:  # a delivery the statement wrote (row_id), with its status
+            written = True
+            if event_or_status == Delivery.Status.PENDING:
+                delivery_ids.append(row_id)
+        else:  # a subscription (row_id) to match here, with its event
+            others.append((row_id, event_or_status, many, patterns, conditions, enabled, ordering))
     if written:
         sql.mark_saved([stored])
     if delivery_ids:
         enqueue_after_commit(delivery_ids)
-    others = [(row[1], row[2], row[7], *row[3:7]) for row in rows if not row[0]]
     matched = _matched(others, names, payload) if others else []
     return delivery_ids + _write_outbox(project_id, matched, payload, occurred_at, stored, payload_written=written)
 
