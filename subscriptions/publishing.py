@@ -142,8 +142,12 @@ def _matching_statement(names: int) -> str:
     )
 
 
-# The columns of a delivery that the one-statement publish takes from its subscription's row.
-_FROM_SUBSCRIPTION = {"subscription", "event", "status", "in_order"}
+# A delivery's columns as the one-statement publish writes them (`sequence` is the commit's), and
+# those of them that every delivery of an event shares (the others come from its subscription's row).
+_DELIVERY_FIELDS = [field for field in Delivery._meta.concrete_fields if field.name != "sequence"]
+_SHARED_FIELDS = [
+    field for field in _DELIVERY_FIELDS if field.name not in {"subscription", "event", "status", "in_order"}
+]
 
 
 def _match_and_write_outbox(project_id: str, names: list[str], payload: dict, occurred_at: datetime) -> list[str]:
@@ -158,18 +162,14 @@ def _match_and_write_outbox(project_id: str, names: list[str], payload: dict, oc
     stored = EventPayload(project_id=project_id, payload=payload, occurred_at=occurred_at)
     # What every delivery of this event shares; the rest comes from its subscription's row.
     shared = Delivery(project_id=project_id, event_payload=stored, next_attempt_at=occurred_at, created_at=occurred_at)
-    delivery_fields = [field for field in Delivery._meta.concrete_fields if field.name != "sequence"]
-    shared_fields = [field for field in delivery_fields if field.name not in _FROM_SUBSCRIPTION]
     payload_values = [column[0] for column in sql.unnest_values([stored], EventPayload._meta.concrete_fields)]
     # The delivery ids: new_object_id's shape, the random part made by the database for each row.
     id_prefix = new_object_id()[:8]
     shared_values = [
         id_prefix if field.name == "id" else column[0]
-        for field, column in zip(shared_fields, sql.unnest_values([shared], shared_fields), strict=True)
+        for field, column in zip(_SHARED_FIELDS, sql.unnest_values([shared], _SHARED_FIELDS), strict=True)
     ]
-    text = sql.statement(
-        ("match_and_write", len(names)), lambda: _match_and_write_statement(len(names), delivery_fields)
-    )
+    text = sql.statement(("match_and_write", len(names)), lambda: _match_and_write_statement(len(names)))
     delivery_ids, others, written = [], [], False
     rows = sql.select(text, [project_id, *names, *payload_values, *shared_values])
     for made, row_id, event_or_status, patterns, conditions, enabled, ordering, many in rows:
@@ -187,7 +187,7 @@ def _match_and_write_outbox(project_id: str, names: list[str], payload: dict, oc
     return delivery_ids + _write_outbox(project_id, matched, payload, occurred_at, stored, payload_written=written)
 
 
-def _match_and_write_statement(names: int, delivery_fields: list) -> str:
+def _match_and_write_statement(names: int) -> str:
     sub = _subscription_columns()
     plain = (
         f"SELECT {sub['id']} AS id, {sub['event']} AS event, {sub['enabled']} AS enabled, "
@@ -210,10 +210,10 @@ def _match_and_write_statement(names: int, delivery_fields: list) -> str:
         "next_attempt_at": f"CASE WHEN plain.enabled THEN %s::{due_type} END",
         "in_order": f"plain.ordering = {sql.literal(Subscription.Ordering.FIFO)}",
     }
-    values = [made_from.get(field.name, f"%s::{field.db_type(connection)}") for field in delivery_fields]
+    values = [made_from.get(field.name, f"%s::{field.db_type(connection)}") for field in _DELIVERY_FIELDS]
     numbered = "(SELECT string_agg(id, ',' ORDER BY id) FROM plain)"
     made = (
-        f"INSERT INTO {sql.table(Delivery)} ({', '.join(sql.quote(field.column) for field in delivery_fields)}) "
+        f"INSERT INTO {sql.table(Delivery)} ({', '.join(sql.quote(field.column) for field in _DELIVERY_FIELDS)}) "
         f"SELECT {', '.join(values)} FROM plain, publishing "
         f"RETURNING {sql.column(Delivery, 'id')}, {sql.column(Delivery, 'status')}"
     )
