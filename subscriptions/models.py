@@ -68,8 +68,6 @@ class Subscription(models.Model):
         null=True, blank=True, validators=[MinValueValidator(0.001), MaxValueValidator(100_000)]
     )
     rate_next_at = models.DateTimeField(null=True, blank=True, editable=False)
-    # The `sequence` of its latest delivery (subscriptions/sequences.py).
-    last_sequence = models.BigIntegerField(default=0, editable=False)
     disabled_reason = models.CharField(max_length=300, blank=True, default="")
     # Until when this target counts as slow (subscriptions/isolation.py). In the database, not in a
     # worker's memory, so that every worker process knows it, including one started a moment ago.
@@ -155,6 +153,21 @@ class Subscription(models.Model):
         if self.previous_secret and self.previous_secret_expires_at and self.previous_secret_expires_at > now:
             secrets_.append(self.previous_secret)
         return secrets_
+
+
+class SequenceCounter(models.Model):
+    """The `sequence` of a subscription's latest delivery (subscriptions/sequences.py).
+
+    A row of its own, not a column of the subscription: every delivery and attempt row locks its
+    subscription's row (key share, their foreign keys) when its transaction commits, and a counter
+    on that row, rewritten by every publish, made each of those locks a new multixact on it; and a
+    save of a subscription read before a publish committed would write its old count back, so that
+    numbers were given twice. Made by the first delivery numbered for the subscription."""
+
+    subscription = models.OneToOneField(
+        Subscription, on_delete=models.CASCADE, primary_key=True, related_name="sequence_counter"
+    )
+    last_sequence = models.BigIntegerField(default=0)
 
 
 class EventPayload(models.Model):

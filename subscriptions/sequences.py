@@ -2,21 +2,21 @@
 the same on every retry, so any receiver can put deliveries back in order or see that one is
 missing (retries and parallel workers deliver out of order).
 
-The counter is the subscription row's `last_sequence`, taken in the publishing transaction: the
+The counter is the subscription's `SequenceCounter` row, taken in the publishing transaction: the
 row lock it takes orders concurrent publishers to one subscription, so numbers are gapless as
 committed (a rolled-back transaction takes its numbers back with it) and follow commit order.
 The price: publishers to one subscription commit one after another while they hold that lock. On
-PostgreSQL the numbers are taken at the commit itself, by a deferred trigger (migration 0012), so
-the lock is held for the commit only, not from the publish to the end of the caller's transaction
-(with ATOMIC_REQUESTS, the rest of an API call); 4 publishers to one subscription committed about
-10 % more events than with the numbers taken in the publishing statement (bench/README.md). The
-trigger locks the transaction's counters in one order (their ids) before taking any, so two
-commits never deadlock. (Numbering all of a transaction's deliveries in one statement from the
-trigger's first firing was tried: PL/pgSQL keeps a statement's plan for the connection, and a
-plan made while the outbox was small scanned the whole table until the next ANALYZE; a publish
-with 20 subscriptions cost 2.4 times as much PostgreSQL CPU. These per-row statements find their
-rows by primary key whatever the statistics.) Elsewhere (SQLite: one writing transaction
-at a time) and for operator.select, the numbers are taken as the rows are made (`assign`)."""
+PostgreSQL the numbers are taken at the commit itself, by a deferred trigger (migrations 0012 and
+0013), so the lock is held for the commit only, not from the publish to the end of the caller's
+transaction (with ATOMIC_REQUESTS, the rest of an API call); 4 publishers to one subscription
+committed about 10 % more events than with the numbers taken in the publishing statement
+(bench/README.md). The trigger locks the transaction's counters in one order (their ids) before
+taking any, so two commits never deadlock. (Numbering all of a transaction's deliveries in one
+statement from the trigger's first firing was tried: PL/pgSQL keeps a statement's plan for the
+connection, and a plan made while the outbox was small scanned the whole table until the next
+ANALYZE; a publish with 20 subscriptions cost 2.4 times as much PostgreSQL CPU. These per-row
+statements find their rows by primary key whatever the statistics.) Elsewhere (SQLite: one writing
+transaction at a time) and for operator.select, the numbers are taken as the rows are made (`assign`)."""
 
 from collections import Counter
 
@@ -24,7 +24,7 @@ from django.db import connection
 
 from core import sql
 
-from .models import Delivery, Subscription
+from .models import Delivery, SequenceCounter
 
 
 def insert_numbered(deliveries: list[Delivery], along_with: tuple[str, list] | None = None) -> None:
@@ -82,23 +82,23 @@ def publishing(subscription_ids: str) -> str:
 
 
 def take(subscription_ids: list[str]) -> dict[str, int]:
-    """The next number of each subscription (ids may repeat: each occurrence gets its own)."""
+    """The next number of each subscription (ids may repeat: each occurrence gets its own).
+
+    One upsert per chunk of counters, its rows in id order: PostgreSQL takes the counters' locks
+    in the order of the VALUES, so two transactions taking numbers of the same subscriptions queue
+    behind each other instead of holding them crosswise (an UPDATE would lock them in the order of
+    its scan, and deadlock)."""
     counts = Counter(subscription_ids)
     if not counts:
         return {}
-    pk, last = sql.column(Subscription, "id"), sql.column(Subscription, "last_sequence")
+    table = sql.table(SequenceCounter)
+    key, last = sql.column(SequenceCounter, "subscription"), sql.column(SequenceCounter, "last_sequence")
     first: dict[str, int] = {}
-    # Three parameters per subscription; chunks taken in id order keep the locking order.
-    for ids in sql.chunks(sorted(counts), sql.parameter_limit() // 3):
-        if len(ids) > 1 and connection.features.has_select_for_no_key_update:
-            _lock_in_order(ids)
-        increments = " ".join(["WHEN %s THEN %s"] * len(ids))
-        rows = sql.update_returning(
-            Subscription,
-            f"{last} = {last} + CASE {pk} {increments} END",
-            f"{pk} IN ({sql.in_list(ids)})",
-            [value for subscription_id in ids for value in (subscription_id, counts[subscription_id])] + list(ids),
-            returning=f"{pk}, {last}",
+    for ids in sql.chunks(sorted(counts), sql.parameter_limit() // 2):
+        rows = sql.select(
+            f"INSERT INTO {table} ({key}, {last}) VALUES {', '.join(['(%s, %s)'] * len(ids))} "
+            f"ON CONFLICT ({key}) DO UPDATE SET {last} = {table}.{last} + excluded.{last} RETURNING {key}, {last}",
+            [value for subscription_id in ids for value in (subscription_id, counts[subscription_id])],
         )
         first.update({subscription_id: value - counts[subscription_id] for subscription_id, value in rows})
     return first
@@ -110,22 +110,3 @@ def assign(deliveries: list[Delivery]) -> None:
     for delivery in deliveries:
         first[delivery.subscription_id] += 1
         delivery.sequence = first[delivery.subscription_id]
-
-
-def _lock_in_order(subscription_ids: list[str]) -> None:
-    """Lock the subscriptions' rows in one order (their ids), by a statement of its own (PostgreSQL),
-    so two transactions publishing to the same subscriptions queue behind each other instead of
-    deadlocking: an UPDATE locks rows in its scan order, and one whose WHERE locks them in a
-    subquery locks each row twice, against two snapshots, which can deadlock even on one row. NO
-    KEY UPDATE is the lock the UPDATE takes anyway (a plain FOR UPDATE would also block the
-    key-share locks that workers' attempt rows take on the subscription at commit, their foreign
-    key, and deadlock with them)."""
-    table, pk = sql.table(Subscription), sql.column(Subscription, "id")
-    sql.select(
-        f"SELECT {pk} FROM {table} WHERE {pk} = ANY({_id_array()}) ORDER BY {pk} FOR NO KEY UPDATE",
-        [sorted(subscription_ids)],
-    )
-
-
-def _id_array() -> str:
-    return f"%s::{Subscription._meta.pk.db_type(connection)}[]"

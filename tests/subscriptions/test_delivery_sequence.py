@@ -5,7 +5,7 @@ import json
 
 from werkzeug import Response
 
-from subscriptions.models import Delivery
+from subscriptions.models import Delivery, Subscription
 from tests.conftest import received
 from tests.factories import create_request, subscribed
 
@@ -50,3 +50,13 @@ def test_a_retry_carries_the_same_sequence(api, project, httpserver, on_commit, 
     # longest-waiting first): either way it carries the first's number again.
     assert seen[0] == 1 and sorted(seen[1:]) == [1, 2]
     assert sorted(Delivery.objects.values_list("sequence", "status")) == [(1, "success"), (2, "success")]
+
+
+def test_a_subscription_saved_from_a_read_older_than_a_publish_gives_no_number_twice(api, project, httpserver, on_commit):
+    httpserver.expect_request("/saved").respond_with_data("ok")
+    read_before = Subscription.objects.get(pk=subscribed(api, project.pk, httpserver.url_for("/saved"))["id"])
+    create_request(api, project, on_commit)
+    read_before.save()  # e.g. a form opened before the request was created, saved after it
+    create_request(api, project, on_commit)
+
+    assert [got["json"]["sequence"] for got in received(httpserver, "/saved")] == [1, 2]
