@@ -74,10 +74,12 @@ def publishing(subscription_ids: str) -> str:
     """A SELECT adding subscriptions (an SQL expression of their ids, comma-separated) to the
     transaction's `hooks.publishing` list, by which the numbering trigger locks them in one order
     (PostgreSQL). As a CTE that the INSERT reads, it is run once, before the INSERT: a CTE calling
-    a volatile function is never inlined."""
+    a volatile function is never inlined. (After the first transaction that set it, the setting
+    reads '' in the session, not null: without the nullif, a one-subscription list would begin
+    with a comma, and its commit would take the ordered locks that only several counters need.)"""
     return (
         "SELECT set_config('hooks.publishing', "
-        f"concat_ws(',', current_setting('hooks.publishing', true), {subscription_ids}), true)"
+        f"concat_ws(',', nullif(current_setting('hooks.publishing', true), ''), {subscription_ids}), true)"
     )
 
 

@@ -52,7 +52,9 @@ def test_a_retry_carries_the_same_sequence(api, project, httpserver, on_commit, 
     assert sorted(Delivery.objects.values_list("sequence", "status")) == [(1, "success"), (2, "success")]
 
 
-def test_a_subscription_saved_from_a_read_older_than_a_publish_gives_no_number_twice(api, project, httpserver, on_commit):
+def test_a_subscription_saved_from_a_read_older_than_a_publish_gives_no_number_twice(
+    api, project, httpserver, on_commit
+):
     httpserver.expect_request("/saved").respond_with_data("ok")
     read_before = Subscription.objects.get(pk=subscribed(api, project.pk, httpserver.url_for("/saved"))["id"])
     create_request(api, project, on_commit)
