@@ -2,7 +2,16 @@
 
 A published event writes one `EventPayload` (the payload serialized once) and one `Delivery` per
 matching subscription, in the transaction of the domain change; every HTTP try is an `Attempt` row.
-The worker task receives only a delivery id and claims the row before sending."""
+The worker task receives only a delivery id and claims the row before sending.
+
+Foreign keys: the database checks each outbox row against its parent once, along one chain
+(attempt -> delivery -> subscription -> project, and delivery -> payload). A row's copies of an
+ancestor's id, kept for its indexes (a delivery's and a payload's project, an attempt's project
+and subscription), are written from that chain in the same statement and carry no constraint of
+their own: every such check locks the parent row (key share) until its transaction ends, and
+those on a project's row, taken by every publish and every logged attempt of the project, made
+each concurrent lock a new multixact on it (bench/README.md). Deleting still goes through
+Django's cascade, which follows these fields all the same."""
 
 from datetime import timedelta
 
@@ -174,7 +183,8 @@ class EventPayload(models.Model):
     """One published event's payload, shared by all its deliveries (serialized once)."""
 
     id = _object_id()
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    # Its deliveries' project, written with them in one statement (the module's docstring: foreign keys).
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     payload = models.JSONField()
     occurred_at = models.DateTimeField(default=timezone.now)
 
@@ -193,7 +203,9 @@ class Delivery(models.Model):
     id = _object_id()
     # No index of their own: delivery_project_idx and delivery_sub_idx start with these columns
     # (every index is written on each delivery and each attempt; see migration 0004).
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="deliveries", db_index=False, db_constraint=False
+    )  # its subscription's (the module's docstring: foreign keys)
     subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     event = models.CharField(max_length=200)
     event_payload = models.ForeignKey(EventPayload, on_delete=models.CASCADE, related_name="deliveries")
@@ -260,10 +272,15 @@ class Attempt(models.Model):
         FAILED = "failed"
 
     id = _object_id()
-    # Indexed through attempt_project_idx and attempt_sub_idx, which start with these columns.
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # Indexed through attempt_project_idx and attempt_sub_idx, which start with these columns; its
+    # delivery's, copied for those indexes (the module's docstring: foreign keys).
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts")
-    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="attempts", db_index=False)
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.CASCADE, related_name="attempts", db_index=False, db_constraint=False
+    )
     event = models.CharField(max_length=200)
     attempt = models.PositiveIntegerField()
     target = models.CharField(max_length=2000)
