@@ -80,14 +80,23 @@ def split_claimed(claimed: list[Delivery]) -> tuple[list[Delivery], list[Deliver
 def park(deliveries: list[Delivery]) -> None:
     """Give the claims back without an attempt, until their turn (or the sweep, PARK_S later).
     Should the target have recovered since the claim read its mark, its recovery may have let the
-    parked deliveries go before these were parked: they go at once instead."""
+    parked deliveries go before these were parked: they go at once instead. And should the
+    delivery in flight that these were parked behind have ended meanwhile, its end saw these
+    claimed, took them for in flight and left the next turn to them: with none of the target's
+    deliveries in flight now, the oldest parked one goes. (Each side writes, then looks: the
+    delivery's end clears its claim before it looks for one in flight, these are parked before
+    this looks, so one of the two always sees the other's write.)"""
     if not deliveries:
         return
     now = timezone.now()
     transitions.park(deliveries, until=now + timedelta(seconds=PARK_S))
     targets = {delivery.subscription_id for delivery in deliveries}
     still_slow = set(Subscription.objects.filter(pk__in=targets, slow_until__gt=now).values_list("pk", flat=True))
-    if sum(transitions.release_parked(subscription_id) for subscription_id in targets - still_slow):
+    released = sum(transitions.release_parked(subscription_id) for subscription_id in targets - still_slow)
+    for subscription_id in still_slow:
+        if not transitions.in_flight_elsewhere(subscription_id, [], timezone.now()):
+            released += transitions.release_next(subscription_id, excluding="") is not None
+    if released:
         queue.wake()
 
 

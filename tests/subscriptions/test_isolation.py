@@ -257,3 +257,22 @@ def test_a_delivery_parked_just_after_its_target_recovered_goes_at_once(subscrip
 
     assert hook_ids(httpserver) == [waiting.pk]
     assert Delivery.objects.get(pk=waiting.pk).status == "success"
+
+
+def test_deliveries_parked_after_the_one_in_flight_ended_do_not_wait_for_the_sweep(subscription, httpserver):
+    """The delivery in flight ended between another worker's claim and its parking: its end saw
+    the claimed ones in flight and left the next turn to them; parking them finds nothing in
+    flight and lets the oldest go."""
+    isolation.mark_slow([subscription.pk])
+    first = in_flight(subscription)
+    waiting = pending_delivery(subscription)
+    to_send, to_park = isolation.split_claimed(tasks.claim_many([waiting.pk]))
+    assert (to_send, [d.pk for d in to_park]) == ([], [waiting.pk])
+
+    Delivery.objects.filter(pk=first.pk).update(status="success", locked_until=None)
+    slow_attempt_ended(first)
+    assert hook_ids(httpserver) == []  # it left the turn to the claimed one
+    isolation.park(to_park)
+
+    assert hook_ids(httpserver) == [waiting.pk]
+    assert Delivery.objects.get(pk=waiting.pk).status == "success"
