@@ -95,7 +95,7 @@ def park(deliveries: list[Delivery]) -> None:
     released = sum(transitions.release_parked(subscription_id) for subscription_id in targets - still_slow)
     for subscription_id in still_slow:
         if not transitions.in_flight_elsewhere(subscription_id, [], timezone.now()):
-            released += transitions.release_next(subscription_id, excluding="") is not None
+            released += transitions.release_next(subscription_id) is not None
     if released:
         queue.wake()
 

@@ -221,13 +221,16 @@ def _give_back(deliveries: list[tuple[Delivery, datetime]], parked: bool) -> Non
             delivery.parked_at = now
 
 
-def release_next(subscription_id: str, excluding: str) -> str | None:
-    """Make the oldest parked delivery of the subscription due now; returns its id, if any."""
+def release_next(subscription_id: str, excluding: str | None = None) -> str | None:
+    """Make the oldest parked delivery of the subscription (other than `excluding`) due now;
+    returns its id, if any."""
     now = timezone.now()
     with transaction.atomic():
         parked = Delivery.objects.filter(subscription_id=subscription_id, status=Status.PENDING)
         parked = parked.filter(parked_at__isnull=False)
-        following = parked.exclude(pk=excluding).order_by("created_at").select_for_update(skip_locked=True)
+        if excluding is not None:
+            parked = parked.exclude(pk=excluding)
+        following = parked.order_by("created_at").select_for_update(skip_locked=True)
         following = following.values_list("pk", flat=True).first()
         if following is not None:
             Delivery.objects.filter(pk=following).update(parked_at=None, next_attempt_at=now, updated_at=now)
