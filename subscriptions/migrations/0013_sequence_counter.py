@@ -20,7 +20,7 @@ BEGIN
         IF position(',' IN current_setting('hooks.publishing', true)) > 0 THEN
             INSERT INTO subscriptions_sequencecounter (subscription_id, last_sequence)
             SELECT DISTINCT id, 0 FROM unnest(string_to_array(current_setting('hooks.publishing', true), ',')) AS id
-            WHERE id <> '' ORDER BY id ON CONFLICT (subscription_id) DO NOTHING;
+            ORDER BY id ON CONFLICT (subscription_id) DO NOTHING;
             PERFORM 1 FROM subscriptions_sequencecounter
             WHERE subscription_id = ANY(string_to_array(current_setting('hooks.publishing', true), ','))
             ORDER BY subscription_id FOR NO KEY UPDATE;
