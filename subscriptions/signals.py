@@ -42,9 +42,11 @@ _LIFECYCLE = {
 
 
 def payload_of(serializer_class, instance) -> dict:
-    """The API representation as plain JSON types (what a client of the API would parse)."""
-    data = serializer_class(instance, context={"project": instance.project}).data
-    return json.loads(JSONRenderer().render(data))
+    """The API representation as plain JSON types (what a client of the API would parse). It runs
+    inside the domain write's transaction, so through the one serializer per class that
+    `represent` keeps: a new one built its fields again for every event, 0.15 ms of a lead's
+    save (bench/README.md)."""
+    return json.loads(JSONRenderer().render(api.represent(serializer_class, instance)))
 
 
 def project_payload(project: domain.Project) -> dict:

@@ -221,9 +221,9 @@ def _representer(serializer_class: type[serializers.Serializer]) -> serializers.
 
 
 def represent(serializer_class: type[serializers.Serializer], instance) -> dict:
-    """A nested object (a request's lead, department, participating teammates and bots) as its own
-    serializer gives it, through one serializer per class: building a ModelSerializer's fields is
-    most of its cost (cProfile: 60 % of a request payload), and representing an object reads
-    nothing from the context and changes nothing in the serializer, as a list's one child
-    serializer shows for every row."""
+    """An object as its own serializer gives it, without a caller (an event's payload, a request's
+    lead, department, participating teammates and bots), through one serializer per class:
+    building a ModelSerializer's fields is most of its cost (cProfile: 60 % of a request payload),
+    and representing an object reads nothing from the context and changes nothing in the
+    serializer, as a list's one child serializer shows for every row."""
     return _representer(serializer_class).to_representation(instance)
