@@ -2,7 +2,7 @@
 
 A published event writes one `EventPayload` (the payload serialized once) and one `Delivery` per
 matching subscription, in the transaction of the domain change; every HTTP try is an `Attempt` row.
-The worker task receives only a delivery id and claims the row before sending.
+A woken worker claims due rows (subscriptions/transitions.py) before sending them.
 
 Foreign keys: the database checks each outbox row against its parent once, along one chain
 (attempt -> delivery -> subscription -> project, and delivery -> payload). A row's copies of an
