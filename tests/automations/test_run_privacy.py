@@ -148,7 +148,7 @@ def test_a_queued_run_carries_its_id_only_and_the_call_lives_in_its_run_request(
     run_id = response.json()["run_id"]
     (queued,) = OrmQ.objects.all()
     assert queued.task["args"] == (run_id,) and not queued.task["kwargs"].get("payload")
-    assert "4111" not in repr(queued.task) and "s3cret" not in repr(queued.task)
+    assert "4111-1111" not in repr(queued.task) and "s3cret" not in repr(queued.task)
     call = RunRequest.objects.get(run_id=run_id)
     assert json.loads(bytes(call.body)) == {"card": "4111-1111"}
     assert call.headers["authorization"] == "Bearer s3cret-token" and call.query_string == "page=2"
