@@ -364,6 +364,35 @@ def machine() -> dict:
     }
 
 
+def machine_busy_s() -> float | None:
+    """CPU seconds the whole machine has spent busy so far (every core and process: user, nice,
+    system, interrupts, steal), from Linux's /proc/stat; None elsewhere."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(x) for x in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + fields[4]  # idle and iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class MachineCPU:
+    """The machine's busy CPU over a phase, per item sent, and the share of the cores it kept busy:
+    whether a rate was bound by the cores (then it is the cores over the CPU per item) or by
+    something else, such as one process's threads or the round trips."""
+
+    def __init__(self):
+        self.busy, self.wall = machine_busy_s(), time.monotonic()
+
+    def per(self, items: int) -> dict:
+        busy, wall = machine_busy_s(), time.monotonic() - self.wall
+        if busy is None or self.busy is None or not items:
+            return {}
+        spent = busy - self.busy
+        return {"cpu_ms_per_item": round(1000 * spent / items, 3),
+                "machine_busy": round(spent / (wall * (os.cpu_count() or 1)), 3)}  # fmt: skip
+
+
 def write_result(name: str, data: dict, args: argparse.Namespace) -> Path:
     smoke = args.smoke
     folder = RESULTS / "smoke" if smoke and not args.tag else RESULTS

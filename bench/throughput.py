@@ -51,7 +51,7 @@ def ceiling(receiver: harness.Receiver, url: str, body: bytes, headers: dict, n:
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(send, range(concurrency * 2)))  # open the connections
         receiver.reset()
-        started = time.time()
+        started, cpu = time.time(), harness.MachineCPU()
         statuses = list(pool.map(send, range(n)))
     received = receiver.dump()
     last = max(t for t, _, _ in received)
@@ -60,6 +60,7 @@ def ceiling(receiver: harness.Receiver, url: str, body: bytes, headers: dict, n:
         "ok": sum(200 <= s < 300 for s in statuses),
         "seconds": round(last - started, 3),
         "per_s": round(n / (last - started), 1),
+        **cpu.per(n),
     }
 
 

@@ -20,6 +20,13 @@ here; N/20 events; only the 19 fast targets' deliveries are counted, and they ar
 the ceiling fraction and the latencies are of). The slow target's deliveries are left pending.
 Targets: end to end >= 50 % of the ceiling, backlog >= 80 %, open-loop p99 < 250 ms below 50 %.
 
+The ceiling and every end-to-end phase also report the machine's busy CPU per request or
+delivery, every process counted, and how busy the phase kept the cores (`harness.MachineCPU`,
+Linux). They tell what bound a phase: end to end keeps the cores busy, so its rate is the cores
+divided by what an event costs, publishing included, and swings with how fast the shared machine
+runs that minute; the ceiling, one client process's threads and the receiver, leaves them partly
+idle.
+
 The default of 4 publishing processes is a small web tier (gunicorn's 2 x cores): one process
 committing one event per transaction waits for each commit, so it cannot offer the load alone.
 
@@ -138,10 +145,12 @@ def warm_up(cluster: harness.Child, receiver: harness.Receiver, project, payload
 
 def end_to_end(cluster, receiver, project, payload, events: int, fast: int, args, rate: float | None = None) -> dict:
     receiver.reset()
+    cpu = harness.MachineCPU()
     committed = publish(project.pk, payload, events, args.publishers, rate)
     published = time.time()
     expected = events * fast
     wait_for(receiver, expected, max(60, expected / 20))
+    spent = cpu.per(expected)
     arrivals = arrivals_of(receiver, committed)
     first_commit = min(committed.values())
     last = max(arrivals.values()) if arrivals else float("nan")
@@ -153,6 +162,7 @@ def end_to_end(cluster, receiver, project, payload, events: int, fast: int, args
         "seconds": round(last - first_commit, 3),
         "per_s": round(len(arrivals) / (last - first_commit), 1),
         "latency_ms": harness.summary([(t - committed[d]) * 1000 for d, t in arrivals.items()]),
+        **spent,
     }
 
 
@@ -213,11 +223,18 @@ def percentiles(summary: dict) -> str:
     return f"{summary.get('p50')}/{summary.get('p95')}/{summary.get('p99')}"
 
 
+def cpu_cost(phase: dict) -> str:
+    """The machine's CPU per item of a phase, and how busy it kept the machine."""
+    if "cpu_ms_per_item" not in phase:
+        return "-"
+    return f"{phase['cpu_ms_per_item']} ms ({phase['machine_busy']:.0%} busy)"
+
+
 def table(rows: list[dict]) -> str:
     lines = [
         "| workers | shape | ceiling | end to end | backlog drain | open loop 25 %: p50/p95/p99 ms | "
-        "open loop 50 %: p50/p95/p99 ms |",
-        "|---|---|---|---|---|---|---|",
+        "open loop 50 %: p50/p95/p99 ms | CPU per delivery: end to end / ceiling |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         for name, s in row["shapes"].items():
@@ -226,7 +243,7 @@ def table(rows: list[dict]) -> str:
             lines.append(
                 f"| {row['workers']} | {name} | {row['ceiling']['per_s']:.0f}/s | {e['per_s']:.0f}/s "
                 f"({e['ratio']:.0%}), p50 {e['latency_ms'].get('p50')} ms | {b['per_s']:.0f}/s ({b['ratio']:.0%}) "
-                f"| {' | '.join(cells)} |"
+                f"| {' | '.join(cells)} | {cpu_cost(e)} / {cpu_cost(row['ceiling'])} |"
             )
     return "\n".join(lines)
 
@@ -269,7 +286,8 @@ def main() -> None:
             print(
                 f"workers={workers} {name}: ceiling {raw['per_s']:.0f}/s; end to end {e['per_s']:.0f}/s "
                 f"({e['ratio']:.0%}, published {e['publish_per_s']:.0f} events/s, received {e['received']}/"
-                f"{e['deliveries']}); backlog {b['per_s']:.0f}/s ({b['ratio']:.0%}); open loop {latencies}",
+                f"{e['deliveries']}); backlog {b['per_s']:.0f}/s ({b['ratio']:.0%}); open loop {latencies}; "
+                f"machine CPU per delivery {cpu_cost(e)} end to end, per request {cpu_cost(raw)} at the ceiling",
                 flush=True,
             )
         rows.append({"workers": workers, "ceiling": raw, "shapes": shapes})
