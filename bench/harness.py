@@ -152,18 +152,46 @@ def sample_payload() -> dict:
 
 
 def publish(project_id: str, payload: dict, count: int = 1) -> tuple[list[str], list[float]]:
-    """Publish `count` events in one transaction through the real outbox path. Returns the
-    delivery ids and, for each, the wall-clock time of the commit (taken by the first after-commit
-    callback, before the enqueueing callbacks run)."""
+    """Publish `count` events in one transaction through the real outbox path. Returns the ids of
+    the deliveries a worker will make of them (each event's, to each enabled subscription of the
+    project taking it: `routing.delivery_id`) and, for each, the wall-clock time of the commit
+    (taken by the first after-commit callback, before the enqueueing callbacks run)."""
     from django.db import transaction
 
     from subscriptions.publishing import publish_event
+    from subscriptions.routing import delivery_id
 
+    subscribers = _subscribers(project_id)
     committed: list[float] = []
     with transaction.atomic():
         transaction.on_commit(lambda: committed.append(time.time()))
-        ids = [d for _ in range(count) for d in publish_event(project_id, [EVENT], payload)]
+        events = [publish_event(project_id, [EVENT], payload) for _ in range(count)]
+    ids = [delivery_id(event, subscriber) for event in events if event for subscriber in subscribers]
     return ids, [committed[0]] * len(ids)
+
+
+_subscribers_of: dict[str, list[str]] = {}
+
+
+def _subscribers(project_id: str) -> list[str]:
+    """The enabled subscriptions of the project that take EVENT, read once per process (a script
+    subscribes before it publishes)."""
+    if project_id not in _subscribers_of:
+        from django.db.models import Q
+
+        from subscriptions.models import Subscription
+
+        taking = Subscription.objects.filter(Q(event=EVENT) | Q(matches_many=True), project_id=project_id, enabled=True)
+        _subscribers_of[project_id] = list(taking.values_list("pk", flat=True))
+    return _subscribers_of[project_id]
+
+
+def route_now() -> None:
+    """Make the deliveries of what has been published, as a worker would first do, without
+    sending them (a script that reads a delivery before any worker runs)."""
+    from subscriptions.routing import route
+
+    route(1000)
 
 
 # --- child processes -----------------------------------------------------------------------------

@@ -182,6 +182,7 @@ def main() -> None:
     from subscriptions.models import Delivery
 
     ids, _ = harness.publish(project.pk, payload)
+    harness.route_now()
     sample = Delivery.objects.select_related("subscription", "event_payload").get(pk=ids[0])
     body = envelope_bytes(sample)
     headers = request_headers(sample, body, int(time.time()))

@@ -267,6 +267,7 @@ def main() -> None:
     sample_target = receiver.url("/fast/traffic/0")
     harness.subscribe(project, sample_target)
     ids, _ = harness.publish(project.pk, payload)
+    harness.route_now()
     sample = Delivery.objects.select_related("subscription", "event_payload").get(pk=ids[0])
     body = envelope_bytes(sample)
     headers = request_headers(sample, body, int(time.time()))

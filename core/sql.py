@@ -9,6 +9,7 @@ worker claims some of the same ones at the same moment.
 Both backends take `UPDATE ... RETURNING`: PostgreSQL, and SQLite from 3.35 (checked at start-up,
 `check_sqlite_version`). Statements with many parameters are cut to the backend's limit."""
 
+import json
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -205,6 +206,11 @@ def unnest_arguments(fields: Sequence[models.Field]) -> str:
 def unnest_values(objs: Sequence[models.Model], fields: Sequence[models.Field]) -> list[list]:
     db = connections[DEFAULT_DB_ALIAS]
     return [_column(field, objs, db) for field in fields]
+
+
+def json_value(value: Any) -> Any:
+    """A JSON column read by a plain statement: text on SQLite, already decoded on PostgreSQL."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 def mark_saved(objs: Sequence[models.Model]) -> None:

@@ -48,7 +48,7 @@ def purge_expired_skipped(batch: int = BATCH) -> int:
         _delete_unreferenced(Delivery, [pk for pk, _ in rows])
         payloads.update(payload_id for _, payload_id in rows)
         removed += len(rows)
-    orphans = EventPayload.objects.filter(pk__in=payloads).exclude(
+    orphans = EventPayload.objects.filter(pk__in=payloads, names__isnull=True).exclude(
         Exists(Delivery.objects.filter(event_payload=OuterRef("pk")))
     )
     while ids := list(orphans.values_list("pk", flat=True)[:batch]):
@@ -70,7 +70,8 @@ def _purge_finished(candidates: set[str] | None, older_than: datetime, batch: in
     while rows := list(finished.values_list("pk", "event_payload_id")[:batch]):
         _delete_unreferenced(Delivery, [pk for pk, _ in rows])
         payloads.update(payload_id for _, payload_id in rows)
-    orphans = EventPayload.objects.filter(occurred_at__lt=older_than).exclude(
+    # Routed events only: one still waiting for a worker has no deliveries yet.
+    orphans = EventPayload.objects.filter(occurred_at__lt=older_than, names__isnull=True).exclude(
         Exists(Delivery.objects.filter(event_payload=OuterRef("pk")))
     )
     if candidates is not None:

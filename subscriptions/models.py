@@ -1,8 +1,9 @@
-"""Subscriptions, and the outbox of deliveries and their attempts.
+"""Subscriptions, and the outbox of events, deliveries and their attempts.
 
-A published event writes one `EventPayload` (the payload serialized once) and one `Delivery` per
-matching subscription, in the transaction of the domain change; every HTTP try is an `Attempt` row.
-A woken worker claims due rows (subscriptions/transitions.py) before sending them.
+A published event writes one `EventPayload` (the payload serialized once, and the names it was
+published under) in the transaction of the domain change; a worker then routes it
+(subscriptions/routing.py): one `Delivery` per matching subscription. Every HTTP try is an
+`Attempt` row. A woken worker claims due rows (subscriptions/transitions.py) before sending them.
 
 Foreign keys: the database checks each outbox row against its parent once, along one chain
 (attempt -> delivery -> subscription -> project, and delivery -> payload). A row's copies of an
@@ -180,13 +181,28 @@ class SequenceCounter(models.Model):
 
 
 class EventPayload(models.Model):
-    """One published event's payload, shared by all its deliveries (serialized once)."""
+    """One published event: its payload, shared by all its deliveries (serialized once), and until
+    a worker has routed it (subscriptions/routing.py), the names it was published under."""
 
     id = _object_id()
-    # Its deliveries' project, written with them in one statement (the module's docstring: foreign keys).
+    # Its deliveries' project (the module's docstring: foreign keys).
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     payload = models.JSONField()
     occurred_at = models.DateTimeField(default=timezone.now)
+    # Set while the event waits to be routed; null once its deliveries are made, and for a payload
+    # written with its deliveries (a test event, an operator.select call).
+    names = models.JSONField(null=True, blank=True)
+    # When it was published, by the database's clock: routing gives it to the subscriptions made
+    # before that moment, oldest events first.
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # The events waiting to be routed, oldest first: a small index, whatever the table holds.
+            models.Index(
+                fields=["published_at", "id"], condition=Q(names__isnull=False), name="eventpayload_unrouted_idx"
+            ),
+        ]
 
     def timestamp_ms(self) -> int:
         return int(self.occurred_at.timestamp() * 1000)

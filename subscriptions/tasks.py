@@ -19,7 +19,7 @@ from django_q.conf import Conf
 
 from core.per_process import PerProcess
 
-from . import isolation, pacing, queue, transitions
+from . import isolation, pacing, queue, routing, transitions
 from .disabling import disable_failing, stop_if_disabled
 from .models import Delivery
 from .outcomes import record_outcomes
@@ -51,9 +51,10 @@ def claim(delivery_id: str) -> Delivery | None:
 
 
 def deliver_due(helping: bool = False) -> int:
-    """Drain the outbox: claim the longest-waiting due deliveries, a batch at a time, and send
-    them, for as long as a claim finds any (or DRAIN_S has passed: another worker is queued to go
-    on, and the flag is kept for it). While it drains, commits queue no wake-up
+    """Drain the outbox: route the oldest published events, taking their new deliveries for
+    itself (subscriptions/routing.py), claim the longest-waiting due deliveries to fill the batch,
+    and send them, a batch at a time, for as long as there are any (or DRAIN_S has passed:
+    another worker is queued to go on, and the flag is kept for it). While it drains, commits queue no wake-up
     (queue.hold_wake_ups): under a steady stream of one-event transactions one task serves them
     all, instead of one task per commit; and when a claim finds nothing, it claims again when the
     last nudge's span ends (commits in it send none), then waits up to LINGER_S for a commit's
@@ -73,7 +74,7 @@ def deliver_due(helping: bool = False) -> int:
     held_at = heard_at = started
     idle_since = None
     while True:
-        batch = transitions.claim_due(size)
+        batch = take_batch(size)
         now = time.monotonic()
         if holding and now - held_at > queue.WAKE_FLAG_TTL_MS / 2000:
             queue.hold_wake_ups()
@@ -115,6 +116,16 @@ def deliver_due(helping: bool = False) -> int:
             # The drain keeps up with a stream of commits and claims a few at a time: a moment's
             # pause lets the next claim take several, each claim and its log paid once for them.
             time.sleep(GATHER_S)
+
+
+def take_batch(size: int) -> list[Delivery]:
+    """A draining worker's next batch: the deliveries of the oldest published events, made and
+    leased to it as it routes them, then as many due deliveries (retries, ordered subscriptions',
+    those a lost worker held) as the batch has room for."""
+    batch = routing.route(size, lease=True)
+    if len(batch) < size:
+        batch += transitions.claim_due(size - len(batch))
+    return batch
 
 
 # How long a draining worker whose claim found nothing waits for a commit before it lets go of the
@@ -235,10 +246,11 @@ def redeliver(delivery: Delivery) -> None:
 
 
 def retry_pending(grace_s: float = SWEEP_GRACE_S, progress: Callable[[int, int], None] | None = None) -> int:
-    """Wake workers for the pending deliveries that are overdue and unclaimed (their wake-up was
-    lost: a broker flushed, a worker killed), one per batch of them up to the number of workers.
+    """Wake workers for the pending deliveries that are overdue and unclaimed, and the events left
+    unrouted (their wake-up was lost: a broker flushed, a worker killed), one per batch of them up
+    to the number of workers.
     Scheduled every minute, and the `retry_pending` command; returns how many are overdue."""
-    count = transitions.overdue(grace_s)
+    count = transitions.overdue(grace_s) + routing.overdue(grace_s)
     if count:
         queue.wake(min(math.ceil(count / settings.HOOKS_BATCH_SIZE), settings.Q_CLUSTER["workers"]))
     if progress:  # the command's progress bar: (woken for, total)

@@ -97,7 +97,7 @@ def claim_due(limit: int) -> list[Delivery]:
     is applied to what was claimed (subscriptions/pacing.py), not here: only paced subscriptions'
     rows pay for it.
 
-    On PostgreSQL the claim's commit does not wait for the disk (`_COMMIT_UNFLUSHED`): the
+    On PostgreSQL the claim's commit does not wait for the disk (`COMMIT_UNFLUSHED`): the
     delivery goes out that much sooner (0.2-0.3 ms at a light load, bench/README.md), and nothing
     it guards against happens more often. Other workers see the claim at once, as with any
     commit; only a database crash can undo it, and a crash while a claimed delivery is being sent
@@ -127,14 +127,14 @@ def claim_due(limit: int) -> list[Delivery]:
             return (
                 f"WITH chosen AS MATERIALIZED (SELECT {pk} FROM {table} WHERE {claimable} ORDER BY {due} "
                 f"LIMIT {int(limit)} FOR UPDATE SKIP LOCKED)"
-                + (f", unflushed AS ({_COMMIT_UNFLUSHED})" if unflushed else "")
+                + (f", unflushed AS ({COMMIT_UNFLUSHED})" if unflushed else "")
                 + f" UPDATE {table} SET {locked} = %s, {parked} = NULL "
-                f"FROM chosen, {'unflushed, ' if unflushed else ''}{_JOINED_TABLES} "
-                f"WHERE {table}.{pk} = chosen.{pk} AND {_joins(table)} RETURNING {_joined_columns(table)}"
+                f"FROM chosen, {'unflushed, ' if unflushed else ''}{JOINED_TABLES} "
+                f"WHERE {table}.{pk} = chosen.{pk} AND {joins(table)} RETURNING {joined_columns(table)}"
             )
 
         rows = sql.select(sql.statement(("claim_due", limit, unflushed), statement), [*claimable_params, lease])
-        claimed = [_joined(row) for row in rows]
+        claimed = [joined(row) for row in rows]
     else:
         chosen = f"SELECT {pk} FROM {sql.table(Delivery)} WHERE {claimable} ORDER BY {due} LIMIT %s"
         rows = sql.update_returning(
@@ -150,13 +150,13 @@ def claim_due(limit: int) -> list[Delivery]:
 
 # Joined into the claim: its transaction (the statement's own) commits without waiting for the disk.
 # Only that transaction: `true` is SET LOCAL; the connection's own setting stays as it was.
-_COMMIT_UNFLUSHED = "SELECT set_config('synchronous_commit', 'off', true)"
+COMMIT_UNFLUSHED = "SELECT set_config('synchronous_commit', 'off', true)"
 _DELIVERY, _SUBSCRIPTION, _PAYLOAD = sql.Rows(Delivery), sql.Rows(Subscription), sql.Rows(EventPayload)
 # What a claimed delivery is read with: its subscription `s` and its payload `p`.
-_JOINED_TABLES = f"{sql.table(Subscription)} s, {sql.table(EventPayload)} p"
+JOINED_TABLES = f"{sql.table(Subscription)} s, {sql.table(EventPayload)} p"
 
 
-def _joins(delivery: str) -> str:
+def joins(delivery: str) -> str:
     to_subscription, to_payload = sql.column(Delivery, "subscription"), sql.column(Delivery, "event_payload")
     return (
         f"s.{sql.column(Subscription, 'id')} = {delivery}.{to_subscription} "
@@ -164,12 +164,16 @@ def _joins(delivery: str) -> str:
     )
 
 
-def _joined_columns(delivery: str) -> str:
+def joined_columns(delivery: str) -> str:
     return f"{_DELIVERY.columns(delivery)}, {_SUBSCRIPTION.columns('s')}, {_PAYLOAD.columns('p')}"
 
 
-def _joined(row: Sequence) -> Delivery:
-    """A delivery with its subscription and payload from a row of `_joined_columns`, as the
+# How many columns `joined_columns` reads.
+JOINED_WIDTH = len(_DELIVERY.fields) + len(_SUBSCRIPTION.fields) + len(_PAYLOAD.fields)
+
+
+def joined(row: Sequence) -> Delivery:
+    """A delivery with its subscription and payload from a row of `joined_columns`, as the
     ORM's select_related would make them."""
     subscription_ends = len(_DELIVERY.fields)
     payload_starts = subscription_ends + len(_SUBSCRIPTION.fields)
@@ -185,8 +189,8 @@ def load(delivery_ids: Sequence[str]) -> list[Delivery]:
 
     def statement(matching: str) -> str:
         return (
-            f"SELECT {_joined_columns('d')} FROM {sql.table(Delivery)} d, {_JOINED_TABLES} "
-            f"WHERE {_joins('d')} AND d.{sql.column(Delivery, 'id')} {matching}"
+            f"SELECT {joined_columns('d')} FROM {sql.table(Delivery)} d, {JOINED_TABLES} "
+            f"WHERE {joins('d')} AND d.{sql.column(Delivery, 'id')} {matching}"
         )
 
     loaded = []
@@ -195,7 +199,7 @@ def load(delivery_ids: Sequence[str]) -> list[Delivery]:
             text, params = sql.statement(("load_claimed",), lambda: statement("= ANY(%s)")), [list(chunk)]
         else:
             text, params = statement(f"IN ({sql.in_list(chunk)})"), list(chunk)
-        loaded += [_joined(row) for row in sql.select(text, params)]
+        loaded += [joined(row) for row in sql.select(text, params)]
     return loaded
 
 

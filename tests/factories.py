@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from subscriptions import routing
 from subscriptions.models import Attempt, Delivery, EventPayload, Subscription
 from subscriptions.signing import new_secret
 from support.models import Project
@@ -36,10 +37,12 @@ def create_request(api: APIClient, project: Project, on_commit, *, channel: str 
 
 def create_requests_unsent(api: APIClient, project: Project, count: int) -> None:
     """`count` conversations created through `/api/` whose deliveries stay in the outbox: the test's
-    transaction never commits, so nothing wakes a worker (the test then plays the worker)."""
+    transaction never commits, so nothing wakes a worker (the test then plays the worker). Their
+    events are routed, as a worker first does, so their deliveries are there, pending and unsent."""
     for _ in range(count):
         body = {"first_text": "hi", "lead": {"fullname": "Ann"}}
         assert api.post(f"/api/projects/{project.pk}/requests/", body, format="json").status_code == 201
+    routing.route(count)
 
 
 def subscription(

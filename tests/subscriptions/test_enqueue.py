@@ -159,11 +159,12 @@ def subscribed(transactional_db, project):
     )
 
 
-def publish(project) -> str:
+def publish(subscription) -> str:
+    """One event to the subscription; returns the id of the delivery routing makes of it."""
     from subscriptions.publishing import publish_event
+    from subscriptions.routing import delivery_id
 
-    (delivery_id,) = publish_event(project.pk, ["request.create"], {"id": "r1"})
-    return delivery_id
+    return delivery_id(publish_event(subscription.project_id, ["request.create"], {"id": "r1"}), subscription.pk)
 
 
 class Rollback(Exception):
@@ -175,7 +176,7 @@ def test_a_transaction_publishing_many_events_wakes_a_worker_once_when_it_commit
 
     with transaction.atomic():
         for _ in range(120):
-            publish(subscribed.project)
+            publish(subscribed)
         assert queued(redis_queue) == []
 
     assert [task["func"] for task in queued(redis_queue)] == [delivery_queue.DELIVER_DUE]
@@ -186,9 +187,9 @@ def test_events_published_after_a_rolled_back_savepoint_still_wake_a_worker(redi
 
     with transaction.atomic():
         with pytest.raises(Rollback), transaction.atomic():  # a savepoint
-            publish(subscribed.project)
+            publish(subscribed)
             raise Rollback
-        publish(subscribed.project)
+        publish(subscribed)
 
     assert len(queued(redis_queue)) == 1
 
@@ -197,11 +198,11 @@ def test_a_rolled_back_transaction_queues_nothing_and_the_next_one_queues_its_ow
     from django.db import transaction
 
     with pytest.raises(Rollback), transaction.atomic():
-        publish(subscribed.project)
+        publish(subscribed)
         raise Rollback
     assert queued(redis_queue) == []
     with transaction.atomic():
-        publish(subscribed.project)
+        publish(subscribed)
 
     assert len(queued(redis_queue)) == 1
 
@@ -218,19 +219,19 @@ def received(subscribed, httpserver):
 def test_a_draining_worker_sends_what_is_committed_meanwhile_without_a_wake_up(
     redis_queue, subscribed, received, monkeypatch
 ):
-    from subscriptions import tasks, transitions
+    from subscriptions import tasks
 
-    first = publish(subscribed.project)
+    first = publish(subscribed)
     redis_queue.connection.delete(redis_queue.list_key)  # a worker took the wake-up
-    claim_due, later = transitions.claim_due, []
+    take_batch, later = tasks.take_batch, []
 
     def claim_while_commits_go_on(limit):
-        batch = claim_due(limit)
+        batch = take_batch(limit)
         if len(later) < 2:  # a commit after each of the first two claims
-            later.append(publish(subscribed.project))
+            later.append(publish(subscribed))
         return batch
 
-    monkeypatch.setattr(transitions, "claim_due", claim_while_commits_go_on)
+    monkeypatch.setattr(tasks, "take_batch", claim_while_commits_go_on)
 
     assert tasks.deliver_due() == 3
     assert received() == [first, *later]
@@ -248,7 +249,7 @@ def test_a_commit_between_a_workers_empty_claim_and_its_letting_go_is_sent_by_it
 
     def commit_then_release():
         if not committed:
-            committed.append(publish(subscribed.project))  # the flag is still held: no task
+            committed.append(publish(subscribed))  # the flag is still held: no task
         return release()
 
     monkeypatch.setattr(delivery_queue, "release_wake_ups", commit_then_release)
@@ -266,7 +267,7 @@ def test_a_draining_worker_that_claims_a_full_batch_calls_one_helper(
     settings.HOOKS_BATCH_SIZE = 2
     monkeypatch.setattr(tasks, "_helped_at", float("-inf"))
     monkeypatch.setattr(tasks, "HELP_EVERY_S", 60.0)  # however slow the sends between the claims
-    published = [publish(subscribed.project) for _ in range(5)]
+    published = [publish(subscribed) for _ in range(5)]
     redis_queue.connection.delete(redis_queue.list_key)  # a worker took the wake-up
 
     assert tasks.deliver_due() == 5
@@ -278,16 +279,16 @@ def test_a_draining_worker_that_claims_a_full_batch_calls_one_helper(
 def test_a_helper_stops_at_its_first_claim_of_less_than_half_a_batch_and_leaves_the_flag_to_the_draining_worker(
     redis_queue, subscribed, received, settings, monkeypatch
 ):
-    from subscriptions import tasks, transitions
+    from subscriptions import tasks
 
     settings.HOOKS_BATCH_SIZE = 4
     monkeypatch.setattr(tasks, "_helped_at", float("-inf"))
-    published = [publish(subscribed.project) for _ in range(5)]
+    published = [publish(subscribed) for _ in range(5)]
     redis_queue.connection.delete(redis_queue.list_key)
     delivery_queue.hold_wake_ups()  # the worker that took the wake-up drains
     claims = []
-    claim_due = transitions.claim_due
-    monkeypatch.setattr(transitions, "claim_due", lambda limit: claims.append(claim_due(limit)) or claims[-1])
+    take_batch = tasks.take_batch
+    monkeypatch.setattr(tasks, "take_batch", lambda limit: claims.append(take_batch(limit)) or claims[-1])
 
     assert tasks.deliver_due(helping=True) == 5
     assert [len(batch) for batch in claims] == [4, 1]  # no claim after the one of less than half
@@ -306,7 +307,7 @@ def test_a_draining_worker_whose_claim_finds_nothing_sends_a_commit_made_while_i
 
     def commit_later() -> None:
         time.sleep(0.3)
-        made.append(publish(subscribed.project))  # autocommit: committed, and its wake-up sent
+        made.append(publish(subscribed))  # autocommit: committed, and its wake-up sent
 
     publisher, _ = in_another_connection(commit_later)
     assert tasks.deliver_due() == 1
@@ -342,9 +343,9 @@ def test_a_commit_within_a_nudges_span_is_sent_by_the_worker_that_took_the_nudge
 
     def commit_twice() -> None:
         time.sleep(0.1)
-        made.append(publish(subscribed.project))  # nudges the waiting worker
+        made.append(publish(subscribed))  # nudges the waiting worker
         time.sleep(0.2)
-        made.append(publish(subscribed.project))  # within the nudge's span: tells the broker nothing
+        made.append(publish(subscribed))  # within the nudge's span: tells the broker nothing
 
     publisher, _ = in_another_connection(commit_twice)
     assert tasks.deliver_due() == 2
@@ -361,7 +362,7 @@ def test_a_worker_that_has_drained_for_drain_s_passes_the_flag_to_a_queued_succe
     from subscriptions import tasks
 
     monkeypatch.setattr(tasks, "DRAIN_S", 0.0)
-    published = publish(subscribed.project)
+    published = publish(subscribed)
     redis_queue.connection.delete(redis_queue.list_key)  # a worker took the wake-up
 
     assert tasks.deliver_due() == 1
@@ -373,19 +374,19 @@ def test_a_worker_that_has_drained_for_drain_s_passes_the_flag_to_a_queued_succe
 def test_a_drain_claiming_a_few_deliveries_at_a_time_pauses_before_its_next_claim(
     redis_queue, subscribed, received, monkeypatch
 ):
-    from subscriptions import tasks, transitions
+    from subscriptions import tasks
 
     monkeypatch.setattr(tasks, "GATHER_S", 0.3)
-    publish(subscribed.project)
+    publish(subscribed)
     redis_queue.connection.delete(redis_queue.list_key)
-    claims, claim_due = [], transitions.claim_due
+    claims, take_batch = [], tasks.take_batch
 
     def timed_claim(limit):
-        batch = claim_due(limit)
+        batch = take_batch(limit)
         claims.append((time.monotonic(), len(batch)))
         return batch
 
-    monkeypatch.setattr(transitions, "claim_due", timed_claim)
+    monkeypatch.setattr(tasks, "take_batch", timed_claim)
 
     assert tasks.deliver_due() == 1
     (first, one), (second, _) = claims[:2]
@@ -406,9 +407,9 @@ def test_a_commit_in_a_nudges_span_after_the_workers_empty_claim_is_sent_when_th
 
     def commit_twice() -> None:
         time.sleep(0.1)
-        made.append(publish(subscribed.project))  # nudges the waiting worker, which sends it
+        made.append(publish(subscribed))  # nudges the waiting worker, which sends it
         time.sleep(0.15)
-        made.append(publish(subscribed.project))  # no nudge: the worker is waiting for one
+        made.append(publish(subscribed))  # no nudge: the worker is waiting for one
         committed = time.monotonic()
         while made[-1] not in received() and time.monotonic() - committed < 1.5:
             time.sleep(0.01)

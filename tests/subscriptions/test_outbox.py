@@ -1,6 +1,7 @@
-"""What publishing writes: one payload row per event and one pending delivery per matching enabled
-subscription of the project, stored exactly as the ORM would store them (publishing writes them in
-plain SQL, subscriptions/publishing.py)."""
+"""What publishing writes: one event row (its payload, stored exactly as the ORM would store it, and
+the names it was published under) when a subscription of the project may take the event, and
+nothing otherwise; a worker is woken once its transaction commits. Routing makes the deliveries
+(tests/subscriptions/test_routing.py)."""
 
 from datetime import UTC, datetime
 
@@ -22,152 +23,101 @@ PAYLOAD = {
 
 @pytest.fixture(autouse=True)
 def queued(monkeypatch) -> list[str]:
-    """The delivery ids handed to the queue after commit (nothing is sent here)."""
+    """The ids handed to the queue after commit (nothing is routed or sent here)."""
     handed: list[str] = []
     monkeypatch.setattr("subscriptions.publishing.enqueue_deliveries", handed.extend)
     return handed
 
 
-def test_an_event_writes_one_pending_delivery_per_matching_enabled_subscription(project, make_user, queued, on_commit):
-    matching = [
-        subscription(project, target="https://hooks.example.com/1"),
-        subscription(project, target="https://hooks.example.com/2"),
-    ]
-    subscription(project, enabled=False)
+def test_an_event_a_subscription_takes_is_written_once_with_its_names_and_wakes_a_worker_after_commit(
+    project, queued, on_commit
+):
+    subscription(project, target="https://hooks.example.com/1")
+    subscription(project, target="https://hooks.example.com/2")
+    occurred_at = datetime(2026, 11, 30, 8, 15, 30, 123456, tzinfo=UTC)
+
+    with on_commit(), transaction.atomic():
+        event_id = publish_event(project.pk, ["request.create", "message.create"], PAYLOAD, occurred_at)
+        assert queued == []
+
+    stored = EventPayload.objects.get()
+    assert (stored.pk, stored.project_id, stored.payload, stored.occurred_at) == (
+        event_id, project.pk, PAYLOAD, occurred_at,
+    )  # fmt: skip
+    assert stored.names == ["request.create", "message.create"]
+    assert stored.published_at is not None
+    assert not Delivery.objects.exists()  # routing makes them
+    assert queued == [event_id]
+
+
+def test_a_transaction_publishing_many_events_hands_them_to_the_queue_together(project, queued, on_commit):
+    subscription(project)
+
+    with on_commit(), transaction.atomic():
+        published = [publish_event(project.pk, ["request.create"], PAYLOAD) for _ in range(3)]
+
+    assert queued == published
+
+
+def test_an_event_nobody_subscribes_to_writes_nothing(project, make_user, queued, on_commit):
     subscription(project, event="lead.create")
     other_project = Project.objects.create(name="Other", created_by=make_user("other"))
     subscription(other_project)
-    occurred_at = datetime(2026, 11, 30, 8, 15, 30, 123456, tzinfo=UTC)
 
     with on_commit(), transaction.atomic():
-        ids = publish_event(project.pk, ["request.create"], PAYLOAD, occurred_at)
-
-    deliveries = Delivery.objects.filter(pk__in=ids)
-    assert sorted(d.subscription_id for d in deliveries) == sorted(s.pk for s in matching)
-    assert queued == ids
-    for delivery in deliveries:
-        assert (delivery.project_id, delivery.event, delivery.status) == (project.pk, "request.create", "pending")
-        assert (delivery.attempt_count, delivery.round_started_after, delivery.locked_until) == (0, 0, None)
-        assert delivery.next_attempt_at == delivery.created_at == occurred_at
-        assert delivery.updated_at is not None
-        assert (delivery.last_error, delivery.decision) == ("", "")
-    assert Delivery.objects.filter(status="pending").count() == 2
-
-
-def test_the_deliveries_of_one_event_share_one_payload_row_that_reads_back_as_published(project):
-    subscription(project, target="https://hooks.example.com/1")
-    subscription(project, event="message.create", target="https://hooks.example.com/2")
-    occurred_at = datetime(2026, 11, 30, 8, 15, 30, 123456, tzinfo=UTC)
-
-    with transaction.atomic():
-        ids = publish_event(project.pk, ["request.create", "message.create"], PAYLOAD, occurred_at)
-
-    assert len(ids) == 2
-    stored = EventPayload.objects.get()
-    assert stored.payload == PAYLOAD
-    assert stored.occurred_at == occurred_at
-    assert stored.project_id == project.pk
-    assert set(Delivery.objects.values_list("event_payload_id", flat=True)) == {stored.pk}
-
-
-def test_an_event_nobody_subscribes_to_writes_nothing(project, queued, on_commit):
-    subscription(project, event="lead.create")
-
-    with on_commit(), transaction.atomic():
-        assert publish_event(project.pk, ["request.create"], PAYLOAD) == []
+        assert publish_event(project.pk, ["request.create"], PAYLOAD) is None
 
     assert not EventPayload.objects.exists()
-    assert not Delivery.objects.exists()
     assert queued == []
 
 
-def test_plain_filtered_and_many_event_subscriptions_of_one_event_share_one_payload_row(project, queued, on_commit):
-    taking = [
-        subscription(project, target="https://hooks.example.com/plain"),
-        subscription(project, target="https://hooks.example.com/filtered", filter={"big": {"$gt": 1}}),
-        subscription(project, target="https://hooks.example.com/many", events=["message.*", "request.create"]),
-        subscription(project, target="https://hooks.example.com/paused", enabled=False),
-    ]
-    subscription(project, target="https://hooks.example.com/not-met", filter={"big": {"$lt": 1}})
+@pytest.mark.parametrize(
+    "fields",
+    [{"enabled": False}, {"filter": {"big": {"$lt": 1}}}, {"events": ["message.*", "lead.create"]}],
+    ids=["disabled", "filtered", "several events"],
+)
+def test_an_event_a_subscription_may_take_is_written_and_routing_decides(project, queued, on_commit, fields):
+    """A disabled subscription takes it as `skipped` (for replay_missing); a filter and a list of
+    events are matched when the event is routed."""
+    subscription(project, **fields)
 
     with on_commit(), transaction.atomic():
-        ids = publish_event(project.pk, ["request.create"], PAYLOAD)
+        event_id = publish_event(project.pk, ["request.create"], PAYLOAD)
 
-    stored = EventPayload.objects.get()
-    made = {d.subscription_id: d for d in Delivery.objects.all()}
-    assert sorted(made) == sorted(s.pk for s in taking)
-    assert {d.event_payload_id for d in made.values()} == {stored.pk}
-    assert {d.event for d in made.values()} == {"request.create"}
-    assert made.pop(taking[3].pk).status == "skipped"
-    assert sorted(ids) == sorted(queued) == sorted(d.pk for d in made.values())
-    assert {d.status for d in made.values()} == {"pending"}
-
-
-def test_on_postgresql_matching_and_writing_a_publish_to_plain_subscriptions_is_one_statement(project):
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite reads the subscriptions, then writes")
-    subscription(project, target="https://hooks.example.com/1")
-    subscription(project, target="https://hooks.example.com/2", enabled=False)
-
-    with CaptureQueriesContext(connection) as statements, transaction.atomic():
-        publish_event(project.pk, ["request.create"], PAYLOAD)
-
-    sent = [q["sql"] for q in statements.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
-    assert len(sent) == 1
-    assert sorted(Delivery.objects.values_list("status", flat=True)) == ["pending", "skipped"]
-
-
-def test_an_event_only_a_filtered_subscription_takes_writes_its_payload_once(project):
-    subscription(project, filter={"big": {"$gt": 1}})
-
-    with transaction.atomic():
-        [delivery_id] = publish_event(project.pk, ["request.create"], PAYLOAD)
-
-    assert Delivery.objects.get().event_payload_id == EventPayload.objects.get().pk
-    assert Delivery.objects.get().pk == delivery_id
-
-
-def test_an_event_no_filter_lets_through_writes_nothing(project, queued, on_commit):
-    subscription(project, filter={"big": {"$lt": 1}})
-    subscription(project, events=["message.*", "request.create"], filter={"text": "other"})
-
-    with on_commit(), transaction.atomic():
-        assert publish_event(project.pk, ["request.create"], PAYLOAD) == []
-
-    assert not EventPayload.objects.exists()
-    assert not Delivery.objects.exists()
-    assert queued == []
+    assert EventPayload.objects.filter(pk=event_id).exists()
+    assert queued == [event_id]
 
 
 def test_operator_select_subscriptions_are_never_published_to(project):
     subscription(project, event="operator.select")
 
     with transaction.atomic():
-        assert publish_event(project.pk, ["operator.select"], PAYLOAD) == []
+        assert publish_event(project.pk, ["operator.select"], PAYLOAD) is None
 
-    assert not Delivery.objects.exists()
-
-
-def test_more_subscriptions_than_one_insert_statement_carries_all_get_their_delivery(project):
-    subscriptions = [
-        subscription(project, target=f"https://hooks.example.com/{n}") for n in range(150)
-    ]  # SQLite: 999 parameters a statement
-
-    with transaction.atomic():
-        ids = publish_event(project.pk, ["request.create"], PAYLOAD)
-
-    assert len(ids) == len(set(ids)) == 150
-    assert sorted(Delivery.objects.values_list("subscription_id", flat=True)) == sorted(s.pk for s in subscriptions)
+    assert not EventPayload.objects.exists()
 
 
-def test_delivery_ids_are_time_ordered_object_ids(project):
+def test_on_postgresql_a_publish_is_one_statement(project):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite asks for a subscription, then writes")
+    subscription(project, target="https://hooks.example.com/1")
+
+    with CaptureQueriesContext(connection) as statements, transaction.atomic():
+        publish_event(project.pk, ["request.create"], PAYLOAD)
+
+    sent = [q["sql"] for q in statements.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    assert len(sent) == 1
+    assert EventPayload.objects.count() == 1
+
+
+def test_event_ids_are_time_ordered_object_ids(project):
     subscription(project)
 
     with transaction.atomic():
-        first = publish_event(project.pk, ["request.create"], PAYLOAD)[0]
+        event_id = publish_event(project.pk, ["request.create"], PAYLOAD)
 
-    assert len(first) == 24 and set(first) <= set("0123456789abcdef")
-    assert abs(int(first[:8], 16) - datetime.now(UTC).timestamp()) < 60
+    assert len(event_id) == 24 and set(event_id) <= set("0123456789abcdef")
+    assert abs(int(event_id[:8], 16) - datetime.now(UTC).timestamp()) < 60
 
 
 def test_django_keeps_pending_commit_callbacks_where_the_commit_batch_looks_for_them(db):

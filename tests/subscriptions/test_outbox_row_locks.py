@@ -1,8 +1,8 @@
-"""Which parent rows the outbox's writes lock, on PostgreSQL: a publish and a worker logging an
-attempt check each row against its parent along one chain (attempt -> delivery -> subscription ->
-project), so neither locks the project's row, and a transaction that holds it (erasing a deleted
-project locks it for update) holds up neither; a delivery whose subscription is gone is still
-refused."""
+"""Which parent rows the outbox's writes lock, on PostgreSQL: a publish, a routing and a worker
+logging an attempt check each row against its parent along one chain (attempt -> delivery ->
+subscription -> project), so none locks the project's row, and a transaction that holds it
+(erasing a deleted project locks it for update) holds up none of them; a delivery whose
+subscription is gone is still refused."""
 
 import threading
 
@@ -53,18 +53,32 @@ def while_the_project_row_is_locked_for_update(project, work) -> tuple[bool, obj
 
 
 def test_a_publish_commits_while_another_transaction_holds_its_project_row(project):
+    from subscriptions.models import EventPayload
     from subscriptions.publishing import publish_event
 
     subscription(project, "https://hooks.example.com/one")
 
-    def publish() -> list[str]:
+    def publish() -> str:
         with transaction.atomic():
             return publish_event(project.pk, ["request.create"], {"id": "r1"})
 
-    finished_first, delivery_ids = while_the_project_row_is_locked_for_update(project, publish)
+    finished_first, event_id = while_the_project_row_is_locked_for_update(project, publish)
 
     assert finished_first, "the publish's commit waited for the project's row"
-    assert Delivery.objects.filter(pk__in=delivery_ids).count() == 1
+    assert EventPayload.objects.filter(pk=event_id).exists()
+
+
+def test_routing_commits_while_another_transaction_holds_its_project_row(project):
+    from subscriptions.publishing import publish_event
+    from subscriptions.routing import route
+
+    subscription(project, "https://hooks.example.com/one")
+    event_id = publish_event(project.pk, ["request.create"], {"id": "r1"})
+
+    finished_first, _ = while_the_project_row_is_locked_for_update(project, lambda: route(10))
+
+    assert finished_first, "the routing's commit waited for the project's row"
+    assert Delivery.objects.filter(event_payload_id=event_id).count() == 1
 
 
 def test_a_worker_logs_attempts_while_another_transaction_holds_their_project_row(project):

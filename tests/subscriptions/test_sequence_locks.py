@@ -1,16 +1,17 @@
-"""What numbering deliveries locks, on PostgreSQL: a publish takes its numbers when its transaction
-commits, so publishers to the same subscription wait for each other only for a commit, numbers
-follow commits, and a rolled-back publish leaves no gap; taking numbers in a transaction of its own
-(`sequences.take`, operator.select's) orders publishers the same way; and nothing else waits: a
-worker committing attempt rows of those subscriptions (whose foreign keys take key-share locks on
-them at commit) is not held up by a publishing transaction, so the two can never deadlock."""
+"""What numbering deliveries locks, on PostgreSQL: a publish takes no number and no lock (routing
+numbers its deliveries, subscriptions/routing.py), so an open publishing transaction holds up no
+other publisher, and a rolled-back publish leaves no gap; routings of the same subscriptions, and
+transactions taking numbers of their own (`sequences.take`, operator.select's), wait for each other
+only while one commits, never deadlock and leave no gap; and nothing else waits: a worker
+committing attempt rows of those subscriptions (whose foreign keys take key-share locks on them at
+commit) is not held up by a transaction holding their numbers, so the two can never deadlock."""
 
 import threading
 
 import pytest
 from django.db import connection, transaction
 
-from subscriptions import sequences
+from subscriptions import routing, sequences
 from subscriptions.models import Attempt, SequenceCounter
 from tests.conftest import in_another_connection
 from tests.factories import logged_attempt, pending_delivery, subscription
@@ -109,28 +110,29 @@ PUBLISHERS, PUBLISHES = 6, 100
 
 @pytest.fixture(autouse=True)
 def no_worker(monkeypatch):
-    """Deliveries are only written here: no worker is woken to send them (after each commit, with
-    tasks run in-process, it would try to reach the example targets)."""
+    """Events are only published and routed here: no worker is woken to send them (after each
+    commit, with tasks run in-process, it would try to reach the example targets)."""
     from subscriptions import queue
 
     monkeypatch.setattr(queue, "wake", lambda *args, **kwargs: None)
 
 
-def publish(project, event: str = "request.create") -> str:
+def publish(project, names: list[str] | None = None) -> str:
     from subscriptions.publishing import publish_event
 
-    (delivery_id,) = publish_event(project.pk, [event], {"id": "r1"})
-    return delivery_id
+    return publish_event(project.pk, names or ["request.create"], {"id": "r1"})
 
 
-def sequence_of(delivery_id: str) -> int | None:
+def numbers(hook, events: list[str]) -> list[int]:
+    """The numbers of the subscription's deliveries of these events, in the events' order."""
     from subscriptions.models import Delivery
 
-    return Delivery.objects.get(pk=delivery_id).sequence
+    by_event = dict(Delivery.objects.filter(subscription=hook).values_list("event_payload_id", "sequence"))
+    return [by_event[event] for event in events if event in by_event]
 
 
-def test_a_publish_takes_its_number_at_commit_so_an_open_transaction_holds_up_no_other_publisher(project):
-    subscription(project, "https://hooks.example.com/one")
+def test_an_open_publishing_transaction_holds_up_no_other_publisher_and_routing_numbers_in_publish_order(project):
+    hook = subscription(project, "https://hooks.example.com/one")
     first_published, release = threading.Event(), threading.Event()
     made: dict[str, str] = {}
 
@@ -151,12 +153,13 @@ def test_a_publish_takes_its_number_at_commit_so_an_open_transaction_holds_up_no
     assert "ended_at" in second_ended, "the second publisher waited for a transaction still open"
     release.set()
     one.join(10)
+    routing.route(10)
 
-    assert (sequence_of(made["second"]), sequence_of(made["first"])) == (1, 2)  # in commit order
+    assert numbers(hook, [made["first"], made["second"]]) == [1, 2]
 
 
-def test_a_rolled_back_publish_takes_no_number(project):
-    subscription(project, "https://hooks.example.com/one")
+def test_a_rolled_back_publish_leaves_no_gap(project):
+    hook = subscription(project, "https://hooks.example.com/one")
 
     class Rollback(Exception):
         pass
@@ -164,52 +167,52 @@ def test_a_rolled_back_publish_takes_no_number(project):
     with pytest.raises(Rollback), transaction.atomic():
         publish(project)
         raise Rollback
-    with transaction.atomic():
-        kept = publish(project)
+    kept = publish(project)
+    routing.route(10)
 
-    assert sequence_of(kept) == 1
+    assert numbers(hook, [kept]) == [1]
 
 
-def test_transactions_publishing_to_the_same_subscriptions_in_crossed_orders_commit_without_deadlock(project):
-    """One transaction publishes to B and then to A and B; the others to A and B at once: the
-    counters are locked at commit in one order, whatever the order of the publishes."""
-    first = subscription(project, "https://hooks.example.com/a", event="request.create")
-    second = subscription(project, "https://hooks.example.com/b", event="*")
+@pytest.mark.parametrize("wildcard", [False, True], ids=["one-statement routing", "routing matched in Python"])
+def test_workers_routing_the_same_subscriptions_at_once_never_deadlock_and_leave_no_gap(project, wildcard):
+    hooks = [
+        subscription(project, "https://hooks.example.com/a", event="request.create"),
+        subscription(project, "https://hooks.example.com/b", event="*" if wildcard else "message.create"),
+        subscription(project, "https://hooks.example.com/c", event="request.create"),
+    ]
+    for n in range(PUBLISHES):
+        publish(project, [["request.create"], ["message.create"], ["request.create", "message.create"]][n % 3])
     failures: list[Exception] = []
 
-    def publisher(crossed: bool) -> None:
-        for _ in range(PUBLISHES // 4):
-            try:
-                with transaction.atomic():
-                    if crossed:
-                        publish_event_names(project, ["message.create"])  # B only
-                    publish_event_names(project, ["request.create"])  # A and B
-            except Exception as exc:  # a deadlock is rolled back and reported here
-                failures.append(exc)
+    def router() -> None:
+        try:
+            while routing.route(3):  # small batches: the routers take turns on the counters
+                pass
+        except Exception as exc:  # a deadlock is rolled back and reported here
+            failures.append(exc)
 
-    threads = [in_another_connection(lambda n=n: publisher(n % 2 == 0))[0] for n in range(PUBLISHERS)]
+    threads = [in_another_connection(router)[0] for _ in range(PUBLISHERS)]
     for thread in threads:
         thread.join(60)
+    routing.route(PUBLISHES)  # what a router took after the others had stopped
+
+    from subscriptions.models import Delivery, EventPayload
 
     assert failures == []
-    from subscriptions.models import Delivery
-
-    for hook in (first, second):
-        numbers = sorted(Delivery.objects.filter(subscription=hook).values_list("sequence", flat=True))
-        assert numbers == list(range(1, len(numbers) + 1))  # gapless, none left unnumbered
-
-
-def publish_event_names(project, names: list[str]) -> list[str]:
-    from subscriptions.publishing import publish_event
-
-    return publish_event(project.pk, names, {"id": "r1"})
+    assert not EventPayload.objects.filter(names__isnull=False).exists()
+    for hook in hooks:
+        made = sorted(Delivery.objects.filter(subscription=hook).values_list("sequence", flat=True))
+        assert made == list(range(1, len(made) + 1))  # gapless, none left unnumbered
+    taking_request = sum(1 for n in range(PUBLISHES) if n % 3 != 1)
+    taking_message = PUBLISHES if wildcard else sum(1 for n in range(PUBLISHES) if n % 3 != 0)
+    expected = [taking_request, taking_message, taking_request]
+    assert [Delivery.objects.filter(subscription=hook).count() for hook in hooks] == expected
 
 
-def test_a_transaction_numbers_its_deliveries_at_commit_in_the_order_it_made_them(project):
-    """Per subscription, when the transaction commits: those of a rolled-back savepoint take no
-    number, and a delivery made without publishing (the ORM) takes one too."""
-    from subscriptions.models import Delivery
-
+def test_a_delivery_made_in_a_transaction_is_numbered_at_its_commit_and_routed_events_after_it(project):
+    """A delivery inserted without a number (the ORM, a test event) takes one when its transaction
+    commits; events published in the same transaction are numbered when they are routed, in the
+    order they were published, and an event of a rolled-back savepoint is never routed."""
     first = subscription(project, "https://hooks.example.com/a", event="request.create")
     second = subscription(project, "https://hooks.example.com/b", event="*")
 
@@ -217,20 +220,15 @@ def test_a_transaction_numbers_its_deliveries_at_commit_in_the_order_it_made_the
         pass
 
     with transaction.atomic():
-        only_second = publish_event_names(project, ["message.create"])
-        both_early = publish_event_names(project, ["request.create"])
+        only_second = publish(project, ["message.create"])
+        both_early = publish(project, ["request.create"])
         with pytest.raises(Rollback), transaction.atomic():
-            publish_event_names(project, ["request.create"])
+            publish(project, ["request.create"])
             raise Rollback
-        made = pending_delivery(first).pk
-        both_late = publish_event_names(project, ["request.create"])
-        assert Delivery.objects.filter(sequence__isnull=False).count() == 0  # not before the commit
+        made = pending_delivery(first)
+        both_late = publish(project, ["request.create"])
+    routing.route(10)
 
-    def numbered(hook, published: list[str]) -> list[int]:
-        """The numbers of the subscription's deliveries among these, in publish order."""
-        sequence_by_id = dict(Delivery.objects.filter(subscription=hook).values_list("id", "sequence"))
-        return [sequence_by_id[d] for d in published if d in sequence_by_id]
-
-    assert numbered(first, [*both_early, made, *both_late]) == [1, 2, 3]
-    assert numbered(second, [*only_second, *both_early, *both_late]) == [1, 2, 3]
-    assert Delivery.objects.count() == 6
+    made.refresh_from_db()
+    assert (made.sequence, numbers(first, [both_early, both_late])) == (1, [2, 3])
+    assert numbers(second, [only_second, both_early, both_late]) == [1, 2, 3]
