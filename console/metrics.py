@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from subscriptions.models import Attempt, Delivery
+from subscriptions.models import Attempt, Delivery, EventPayload
 
 from . import stats
 from .workers import heartbeat
@@ -49,6 +49,11 @@ class DatabaseCollector(Collector):
         depth.add_metric(["all"], pending["total"])
         depth.add_metric(["due"], pending["due"])
         yield depth
+        yield GaugeMetricFamily(
+            "hooks_unrouted_events",
+            "Published events no worker has made deliveries of yet.",
+            value=EventPayload.objects.filter(names__isnull=False).count(),
+        )
 
         try:
             queued = get_broker().queue_size()

@@ -1,8 +1,9 @@
 """Waking workers to send what the outbox holds.
 
-A task carries no delivery ids: the outbox (pending deliveries, due at `next_attempt_at`) is the
-truth, and a woken worker claims the longest-waiting due deliveries itself (subscriptions/tasks.py,
-`deliver_due`), a batch at a time, for as long as there are more. So a task's cost (pickling,
+A task carries no ids: the outbox (events waiting to be routed, pending deliveries due at
+`next_attempt_at`) is the truth, and a woken worker routes the oldest events and claims the
+longest-waiting due deliveries itself (subscriptions/tasks.py, `deliver_due`), a batch at a time,
+for as long as there are more. So a task's cost (pickling,
 signing, the broker, django-q2's pusher and monitor hops) is paid per batch of deliveries, not per
 delivery, whatever the size of the transactions that published them.
 

@@ -2,21 +2,18 @@
 the same on every retry, so any receiver can put deliveries back in order or see that one is
 missing (retries and parallel workers deliver out of order).
 
-The counter is the subscription's `SequenceCounter` row, taken in the publishing transaction: the
-row lock it takes orders concurrent publishers to one subscription, so numbers are gapless as
-committed (a rolled-back transaction takes its numbers back with it) and follow commit order.
-The price: publishers to one subscription commit one after another while they hold that lock. On
-PostgreSQL the numbers are taken at the commit itself, by a deferred trigger (migrations 0012 and
-0013), so the lock is held for the commit only, not from the publish to the end of the caller's
-transaction (with ATOMIC_REQUESTS, the rest of an API call); 4 publishers to one subscription
-committed about 10 % more events than with the numbers taken in the publishing statement
-(bench/README.md). The trigger locks the transaction's counters in one order (their ids) before
-taking any, so two commits never deadlock. (Numbering all of a transaction's deliveries in one
-statement from the trigger's first firing was tried: PL/pgSQL keeps a statement's plan for the
-connection, and a plan made while the outbox was small scanned the whole table until the next
-ANALYZE; a publish with 20 subscriptions cost 2.4 times as much PostgreSQL CPU. These per-row
-statements find their rows by primary key whatever the statistics.) Elsewhere (SQLite: one writing
-transaction at a time) and for operator.select, the numbers are taken as the rows are made (`assign`)."""
+The counter is the subscription's `SequenceCounter` row. Most deliveries are numbered by the
+worker that routes their events (subscriptions/routing.py), as it makes them: it locks the counters
+of a batch in one order (their ids) and takes a run of numbers from each, so workers routing the
+same subscriptions queue for a moment and never deadlock, and numbers are gapless (a rolled-back
+routing takes its numbers back with it) and follow the order the events were routed in.
+
+A delivery made in a caller's transaction (a test event: `insert_numbered`) takes its number when
+that transaction commits, on PostgreSQL from a deferred trigger (migrations 0012 and 0013), so the
+counter's lock is held for the commit only, not to the end of the caller's transaction (with
+ATOMIC_REQUESTS, the rest of an API call). The trigger locks the transaction's counters in one
+order before taking any, so two commits never deadlock. Elsewhere (SQLite: one writing transaction
+at a time) and for operator.select, the numbers are taken as the rows are made (`assign`)."""
 
 from collections import Counter
 

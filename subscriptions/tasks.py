@@ -1,9 +1,10 @@
 """django-q2's entry points for deliveries: draining the outbox when woken, a batch of given ids,
 and the sweep.
 
-A woken worker claims a batch of due deliveries at once (subscriptions/transitions.py, which also
-keeps ordered subscriptions to one delivery at a time), sends them side by side (sender.py) and logs
-them in a few statements (outcomes.py), and claims again while there are more; rate limits hold
+A woken worker routes a batch of published events into deliveries leased to itself
+(subscriptions/routing.py) and claims due deliveries to fill the batch (subscriptions/transitions.py,
+which also keeps ordered subscriptions to one delivery at a time), sends them side by side
+(sender.py) and logs them in a few statements (outcomes.py), and goes on while there are more; rate limits hold
 back what would go too early (pacing.py), slow targets are kept from holding every worker
 (isolation.py), failing ones are disabled (disabling.py)."""
 

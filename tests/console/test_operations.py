@@ -116,3 +116,13 @@ def test_metrics_pending_depth(client, history):
     samples = scrape(client)
     assert samples[("hooks_pending_deliveries", (("when", "all"),))] == 1
     assert samples[("hooks_pending_deliveries", (("when", "due"),))] == 1
+
+
+def test_metrics_count_the_events_waiting_to_be_routed(client, history, project, monkeypatch):
+    from subscriptions import queue
+    from subscriptions.publishing import publish_event
+
+    monkeypatch.setattr(queue, "wake", lambda *args, **kwargs: None)  # no worker routes it
+    publish_event(project.pk, ["request.create"], {"id": "r1"})
+
+    assert scrape(client)[("hooks_unrouted_events", ())] == 1

@@ -1,7 +1,8 @@
 """Fault scenarios: real qcluster processes on PostgreSQL and the Redis broker deliver
-to a real HTTP receiver while workers are killed, the receiver goes away, two clusters compete,
-and PostgreSQL restarts. Each prints its counts; none may lose a delivery or send one twice
-without a reason (a recorded failure, or a sender killed before it could record its success).
+to a real HTTP receiver while workers are killed, the receiver goes away, two clusters compete
+(for the same deliveries, and routing the same events), and PostgreSQL restarts. Each prints its
+counts; none may lose a delivery or send one twice without a reason (a recorded failure, or a
+sender killed before it could record its success).
 
 Run with `pytest -m reliability -s` (see .ci/run); they are excluded from the main suite."""
 
@@ -15,6 +16,7 @@ from django.db import close_old_connections, connection, transaction
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
+from subscriptions import routing
 from subscriptions.models import Attempt, Delivery
 from support.models import Event
 from tests.factories import subscribed
@@ -94,6 +96,7 @@ def test_two_clusters_at_once_never_send_twice(fault_queue, start_worker, receiv
     queue = get_broker()
     assert queue.queue_size() == 1  # the 500 commits' wake-ups, coalesced while none is taken
     queue.purge_queue()
+    routing.route(500)  # their deliveries made, as a worker first does, and left unsent
     for delivery_id in Delivery.objects.order_by("created_at").values_list("pk", flat=True):
         for _ in range(2):
             async_task("subscriptions.tasks.deliver", delivery_id, group="deliveries")
@@ -105,6 +108,27 @@ def test_two_clusters_at_once_never_send_twice(fault_queue, start_worker, receiv
     result = tally(receiver)
     print("\n" + result.line("c: two clusters, every task queued twice", 500, time.monotonic() - began))
     assert result.lost == [] and result.duplicates == 0 and result.receipts == 500
+
+
+def test_two_clusters_routing_one_backlog_make_and_send_each_delivery_once(
+    fault_queue, start_worker, receiver, api, project, owner
+):
+    env = fault_queue("route", Q_WORKERS=2)
+    subscribed(api, project.pk, receiver.url, "event.emit")
+    receiver.delay_s = 0.01
+    publish(project, owner, 500)
+    # Every worker of both clusters is woken at once on the same unrouted events: only routing's
+    # row locks keep them from making (and sending) an event's deliveries twice.
+    for _ in range(2 * int(env["Q_WORKERS"])):
+        async_task("subscriptions.tasks.deliver_due", helping=True, group="deliveries")
+    began = time.monotonic()
+    start_worker(**env)
+    start_worker(**env)
+    wait_until(lambda: delivered(receiver, 500), 180, "all 500 deliveries", required=False)
+    time.sleep(5)
+    result = tally(receiver)
+    print("\n" + result.line("e: two clusters routing one backlog", 500, time.monotonic() - began))
+    assert result.deliveries == 500 and result.lost == [] and result.duplicates == 0 and result.receipts == 500
 
 
 def restart_postgresql() -> None:
