@@ -35,6 +35,7 @@ order the events were published, as one worker routes them."""
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -95,9 +96,7 @@ def _route_plain(limit: int, lease_until: datetime | None) -> tuple[list[Deliver
     it). Outside a caller's transaction (a task run inline) its commit does not wait for the disk
     (the module's docstring)."""
     unflushed = not connection.in_atomic_block
-    fields = [field for field in Delivery._meta.concrete_fields if field.name not in _MADE_FROM]
-    template = Delivery(project_id="", subscription_id="", event_payload_id="")
-    defaults = [column[0] for column in sql.unnest_values([template], fields)]
+    fields, defaults = _defaults()
     text = sql.statement(("route", int(limit), unflushed), lambda: _plain_statement(int(limit), fields, unflushed))
     lease = sql.datetime_param(lease_until) if lease_until else None
     leased, left = [], []
@@ -109,7 +108,16 @@ def _route_plain(limit: int, lease_until: datetime | None) -> tuple[list[Deliver
     return leased, left
 
 
-# How the statement fills a delivery's columns; the others take their defaults, as parameters.
+@cache
+def _defaults() -> tuple[list, list]:
+    """The delivery fields the statement does not fill, and their default values (the same for
+    every new delivery), prepared once."""
+    fields = [field for field in Delivery._meta.concrete_fields if field.name not in _MADE_FROM]
+    template = Delivery(project_id="", subscription_id="", event_payload_id="")
+    return fields, [column[0] for column in sql.unnest_values([template], fields)]
+
+
+# How the statement fills a delivery's columns; the others take their defaults (`_defaults`).
 _MADE_FROM = {
     "id": "substr(plain.event_id, 1, 8) || substr(md5(plain.event_id || plain.subscription_id), 1, 16)",
     "project": "plain.project_id",
@@ -122,6 +130,7 @@ _MADE_FROM = {
     "next_attempt_at": "CASE WHEN plain.enabled THEN plain.occurred_at END",
     "locked_until": "CASE WHEN plain.enabled AND plain.ordering <> {fifo} THEN %s::{timestamp} END",
     "created_at": "plain.occurred_at",
+    "updated_at": "now()",
 }
 
 

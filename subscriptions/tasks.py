@@ -122,11 +122,21 @@ def deliver_due(helping: bool = False) -> int:
 def take_batch(size: int) -> list[Delivery]:
     """A draining worker's next batch: the deliveries of the oldest published events, made and
     leased to it as it routes them, then as many due deliveries (retries, ordered subscriptions',
-    those a lost worker held) as the batch has room for."""
+    those a lost worker held) as the batch has room for: always when routing brought none, and at
+    most every CLAIM_EVERY_S while it does."""
+    global _claimed_at
     batch = routing.route(size, lease=True)
-    if len(batch) < size:
+    now = time.monotonic()
+    if len(batch) < size and (not batch or now - _claimed_at >= CLAIM_EVERY_S):
+        _claimed_at = now
         batch += transitions.claim_due(size - len(batch))
     return batch
+
+
+# While routing brings deliveries, a stream of new events pays no claim per batch (a statement
+# that mostly finds nothing); a due delivery waits at most this much longer for its claim.
+CLAIM_EVERY_S = 0.1
+_claimed_at = -math.inf
 
 
 # How long a draining worker whose claim found nothing waits for a commit before it lets go of the
