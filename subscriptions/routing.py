@@ -58,16 +58,17 @@ class Subscribed:
 
 
 def route(limit: int, lease: bool = False) -> list[Delivery]:
-    """Route up to `limit` of the oldest unrouted events. With `lease`, the enabled deliveries
-    made for subscriptions without ordering are leased to the caller and returned, with their
-    subscriptions and payloads, to be sent; otherwise they are left due for any worker's claim."""
+    """Route up to `limit` of the oldest unrouted events. With `lease`, up to `limit` of the
+    enabled deliveries made for subscriptions without ordering are leased to the caller and
+    returned, with their subscriptions and payloads, to be sent (a batch); the others (an event
+    with many subscriptions makes more) are left due for any worker's claim."""
     lease_until = timezone.now() + timedelta(seconds=settings.HOOKS_CLAIM_LEASE_S) if lease else None
     if connection.vendor == "postgresql":
         leased, left = _route_plain(limit, lease_until)
         if left:
-            leased += _route_matched(lease_until, event_ids=left)
+            leased += _route_matched(lease_until, limit - len(leased), event_ids=left)
     else:
-        leased = _route_matched(lease_until, limit=limit)
+        leased = _route_matched(lease_until, limit, limit=limit)
     return sorted(leased, key=lambda d: (d.next_attempt_at, d.created_at))
 
 
@@ -128,7 +129,8 @@ _MADE_FROM = {
     "sequence": "counters.taken_to - plain.taken + plain.nth",
     "in_order": "plain.ordering = {fifo}",
     "next_attempt_at": "CASE WHEN plain.enabled THEN plain.occurred_at END",
-    "locked_until": "CASE WHEN plain.enabled AND plain.ordering <> {fifo} THEN %s::{timestamp} END",
+    "locked_until": "CASE WHEN plain.enabled AND plain.ordering <> {fifo} AND plain.made_nth <= {limit} "
+    "THEN %s::{timestamp} END",
     "created_at": "plain.occurred_at",
     "updated_at": "now()",
 }
@@ -147,6 +149,7 @@ def _plain_statement(limit: int, default_fields: list, unflushed: bool) -> str:
         "pending": sql.literal(Delivery.Status.PENDING),
         "skipped": sql.literal(Delivery.Status.SKIPPED),
         "timestamp": Delivery._meta.get_field("locked_until").db_type(connection),
+        "limit": limit,
     }
     made = [field for field in Delivery._meta.concrete_fields if field.name in _MADE_FROM]
     made_columns = ", ".join(sql.quote(field.column) for field in made + default_fields)
@@ -176,7 +179,8 @@ def _plain_statement(limit: int, default_fields: list, unflushed: bool) -> str:
         "AND events.event_id NOT IN (SELECT event_id FROM left_here)), "
         "plain AS MATERIALIZED (SELECT candidates.*, "
         "row_number() OVER (PARTITION BY subscription_id ORDER BY published_at, event_id) AS nth, "
-        "count(*) OVER (PARTITION BY subscription_id) AS taken FROM candidates "
+        "count(*) OVER (PARTITION BY subscription_id) AS taken, "
+        "row_number() OVER (ORDER BY published_at, event_id, subscription_id) AS made_nth FROM candidates "
         "WHERE event_id NOT IN (SELECT event_id FROM left_here)), "
         # The counters in id order: two routings of the same subscriptions queue, never cross.
         f"counters AS (INSERT INTO {counters} AS counter ({counter}, {last}) "
@@ -195,9 +199,11 @@ def _plain_statement(limit: int, default_fields: list, unflushed: bool) -> str:
 
 
 # --- matching here: SQLite, and on PostgreSQL the events `_route_plain` leaves --------------------
-def _route_matched(lease_until: datetime | None, limit: int = 0, event_ids: list[str] | None = None) -> list[Delivery]:
+def _route_matched(
+    lease_until: datetime | None, lease_at_most: int, limit: int = 0, event_ids: list[str] | None = None
+) -> list[Delivery]:
     """Route these events (or the oldest `limit` unrouted ones), matching each one's
-    subscriptions here, in one transaction; returns the deliveries leased."""
+    subscriptions here, in one transaction; returns the deliveries leased (`lease_at_most`)."""
     with transaction.atomic():
         unrouted = EventPayload.objects.filter(names__isnull=False)
         if event_ids is not None:
@@ -214,10 +220,13 @@ def _route_matched(lease_until: datetime | None, limit: int = 0, event_ids: list
         ]
         if not deliveries:
             return []
+        leased = [delivery for delivery in deliveries if delivery.locked_until is not None]
+        for delivery in leased[max(0, lease_at_most) :]:
+            delivery.locked_until = None  # past a batch: due for any worker
         sequences.assign(deliveries)
         sql.insert_all(deliveries)
         sql.mark_saved(deliveries)
-        return transitions.load([delivery.pk for delivery in deliveries if delivery.locked_until is not None])
+        return transitions.load([delivery.pk for delivery in leased[: max(0, lease_at_most)]])
 
 
 def _candidates(event: EventPayload) -> list[tuple]:

@@ -197,6 +197,19 @@ def test_a_draining_worker_gets_the_deliveries_it_routes_leased_with_their_subsc
     assert (waiting.status, waiting.locked_until) == ("pending", None)
 
 
+@pytest.mark.parametrize("events", [None, ["request.*"]], ids=["one-statement routing", "routing matched in Python"])
+def test_a_worker_leases_one_batch_of_what_it_routes_and_leaves_the_rest_due_for_any_worker(project, events):
+    for n in range(5):
+        subscription(project, target=f"https://hooks.example.com/{n}", **({"events": events} if events else {}))
+    publish(project)
+
+    leased = routing.route(3, lease=True)
+
+    assert len(leased) == 3 and all(d.locked_until for d in leased)
+    rest = Delivery.objects.exclude(pk__in=[d.pk for d in leased])
+    assert [(d.status, d.locked_until) for d in rest] == [("pending", None)] * 2
+
+
 def test_an_event_left_unrouted_is_counted_by_the_sweep_which_wakes_a_worker_for_it(project, monkeypatch):
     from subscriptions import queue
 
