@@ -59,6 +59,10 @@ def publish_event(
     return event_id
 
 
+# The event row's fields whose values the ORM prepares for the database (JSON, an aware datetime).
+_PAYLOAD, _OCCURRED_AT, _NAMES = (EventPayload._meta.get_field(name) for name in ("payload", "occurred_at", "names"))
+
+
 def _write_event(project_id: str, names: list[str], payload: dict, occurred_at: datetime) -> str | None:
     """The event's row, if a subscription of the project may take one of the names: one whose one
     `event` is among them, or one whose `events` take more (matched when routed). Disabled ones
@@ -73,19 +77,15 @@ def _write_event(project_id: str, names: list[str], payload: dict, occurred_at: 
             published_at=timezone.now(),
         )  # fmt: skip
         return event_id
-    db = connection
     values = [
         event_id,
         project_id,
-        _PAYLOAD.get_db_prep_save(payload, db),
-        _OCCURRED_AT.get_db_prep_save(occurred_at, db),
-        _NAMES.get_db_prep_save(names, db),
+        _PAYLOAD.get_db_prep_save(payload, connection),
+        _OCCURRED_AT.get_db_prep_save(occurred_at, connection),
+        _NAMES.get_db_prep_save(names, connection),
     ]
     written = sql.select(sql.statement(("publish",), _publish_statement), [*values, project_id, names])
     return event_id if written else None
-
-
-_PAYLOAD, _OCCURRED_AT, _NAMES = (EventPayload._meta.get_field(name) for name in ("payload", "occurred_at", "names"))
 
 
 def _publish_statement() -> str:
