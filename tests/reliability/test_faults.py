@@ -85,6 +85,19 @@ def test_a_receiver_down_for_a_while_gets_everything_when_back(
     assert result.duplicates == 0
 
 
+def two_clusters_deliver(start_worker, env: dict, receiver, scenario: str, events: int):
+    """Start two clusters on the scenario's queue, wait for `events` deliveries, print and return
+    the tally."""
+    began = time.monotonic()
+    start_worker(**env)
+    start_worker(**env)
+    wait_until(lambda: delivered(receiver, events), 180, f"all {events} deliveries", required=False)
+    time.sleep(5)
+    result = tally(receiver)
+    print("\n" + result.line(scenario, events, time.monotonic() - began))
+    return result
+
+
 def test_two_clusters_at_once_never_send_twice(fault_queue, start_worker, receiver, api, project, owner):
     env = fault_queue("two", Q_WORKERS=2)
     subscribed(api, project.pk, receiver.url, "event.emit")
@@ -100,13 +113,7 @@ def test_two_clusters_at_once_never_send_twice(fault_queue, start_worker, receiv
     for delivery_id in Delivery.objects.order_by("created_at").values_list("pk", flat=True):
         for _ in range(2):
             async_task("subscriptions.tasks.deliver", delivery_id, group="deliveries")
-    began = time.monotonic()
-    start_worker(**env)
-    start_worker(**env)
-    wait_until(lambda: delivered(receiver, 500), 180, "all 500 deliveries", required=False)
-    time.sleep(5)
-    result = tally(receiver)
-    print("\n" + result.line("c: two clusters, every task queued twice", 500, time.monotonic() - began))
+    result = two_clusters_deliver(start_worker, env, receiver, "c: two clusters, every task queued twice", 500)
     assert result.lost == [] and result.duplicates == 0 and result.receipts == 500
 
 
@@ -121,13 +128,7 @@ def test_two_clusters_routing_one_backlog_make_and_send_each_delivery_once(
     # row locks keep them from making (and sending) an event's deliveries twice.
     for _ in range(2 * int(env["Q_WORKERS"])):
         async_task("subscriptions.tasks.deliver_due", helping=True, group="deliveries")
-    began = time.monotonic()
-    start_worker(**env)
-    start_worker(**env)
-    wait_until(lambda: delivered(receiver, 500), 180, "all 500 deliveries", required=False)
-    time.sleep(5)
-    result = tally(receiver)
-    print("\n" + result.line("e: two clusters routing one backlog", 500, time.monotonic() - began))
+    result = two_clusters_deliver(start_worker, env, receiver, "e: two clusters routing one backlog", 500)
     assert result.deliveries == 500 and result.lost == [] and result.duplicates == 0 and result.receipts == 500
 
 
