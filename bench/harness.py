@@ -186,12 +186,19 @@ def _subscribers(project_id: str) -> list[str]:
     return _subscribers_of[project_id]
 
 
-def route_now() -> None:
-    """Make the deliveries of what has been published, as a worker would first do, without
-    sending them (a script that reads a delivery before any worker runs)."""
+def sample_request(project_id: str, payload: dict) -> tuple[bytes, dict[str, str]]:
+    """The envelope bytes and headers of a real delivery of one event to the project (published,
+    then routed as a worker would, not sent): what the ceiling sends, so that it sends exactly what
+    a delivery does."""
+    from subscriptions.envelope import envelope_bytes, request_headers
+    from subscriptions.models import Delivery
     from subscriptions.routing import route
 
+    ids, _ = publish(project_id, payload)
     route(1000)
+    sample = Delivery.objects.select_related("subscription", "event_payload").get(pk=ids[0])
+    body = envelope_bytes(sample)
+    return body, request_headers(sample, body, int(time.time()))
 
 
 # --- child processes -----------------------------------------------------------------------------

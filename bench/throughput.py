@@ -177,15 +177,7 @@ def main() -> None:
     subscription = harness.subscribe(project, receiver.url("/fast/throughput"))
     payload = harness.sample_payload()
 
-    # The ceiling sends exactly what a delivery sends: the envelope bytes and headers of a real one.
-    from subscriptions.envelope import envelope_bytes, request_headers
-    from subscriptions.models import Delivery
-
-    ids, _ = harness.publish(project.pk, payload)
-    harness.route_now()
-    sample = Delivery.objects.select_related("subscription", "event_payload").get(pk=ids[0])
-    body = envelope_bytes(sample)
-    headers = request_headers(sample, body, int(time.time()))
+    body, headers = harness.sample_request(project.pk, payload)
 
     rows = []
     for workers in [int(w) for w in args.workers.split(",")]:

@@ -116,7 +116,7 @@ def publish_to_subscription(
     delivery = new_delivery(stored, subscribed)
     # The payload and the delivery in one statement on PostgreSQL, where the delivery takes its
     # number when the transaction commits (sequences.py).
-    sequences.insert_numbered([delivery], along_with=sql.values_insert([stored]))
+    sequences.insert_numbered(delivery, along_with=sql.values_insert([stored]))
     sql.mark_saved([stored])
     enqueue_after_commit([delivery.pk])
     return delivery.pk

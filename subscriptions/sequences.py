@@ -24,46 +24,37 @@ from core import sql
 from .models import Delivery, SequenceCounter
 
 
-def insert_numbered(deliveries: list[Delivery], along_with: tuple[str, list] | None = None) -> None:
-    """Insert new deliveries, each to take its subscription's next number, and `along_with` (a
-    data-modifying statement and its parameters, e.g. the payload's INSERT) with them.
+def insert_numbered(delivery: Delivery, along_with: tuple[str, list] | None = None) -> None:
+    """Insert a new delivery, to take its subscription's next number, and `along_with` (a
+    data-modifying statement and its parameters, e.g. the payload's INSERT) with it.
 
-    On PostgreSQL, one statement, and the numbers are taken when the transaction commits (the
-    deferred trigger of migration 0012), so the counters' row locks are held only for the commit
-    itself; the statement adds the subscriptions to the transaction's `hooks.publishing` list, by
-    which the trigger locks them in one order. Until the commit `sequence` is unset on the rows
-    (and stays so on these instances). Elsewhere `along_with` runs first, then the numbers are
-    taken (`assign`) and the rows inserted."""
+    On PostgreSQL, one statement, and the number is taken when the transaction commits (the
+    deferred trigger of migration 0012), so the counter's row lock is held only for the commit
+    itself; the statement adds the subscription to the transaction's `hooks.publishing` list, by
+    which the trigger locks a transaction's counters in one order. Until the commit `sequence` is
+    unset on the row (and stays so on this instance). Elsewhere `along_with` runs first, then the
+    number is taken (`assign`) and the row inserted."""
     along_with = along_with or ("", [])
     if connection.vendor != "postgresql":
         if along_with[0]:
             sql.execute(*along_with)
-        assign(deliveries)
-        sql.insert_all(deliveries)
+        assign([delivery])
+        sql.insert_all([delivery])
         return
     fields = [field for field in Delivery._meta.concrete_fields if field.name != "sequence"]
-    values = sql.unnest_values(deliveries, fields)
-    # One delivery, the most common publish: its values as scalars (psycopg dumps a list of one
-    # element at many times a scalar's cost).
-    single = len(deliveries) == 1
-    text = sql.statement(("insert_numbered", single, along_with[0]), lambda: _insert(fields, single, along_with[0]))
-    rows = [column[0] for column in values] if single else values
-    subscription_ids = ",".join(sorted({delivery.subscription_id for delivery in deliveries}))
-    sql.execute(text, [*along_with[1], subscription_ids, *rows])
-    sql.mark_saved(deliveries)
+    # Its values as scalars: psycopg dumps a list of one element at many times a scalar's cost.
+    values = [column[0] for column in sql.unnest_values([delivery], fields)]
+    text = sql.statement(("insert_numbered", along_with[0]), lambda: _insert(fields, along_with[0]))
+    sql.execute(text, [*along_with[1], delivery.subscription_id, *values])
+    sql.mark_saved([delivery])
 
 
-def _insert(fields: list, single: bool, along_with: str) -> str:
+def _insert(fields: list, along_with: str) -> str:
     columns = [sql.quote(field.column) for field in fields]
-    if single:
-        made = f"(VALUES ({', '.join(f'%s::{field.db_type(connection)}' for field in fields)}))"
-    else:
-        made = f"unnest({sql.unnest_arguments(fields)})"
     return (
         f"WITH {f'along AS ({along_with}), ' if along_with else ''}publishing AS ({publishing('%s::text')}) "
         f"INSERT INTO {sql.table(Delivery)} ({', '.join(columns)}) "
-        f"SELECT {', '.join(f'made.{column}' for column in columns)} "
-        f"FROM {made} AS made({', '.join(columns)}), publishing"
+        f"SELECT {', '.join(f'%s::{field.db_type(connection)}' for field in fields)} FROM publishing"
     )
 
 
