@@ -4,9 +4,9 @@ and the sweep.
 A woken worker routes a batch of published events into deliveries leased to itself
 (subscriptions/routing.py) and claims due deliveries to fill the batch (subscriptions/transitions.py,
 which also keeps ordered subscriptions to one delivery at a time), sends them side by side
-(sender.py) and logs them in a few statements (outcomes.py), and goes on while there are more; rate limits hold
-back what would go too early (pacing.py), slow targets are kept from holding every worker
-(isolation.py), failing ones are disabled (disabling.py)."""
+(sender.py) and logs them in a few statements (outcomes.py), and goes on while there are more;
+rate limits hold back what would go too early (pacing.py), slow targets are kept from holding
+every worker (isolation.py), failing ones are disabled (disabling.py)."""
 
 import logging
 import math
@@ -55,8 +55,8 @@ def deliver_due(helping: bool = False) -> int:
     """Drain the outbox: route the oldest published events, taking their new deliveries for
     itself (subscriptions/routing.py), claim the longest-waiting due deliveries to fill the batch,
     and send them, a batch at a time, for as long as there are any (or DRAIN_S has passed:
-    another worker is queued to go on, and the flag is kept for it). While it drains, commits queue no wake-up
-    (queue.hold_wake_ups): under a steady stream of one-event transactions one task serves them
+    another worker is queued to go on, and the flag is kept for it). While it drains, commits
+    queue no wake-up (queue.hold_wake_ups): under a steady stream of one-event transactions one task serves them
     all, instead of one task per commit; and when a claim finds nothing, it claims again when the
     last nudge's span ends (commits in it send none), then waits up to LINGER_S for a commit's
     nudge before it lets go, so a light stream (an event every few hundred milliseconds) is served
